@@ -1,0 +1,421 @@
+//! Shared lexical helpers for SIP header values (RFC 3261 §25.1).
+//!
+//! Header values are borrowed `&str` slices of the message; they may still contain folded
+//! line breaks (`CRLF` followed by SP or HTAB), which the grammar treats as linear white space
+//! (LWS). Every helper here skips LWS the same way, so typed views never need an unfolded copy.
+
+/// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
+#[inline]
+pub(crate) const fn is_token_char(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+}
+
+/// SP or HTAB.
+#[inline]
+pub(crate) const fn is_wsp(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Length of the LWS run at the start of `s` (SP, HTAB, and CRLF / LF followed by SP/HTAB).
+#[inline]
+pub(crate) fn lws_len(s: &[u8]) -> usize {
+    let mut i = 0;
+    loop {
+        match s.get(i) {
+            Some(&b) if is_wsp(b) => i += 1,
+            Some(b'\r') if s.get(i + 1) == Some(&b'\n') && s.get(i + 2).is_some_and(|&b| is_wsp(b)) => {
+                i += 3
+            }
+            Some(b'\n') if s.get(i + 1).is_some_and(|&b| is_wsp(b)) => i += 2,
+            _ => return i,
+        }
+    }
+}
+
+/// `s` without leading and trailing LWS.
+pub(crate) fn trim_lws(s: &str) -> &str {
+    let b = s.as_bytes();
+    let start = lws_len(b);
+    let mut end = b.len();
+    while end > start && matches!(b[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        end -= 1;
+    }
+    &s[start..end]
+}
+
+/// A cursor over one header value. Offsets are relative to the value's start; typed views
+/// add the value's offset in the message when they report an error.
+#[derive(Debug, Clone)]
+pub(crate) struct Cursor<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(s: &'a str) -> Self {
+        Cursor { s, pos: 0 }
+    }
+
+    /// Current byte offset.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// The unread rest.
+    pub(crate) fn rest(&self) -> &'a str {
+        &self.s[self.pos..]
+    }
+
+    /// Whether everything was read.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos >= self.s.len()
+    }
+
+    /// The next byte, if any.
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.pos).copied()
+    }
+
+    /// Skip linear white space; returns whether any was skipped.
+    pub(crate) fn skip_lws(&mut self) -> bool {
+        let n = lws_len(&self.s.as_bytes()[self.pos..]);
+        self.pos += n;
+        n > 0
+    }
+
+    /// Consume `b` if it is next.
+    pub(crate) fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Consume `b` surrounded by optional LWS (`SWS b SWS`, as in RFC 3261's SEMI, COMMA,
+    /// EQUAL, SLASH, COLON).
+    pub(crate) fn eat_sep(&mut self, b: u8) -> bool {
+        let save = self.pos;
+        self.skip_lws();
+        if self.eat(b) {
+            self.skip_lws();
+            true
+        } else {
+            self.pos = save;
+            false
+        }
+    }
+
+    /// Consume bytes while `f` holds; returns them (possibly empty).
+    pub(crate) fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'a str {
+        let start = self.pos;
+        let b = self.s.as_bytes();
+        while self.pos < b.len() && f(b[self.pos]) {
+            self.pos += 1;
+        }
+        // Only ASCII predicates are used, so the boundaries are char boundaries unless `f`
+        // accepts non-ASCII bytes, in which case it accepts whole UTF-8 sequences.
+        &self.s[start..self.pos]
+    }
+
+    /// A non-empty `token`.
+    pub(crate) fn token(&mut self) -> Option<&'a str> {
+        let t = self.take_while(is_token_char);
+        if t.is_empty() { None } else { Some(t) }
+    }
+
+    /// A `quoted-string` starting at the cursor (which must be at `"`). Returns the text
+    /// between the quotes, escapes left as written. `Err(offset)` of the opening quote when
+    /// the string is not closed.
+    pub(crate) fn quoted_string(&mut self) -> Result<Option<&'a str>, usize> {
+        if self.peek() != Some(b'"') {
+            return Ok(None);
+        }
+        let open = self.pos;
+        match quoted_len(&self.s.as_bytes()[open..]) {
+            Some(len) => {
+                self.pos = open + len;
+                Ok(Some(&self.s[open + 1..open + len - 1]))
+            }
+            None => Err(open),
+        }
+    }
+}
+
+/// Length of the quoted-string at the start of `s` (which starts with `"`), including both
+/// quotes; `None` when it is never closed.
+pub(crate) fn quoted_len(s: &[u8]) -> Option<usize> {
+    debug_assert_eq!(s.first(), Some(&b'"'));
+    let mut i = 1;
+    while i < s.len() {
+        match s[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Split a header value on commas that are outside quoted strings and angle brackets
+/// (RFC 3261 §7.3.1), yielding each element without surrounding LWS, with its offset in the
+/// value. Empty elements (as in `a,,b`) are yielded as empty strings so a strict check can
+/// see them.
+pub(crate) fn split_list(value: &str) -> SplitList<'_> {
+    SplitList { s: value, pos: 0, done: false }
+}
+
+/// Iterator returned by [`split_list`].
+#[derive(Debug, Clone)]
+pub(crate) struct SplitList<'a> {
+    s: &'a str,
+    pos: usize,
+    done: bool,
+}
+
+impl<'a> Iterator for SplitList<'a> {
+    type Item = (usize, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let b = self.s.as_bytes();
+        let start = self.pos;
+        let mut i = start;
+        let mut angle = false;
+        while i < b.len() {
+            match b[i] {
+                b'"' => match quoted_len(&b[i..]) {
+                    Some(n) => i += n,
+                    None => i = b.len(),
+                },
+                b'<' => {
+                    angle = true;
+                    i += 1
+                }
+                b'>' => {
+                    angle = false;
+                    i += 1
+                }
+                b',' if !angle => break,
+                _ => i += 1,
+            }
+        }
+        let piece = &self.s[start..i.min(b.len())];
+        if i >= b.len() {
+            self.done = true;
+        } else {
+            self.pos = i + 1;
+        }
+        let lead = lws_len(piece.as_bytes());
+        Some((start + lead, trim_lws(piece)))
+    }
+}
+
+/// One `;name[=value]` parameter as written (value unquoted only if it was a token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param<'a> {
+    /// Parameter name as written (compare case-insensitively).
+    pub name: &'a str,
+    /// Value as written: `None` for a flag parameter such as `;lr`; quoted values keep their
+    /// quotes so a round trip is exact (use [`Param::unquoted`] for the text).
+    pub value: Option<&'a str>,
+}
+
+impl<'a> Param<'a> {
+    /// The value without surrounding double quotes (escapes left as written).
+    #[must_use]
+    pub fn unquoted(&self) -> Option<&'a str> {
+        self.value.map(|v| {
+            if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') { &v[1..v.len() - 1] } else { v }
+        })
+    }
+}
+
+/// A borrowed list of `;`-separated parameters, parsed lazily and without allocation.
+/// The raw text starts at the first parameter name (after the first `;`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Params<'a> {
+    raw: &'a str,
+}
+
+impl<'a> Params<'a> {
+    /// Wrap raw parameter text (`a=1;b;c="x"`) that a parser has already validated.
+    pub(crate) const fn from_raw(raw: &'a str) -> Self {
+        Params { raw }
+    }
+
+    /// The raw text as written, without the leading `;`.
+    #[must_use]
+    pub const fn as_str(&self) -> &'a str {
+        self.raw
+    }
+
+    /// Whether there are no parameters.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// Iterate the parameters in order.
+    pub fn iter(&self) -> ParamIter<'a> {
+        ParamIter { c: Cursor::new(self.raw), first: true }
+    }
+
+    /// The first parameter named `name` (case-insensitive): `Some(None)` for a flag,
+    /// `Some(Some(v))` with the value (quotes kept), `None` when absent.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
+        self.iter().find(|p| p.name.eq_ignore_ascii_case(name)).map(|p| p.value)
+    }
+
+    /// Whether a parameter named `name` is present.
+    #[must_use]
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+impl<'a> IntoIterator for Params<'a> {
+    type Item = Param<'a>;
+    type IntoIter = ParamIter<'a>;
+    fn into_iter(self) -> ParamIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over [`Params`].
+#[derive(Debug, Clone)]
+pub struct ParamIter<'a> {
+    c: Cursor<'a>,
+    first: bool,
+}
+
+impl<'a> Iterator for ParamIter<'a> {
+    type Item = Param<'a>;
+
+    fn next(&mut self) -> Option<Param<'a>> {
+        if !self.first && !self.c.eat_sep(b';') {
+            return None;
+        }
+        self.first = false;
+        self.c.skip_lws();
+        let name = self.c.take_while(is_param_char);
+        if name.is_empty() {
+            return None;
+        }
+        let value = if self.c.eat_sep(b'=') {
+            let start = self.c.pos();
+            match self.c.quoted_string() {
+                Ok(Some(_)) => Some(&self.c.s[start..self.c.pos()]),
+                Ok(None) => Some(self.c.take_while(is_param_value_char)),
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        Some(Param { name, value })
+    }
+}
+
+/// Characters of a parameter name: token, plus the unreserved/escaped set URI parameters use.
+#[inline]
+pub(crate) const fn is_param_char(b: u8) -> bool {
+    is_token_char(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'$' | b'(' | b')')
+}
+
+/// Characters of an unquoted parameter value: token, host (IPv6 reference), URI paramchar.
+#[inline]
+pub(crate) const fn is_param_value_char(b: u8) -> bool {
+    is_param_char(b)
+}
+
+/// Scan a `;param` list starting at the cursor (positioned just after the first `;`), checking
+/// each element's grammar, and return the raw text it covers. `Err(offset)` names the first
+/// byte that is not a valid parameter.
+pub(crate) fn scan_params<'a>(c: &mut Cursor<'a>) -> Result<Params<'a>, usize> {
+    let start = c.pos();
+    let mut end;
+    loop {
+        c.skip_lws();
+        if c.take_while(is_param_char).is_empty() {
+            return Err(c.pos());
+        }
+        if c.eat_sep(b'=') {
+            match c.quoted_string() {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    if c.take_while(is_param_value_char).is_empty() {
+                        return Err(c.pos());
+                    }
+                }
+                Err(at) => return Err(at),
+            }
+        }
+        end = c.pos();
+        if !c.eat_sep(b';') {
+            break;
+        }
+    }
+    Ok(Params::from_raw(&c_str(c)[start..end]))
+}
+
+fn c_str<'a>(c: &Cursor<'a>) -> &'a str {
+    c.s
+}
+
+/// Decode one hex digit.
+#[inline]
+pub(crate) const fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Parse a decimal number of at most `max_digits` digits that fits in `u64`.
+pub(crate) fn parse_u64(s: &str, max_digits: usize) -> Option<u64> {
+    if s.is_empty() || s.len() > max_digits || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in s.bytes() {
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn lws_includes_folded_line_breaks() {
+        assert_eq!(lws_len(b" \t\r\n  x"), 6);
+        assert_eq!(lws_len(b"\r\nx"), 0, "CRLF not followed by WSP ends the header");
+    }
+
+    #[test]
+    fn split_list_ignores_commas_in_quotes_and_angle_brackets() {
+        let v = "\"a, b\" <sip:x@y;p=1,2>;q=1 , <sip:z@w>";
+        let parts: Vec<_> = split_list(v).map(|(_, s)| s).collect();
+        assert_eq!(parts, ["\"a, b\" <sip:x@y;p=1,2>;q=1", "<sip:z@w>"]);
+    }
+
+    #[test]
+    fn params_iterate_flags_values_and_quoted_values() {
+        let p = Params::from_raw("lr;ttl=15 ; maddr=\"x;y\";Branch=z9hG4bK1");
+        let all: Vec<_> = p.iter().collect();
+        assert_eq!(all.len(), 4);
+        assert_eq!(p.get("lr"), Some(None));
+        assert_eq!(p.get("maddr").unwrap(), Some("\"x;y\""));
+        assert_eq!(p.get("branch").unwrap(), Some("z9hG4bK1"));
+    }
+}

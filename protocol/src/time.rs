@@ -29,19 +29,25 @@ impl Instant {
     /// The point `elapsed` after the origin (saturating at about 584 years).
     #[must_use]
     pub fn from_duration_since_origin(elapsed: Duration) -> Self {
-        Instant { nanos: u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX) }
+        Instant {
+            nanos: u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+        }
     }
 
     /// The point `secs` seconds after the origin; convenient in tests.
     #[must_use]
     pub const fn from_secs(secs: u64) -> Self {
-        Instant { nanos: secs.saturating_mul(1_000_000_000) }
+        Instant {
+            nanos: secs.saturating_mul(1_000_000_000),
+        }
     }
 
     /// The point `millis` milliseconds after the origin; convenient in tests.
     #[must_use]
     pub const fn from_millis(millis: u64) -> Self {
-        Instant { nanos: millis.saturating_mul(1_000_000) }
+        Instant {
+            nanos: millis.saturating_mul(1_000_000),
+        }
     }
 
     /// Time since the origin.
@@ -60,7 +66,9 @@ impl Instant {
     #[must_use]
     pub fn saturating_add(self, d: Duration) -> Instant {
         let add = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        Instant { nanos: self.nanos.saturating_add(add) }
+        Instant {
+            nanos: self.nanos.saturating_add(add),
+        }
     }
 }
 

@@ -25,7 +25,9 @@ pub(crate) fn lws_len(s: &[u8]) -> usize {
     loop {
         match s.get(i) {
             Some(&b) if is_wsp(b) => i += 1,
-            Some(b'\r') if s.get(i + 1) == Some(&b'\n') && s.get(i + 2).is_some_and(|&b| is_wsp(b)) => {
+            Some(b'\r')
+                if s.get(i + 1) == Some(&b'\n') && s.get(i + 2).is_some_and(|&b| is_wsp(b)) =>
+            {
                 i += 3
             }
             Some(b'\n') if s.get(i + 1).is_some_and(|&b| is_wsp(b)) => i += 2,
@@ -56,6 +58,14 @@ pub(crate) struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     pub(crate) fn new(s: &'a str) -> Self {
         Cursor { s, pos: 0 }
+    }
+
+    /// A cursor over `s` positioned at `pos` (clamped to the end).
+    pub(crate) fn at(s: &'a str, pos: usize) -> Self {
+        Cursor {
+            s,
+            pos: pos.min(s.len()),
+        }
     }
 
     /// Current byte offset.
@@ -165,7 +175,11 @@ pub(crate) fn quoted_len(s: &[u8]) -> Option<usize> {
 /// value. Empty elements (as in `a,,b`) are yielded as empty strings so a strict check can
 /// see them.
 pub(crate) fn split_list(value: &str) -> SplitList<'_> {
-    SplitList { s: value, pos: 0, done: false }
+    SplitList {
+        s: value,
+        pos: 0,
+        done: false,
+    }
 }
 
 /// Iterator returned by [`split_list`].
@@ -231,7 +245,11 @@ impl<'a> Param<'a> {
     #[must_use]
     pub fn unquoted(&self) -> Option<&'a str> {
         self.value.map(|v| {
-            if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') { &v[1..v.len() - 1] } else { v }
+            if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
+                &v[1..v.len() - 1]
+            } else {
+                v
+            }
         })
     }
 }
@@ -263,14 +281,19 @@ impl<'a> Params<'a> {
 
     /// Iterate the parameters in order.
     pub fn iter(&self) -> ParamIter<'a> {
-        ParamIter { c: Cursor::new(self.raw), first: true }
+        ParamIter {
+            c: Cursor::new(self.raw),
+            first: true,
+        }
     }
 
     /// The first parameter named `name` (case-insensitive): `Some(None)` for a flag,
     /// `Some(Some(v))` with the value (quotes kept), `None` when absent.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
-        self.iter().find(|p| p.name.eq_ignore_ascii_case(name)).map(|p| p.value)
+        self.iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .map(|p| p.value)
     }
 
     /// Whether a parameter named `name` is present.
@@ -399,7 +422,11 @@ mod tests {
     #[test]
     fn lws_includes_folded_line_breaks() {
         assert_eq!(lws_len(b" \t\r\n  x"), 6);
-        assert_eq!(lws_len(b"\r\nx"), 0, "CRLF not followed by WSP ends the header");
+        assert_eq!(
+            lws_len(b"\r\nx"),
+            0,
+            "CRLF not followed by WSP ends the header"
+        );
     }
 
     #[test]

@@ -1,0 +1,390 @@
+//! Shared inputs and per-implementation adapters for the benchmarks.
+//!
+//! Every benchmark runs latchkey and its peers — [`rsip`] 0.4 and [`ezk_sip_types`] 0.6 — side
+//! by side on the same bytes. The adapters here make each implementation do the same work:
+//!
+//! * [`latchkey`], [`rsip_peer`], [`ezk_peer`]`::parse` — a whole message from bytes to the
+//!   implementation's own message type (start line, headers, body), nothing more;
+//! * `::core` — the same parse, then the typed core headers a transaction layer needs: the top
+//!   Via (its branch), From and To (their URIs and tags), CSeq and Call-ID, handed to a
+//!   callback as one borrowed [`Core`], so nothing is copied to compare them.
+//!
+//! The [`Core`] view is also what the `adapters_agree` test compares across implementations,
+//! so a peer cannot look fast by skipping a header.
+
+use core::fmt;
+
+pub mod inputs {
+    //! The messages measured: three typical door-entry messages (the same constants as
+    //! `protocol/tests/no_alloc.rs`) and two RFC 4475 torture messages.
+
+    /// A REGISTER with digest credentials, as a wall panel sends it.
+    pub const REGISTER: &[u8] = b"REGISTER sip:gw.example.com SIP/2.0\r\n\
+Via: SIP/2.0/TLS 192.0.2.4:49152;branch=z9hG4bK776asdhds;rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:owner_client@gw.example.com>;tag=a73kszlfl\r\n\
+To: <sip:owner_client@gw.example.com>\r\n\
+Call-ID: 1j9FpLxk3uxtm8tn@192.0.2.4\r\n\
+CSeq: 2 REGISTER\r\n\
+Contact: <sip:owner_client@192.0.2.4:49152;transport=tls>;expires=600\r\n\
+Authorization: Digest username=\"owner_client\", realm=\"gw.example.com\", nonce=\"5f1c3a\", uri=\"sip:gw.example.com\", response=\"6629fae49393a05397450978507c4ef1\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"0a4f113b\"\r\n\
+Expires: 600\r\n\
+User-Agent: latchkey/0.1\r\n\
+Content-Length: 0\r\n\r\n";
+
+    /// An INVITE with an SDP offer (audio + video), as a door station sends it.
+    pub const INVITE: &[u8] = b"INVITE sip:owner_client@192.0.2.4:49152;transport=tls SIP/2.0\r\n\
+Via: SIP/2.0/TLS 203.0.113.10:5228;branch=z9hG4bK-524287-1---8b1e0f3a;rport\r\n\
+Max-Forwards: 69\r\n\
+Record-Route: <sip:203.0.113.10:5228;transport=tls;lr>\r\n\
+From: \"Door Entry\" <sip:c100x@gw.example.com>;tag=b2a3c4d5\r\n\
+To: <sip:owner_client@gw.example.com>\r\n\
+Call-ID: 5e8a7f3c2b1d@203.0.113.10\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:c100x@203.0.113.10:5228;transport=tls>\r\n\
+Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO\r\n\
+Supported: replaces, timer\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 231\r\n\r\n\
+v=0\r\n\
+o=- 3868000000 3868000000 IN IP4 203.0.113.10\r\n\
+s=door\r\n\
+c=IN IP4 203.0.113.10\r\n\
+t=0 0\r\n\
+m=audio 40000 RTP/AVP 8 0 101\r\n\
+a=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\n\
+m=video 40002 RTP/AVP 96\r\n\
+a=rtpmap:96 H264/90000\r\n";
+
+    /// The 200 OK answering [`REGISTER`].
+    pub const OK: &[u8] = b"SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/TLS 192.0.2.4:49152;branch=z9hG4bK776asdhds;rport=49152;received=198.51.100.7\r\n\
+From: <sip:owner_client@gw.example.com>;tag=a73kszlfl\r\n\
+To: <sip:owner_client@gw.example.com>;tag=37GkEhwl6\r\n\
+Call-ID: 1j9FpLxk3uxtm8tn@192.0.2.4\r\n\
+CSeq: 2 REGISTER\r\n\
+Contact: <sip:owner_client@192.0.2.4:49152;transport=tls>;expires=600\r\n\
+Date: Mon, 23 Nov 2026 15:48:35 GMT\r\n\
+Content-Length: 0\r\n\r\n";
+
+    /// RFC 4475 §3.1.1.1 "wsinv": a short tortuous INVITE (line folding, escapes, odd case).
+    pub const WSINV: &[u8] = include_bytes!("../../protocol/tests/rfc4475/wsinv.dat");
+
+    /// RFC 4475 §3.1.1.7 "longreq": long values in header fields.
+    pub const LONGREQ: &[u8] = include_bytes!("../../protocol/tests/rfc4475/longreq.dat");
+
+    /// The three typical messages, named as the benchmark ids name them.
+    pub const TYPICAL: [(&str, &[u8]); 3] = [
+        ("register", REGISTER),
+        ("invite_sdp", INVITE),
+        ("ok_200", OK),
+    ];
+
+    /// Everything the `parse` group measures.
+    pub const PARSE: [(&str, &[u8]); 5] = [
+        ("register", REGISTER),
+        ("invite_sdp", INVITE),
+        ("ok_200", OK),
+        ("rfc4475_wsinv", WSINV),
+        ("rfc4475_longreq", LONGREQ),
+    ];
+}
+
+/// The typed core headers every implementation extracts, borrowed from its own parsed form.
+///
+/// The same fields for everyone: top Via branch, From/To URI user and tag, CSeq number,
+/// Call-ID. Building it copies pointers only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Core<'a> {
+    /// The top Via's `branch` parameter.
+    pub branch: Option<&'a str>,
+    /// The user part of the From URI.
+    pub from_user: Option<&'a str>,
+    /// The From `tag`.
+    pub from_tag: Option<&'a str>,
+    /// The user part of the To URI.
+    pub to_user: Option<&'a str>,
+    /// The To `tag`.
+    pub to_tag: Option<&'a str>,
+    /// The CSeq sequence number.
+    pub cseq: u32,
+    /// The Call-ID.
+    pub call_id: &'a str,
+}
+
+/// Why an implementation could not handle an input (reported once, before measuring).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure(pub String);
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+fn fail(what: &str, e: impl fmt::Debug) -> Failure {
+    Failure(format!("{what}: {e:?}"))
+}
+
+#[cfg(any())]
+pub mod latchkey {
+    //! latchkey: `Message::parse` (zero-copy index) and the typed views computed on demand.
+
+    use latchkey_protocol::sip::{Message, ParseError};
+
+    use super::{Core, Failure, fail};
+
+    /// Parse a whole message.
+    pub fn parse(raw: &[u8]) -> Result<Message<'_>, ParseError> {
+        Message::parse(raw)
+    }
+
+    /// Parse, then read the typed core headers and hand them to `f`.
+    pub fn core<R>(raw: &[u8], f: impl FnOnce(&Core<'_>) -> R) -> Result<R, Failure> {
+        let m = Message::parse(raw).map_err(|e| fail("parse", e))?;
+        let via = m.top_via().map_err(|e| fail("Via", e))?;
+        let from = m.from().map_err(|e| fail("From", e))?;
+        let to = m.to().map_err(|e| fail("To", e))?;
+        let cseq = m.cseq().map_err(|e| fail("CSeq", e))?;
+        let call_id = m.call_id().map_err(|e| fail("Call-ID", e))?;
+        Ok(f(&Core {
+            branch: via.branch(),
+            from_user: from.uri.user(),
+            from_tag: from.tag(),
+            to_user: to.uri.user(),
+            to_tag: to.tag(),
+            cseq: cseq.seq,
+            call_id,
+        }))
+    }
+}
+
+pub mod rsip_peer {
+    //! rsip 0.4: `SipMessage::try_from(&[u8])` (nom, every header into an owned `String`), typed
+    //! headers through `ToTypedHeader::typed()`.
+
+    use rsip::prelude::{HeadersExt, ToTypedHeader, UntypedHeader};
+
+    use super::{Core, Failure, fail};
+
+    /// Parse a whole message.
+    pub fn parse(raw: &[u8]) -> Result<rsip::SipMessage, rsip::Error> {
+        rsip::SipMessage::try_from(raw)
+    }
+
+    /// Parse, then read the typed core headers and hand them to `f`.
+    pub fn core<R>(raw: &[u8], f: impl FnOnce(&Core<'_>) -> R) -> Result<R, Failure> {
+        let m = rsip::SipMessage::try_from(raw).map_err(|e| fail("parse", e))?;
+        let via = m
+            .via_header()
+            .and_then(ToTypedHeader::typed)
+            .map_err(|e| fail("Via", e))?;
+        let from = m
+            .from_header()
+            .and_then(ToTypedHeader::typed)
+            .map_err(|e| fail("From", e))?;
+        let to = m
+            .to_header()
+            .and_then(ToTypedHeader::typed)
+            .map_err(|e| fail("To", e))?;
+        let cseq = m
+            .cseq_header()
+            .and_then(ToTypedHeader::typed)
+            .map_err(|e| fail("CSeq", e))?;
+        // Call-ID is an opaque string in rsip: its untyped form is its typed form.
+        let call_id = m.call_id_header().map_err(|e| fail("Call-ID", e))?;
+        Ok(f(&Core {
+            branch: via.branch().map(|b| b.value()),
+            from_user: from.uri.auth.as_ref().map(|a| a.user.as_str()),
+            from_tag: from.tag().map(|t| t.value()),
+            to_user: to.uri.auth.as_ref().map(|a| a.user.as_str()),
+            to_tag: to.tag().map(|t| t.value()),
+            cseq: cseq.seq,
+            call_id: call_id.value(),
+        }))
+    }
+}
+
+pub mod ezk_peer {
+    //! ezk-sip-types 0.6. The crate publishes the pieces of a message parser — `PullParser`
+    //! (line splitting with folding), `MessageLine::parse`, `Line::parse`, `Headers` — and
+    //! leaves assembling them to ezk-sip-core. [`parse`] assembles them exactly as
+    //! ezk-sip-core's `StreamingDecoder` and `parse_complete` do (head lines, header map,
+    //! Content-Length, body slice), so the comparison is with what an ezk user runs.
+    //!
+    //! Input is handed over as a ready `Bytes`: the copy ezk-sip-core makes for datagrams is
+    //! left out, in ezk's favour.
+
+    use bytes::Bytes;
+    use ezk_sip_types::header::typed::{CSeq, CallID, ContentLength, FromTo, Via};
+    use ezk_sip_types::msg::{Line, MessageLine, PullParser};
+    use ezk_sip_types::uri::sip::SipUriUserPart;
+    use ezk_sip_types::{Headers, Name};
+
+    use super::{Core, Failure, fail};
+
+    /// A parsed message, as ezk-sip-core's decoder returns it.
+    #[derive(Debug)]
+    pub struct Parsed {
+        /// Request or status line.
+        pub line: MessageLine,
+        /// Header map (values are `BytesStr`).
+        pub headers: Headers,
+        /// The body, a slice of the input.
+        pub body: Bytes,
+    }
+
+    /// Parse a whole message.
+    pub fn parse(buffer: &Bytes) -> Result<Parsed, Failure> {
+        let mut parser = PullParser::new(buffer, 0);
+        let mut message_line = None;
+        let mut headers = Headers::new();
+        for item in &mut parser {
+            let line = item.map_err(|e| fail("incomplete head", e))?;
+            let line = core::str::from_utf8(line).map_err(|e| fail("head line", e))?;
+            if message_line.is_none() {
+                match MessageLine::parse(buffer)(line) {
+                    Ok((_, l)) => message_line = Some(l),
+                    Err(e) => return Err(fail("start line", e)),
+                }
+            } else {
+                match Line::parse(buffer, line) {
+                    Ok((_, l)) => headers.insert(l.name, l.value),
+                    Err(e) => return Err(fail("header line", e)),
+                }
+            }
+        }
+        let head_end = parser.head_end();
+        let body = match headers.get_named::<ContentLength>() {
+            Ok(ContentLength(0)) => Bytes::new(),
+            Ok(ContentLength(n)) => {
+                let end = head_end.checked_add(n).filter(|&e| e <= buffer.len());
+                let end = end.ok_or_else(|| Failure("body shorter than Content-Length".into()))?;
+                buffer.slice(head_end..end)
+            }
+            Err(_) => buffer.slice(head_end..),
+        };
+        let line = message_line.ok_or_else(|| Failure("no start line".into()))?;
+        Ok(Parsed {
+            line,
+            headers,
+            body,
+        })
+    }
+
+    fn user(u: &SipUriUserPart) -> Option<&str> {
+        match u {
+            SipUriUserPart::Empty => None,
+            SipUriUserPart::User(u) => Some(u.as_str()),
+            SipUriUserPart::UserPw(up) => Some(up.user.as_str()),
+        }
+    }
+
+    /// Parse, then read the typed core headers and hand them to `f`.
+    pub fn core<R>(buffer: &Bytes, f: impl FnOnce(&Core<'_>) -> R) -> Result<R, Failure> {
+        let m = parse(buffer)?;
+        let via: Via = m.headers.get_named().map_err(|e| fail("Via", e))?;
+        let from: FromTo = m.headers.get(Name::FROM).map_err(|e| fail("From", e))?;
+        let to: FromTo = m.headers.get(Name::TO).map_err(|e| fail("To", e))?;
+        let cseq: CSeq = m.headers.get_named().map_err(|e| fail("CSeq", e))?;
+        let call_id: CallID = m.headers.get_named().map_err(|e| fail("Call-ID", e))?;
+        Ok(f(&Core {
+            branch: via.params.get_val("branch").map(|b| b.as_str()),
+            from_user: user(&from.uri.uri.user_part),
+            from_tag: from.tag.as_ref().map(|t| t.as_str()),
+            to_user: user(&to.uri.uri.user_part),
+            to_tag: to.tag.as_ref().map(|t| t.as_str()),
+            cseq: cseq.cseq,
+            call_id: call_id.0.as_str(),
+        }))
+    }
+}
+
+/// A stream of `len` bytes or a little more, made of [`inputs::TYPICAL`] repeated, with an
+/// RFC 5626 CRLFCRLF keep-alive ping after every fifth message. Returns the bytes and how many
+/// frames (messages + pings) they hold.
+pub fn stream(len: usize) -> (Vec<u8>, usize) {
+    let mut out = Vec::with_capacity(len + 2048);
+    let mut frames = 0;
+    let mut i = 0usize;
+    while out.len() < len {
+        out.extend_from_slice(inputs::TYPICAL[i % 3].1);
+        frames += 1;
+        i += 1;
+        if i % 5 == 0 {
+            out.extend_from_slice(b"\r\n\r\n");
+            frames += 1;
+        }
+    }
+    (out, frames)
+}
+
+#[cfg(any())]
+mod tests {
+    use super::*;
+
+    fn owned(c: &Core<'_>) -> String {
+        format!("{c:?}")
+    }
+
+    #[test]
+    fn adapters_agree_on_the_core_headers_of_typical_messages() {
+        for (name, raw) in inputs::TYPICAL {
+            let ours = latchkey::core(raw, owned).unwrap();
+            let r = rsip_peer::core(raw, owned).unwrap();
+            let e = ezk_peer::core(&bytes::Bytes::from_static(raw), owned).unwrap();
+            assert_eq!(ours, r, "{name}: latchkey vs rsip");
+            assert_eq!(ours, e, "{name}: latchkey vs ezk");
+        }
+    }
+
+    #[test]
+    fn core_reads_the_values_written_in_register() {
+        let c = latchkey::core(inputs::REGISTER, |c| *c).unwrap();
+        assert_eq!(c.branch, Some("z9hG4bK776asdhds"));
+        assert_eq!(c.from_tag, Some("a73kszlfl"));
+        assert_eq!(c.to_tag, None);
+        assert_eq!(c.from_user, Some("owner_client"));
+        assert_eq!(c.cseq, 2);
+        assert_eq!(c.call_id, "1j9FpLxk3uxtm8tn@192.0.2.4");
+    }
+
+    #[test]
+    fn every_parse_input_parses_with_latchkey() {
+        for (name, raw) in inputs::PARSE {
+            assert!(latchkey::parse(raw).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn stream_counts_its_frames() {
+        let (s, frames) = stream(1 << 20);
+        assert!(s.len() >= 1 << 20);
+        let msgs: usize = inputs::TYPICAL.iter().map(|(_, m)| m.len()).sum();
+        assert!(frames > s.len() / msgs * 3);
+    }
+}
+
+#[cfg(test)]
+mod peer_tmp {
+    use super::*;
+    #[test]
+    fn peers() {
+        for (name, raw) in inputs::PARSE {
+            let r = rsip_peer::parse(raw).map(|_| ());
+            let e = ezk_peer::parse(&bytes::Bytes::from_static(raw)).map(|_| ());
+            println!("{name}: rsip {:?} ezk {:?}", r, e);
+            println!(
+                "  rsip core {:?}",
+                rsip_peer::core(raw, |c| format!("{c:?}"))
+            );
+            println!(
+                "  ezk core {:?}",
+                ezk_peer::core(&bytes::Bytes::from_static(raw), |c| format!("{c:?}"))
+            );
+        }
+    }
+}

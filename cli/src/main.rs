@@ -1,0 +1,148 @@
+//! `latchkey` — the command-line front end of the latchkey workspace.
+//!
+//! This crate only parses arguments, reads input, calls the pure crates and prints results;
+//! every protocol rule lives in `latchkey-protocol`.
+//!
+//! Argument parsing uses `clap` (derive, no default features beyond help and usage); JSON output
+//! uses `serde_json`.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // printing results is this binary's job
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod sip_json;
+
+/// Largest input `latchkey sip parse` reads (a SIP message on a stream is capped at 64 KiB by
+/// default; 16 MiB leaves room for odd captures without unbounded memory).
+const MAX_INPUT: u64 = 16 * 1024 * 1024;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "latchkey",
+    version,
+    about = "Secure access machinery for home automation"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// SIP tools.
+    Sip {
+        #[command(subcommand)]
+        command: SipCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SipCommand {
+    /// Parse one SIP message and print it as JSON (start line, headers with typed views where
+    /// known, body length). Exit 0 when accepted, 1 with one line naming the fault otherwise.
+    Parse {
+        /// File holding the message; standard input when absent.
+        file: Option<PathBuf>,
+        /// Apply the strict RFC 3261 check (the faults a UA answers with 400).
+        #[arg(long)]
+        strict: bool,
+        /// Transport the message is checked for with --strict: on a stream Content-Length is
+        /// mandatory and exact; on a datagram it may be absent or shorter than the bytes.
+        #[arg(long, value_enum, default_value_t = TransportArg::Datagram)]
+        transport: TransportArg,
+        /// With --strict: accept RFC 2543-style requests without Max-Forwards.
+        #[arg(long)]
+        rfc2543: bool,
+        /// Print compact JSON on one line.
+        #[arg(long)]
+        compact: bool,
+    },
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum TransportArg {
+    Stream,
+    Datagram,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sip {
+            command:
+                SipCommand::Parse {
+                    file,
+                    strict,
+                    transport,
+                    rfc2543,
+                    compact,
+                },
+        } => {
+            let input = match read_input(file.as_ref()) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let options = match transport {
+                TransportArg::Stream => latchkey_protocol::sip::validate::Options::stream(),
+                TransportArg::Datagram => latchkey_protocol::sip::validate::Options::datagram(),
+            }
+            .with_rfc2543_compat(rfc2543);
+            match sip_json::parse_to_json(&input, strict.then_some(options)) {
+                Ok(json) => {
+                    let text = if compact {
+                        serde_json::to_string(&json)
+                    } else {
+                        serde_json::to_string_pretty(&json)
+                    };
+                    match text {
+                        Ok(t) => {
+                            println!("{t}");
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => {
+                            eprintln!("error: cannot write JSON: {e}");
+                            ExitCode::from(2)
+                        }
+                    }
+                }
+                Err(fault) => {
+                    println!("rejected: {fault}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+fn read_input(file: Option<&PathBuf>) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    let (reader, name): (Box<dyn Read>, String) = match file {
+        Some(p) => (
+            Box::new(
+                std::fs::File::open(p).map_err(|e| format!("cannot open {}: {e}", p.display()))?,
+            ),
+            p.display().to_string(),
+        ),
+        None => (
+            Box::new(std::io::stdin().lock()),
+            "standard input".to_string(),
+        ),
+    };
+    reader
+        .take(MAX_INPUT + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    if buf.len() as u64 > MAX_INPUT {
+        return Err(format!(
+            "{name} is larger than {MAX_INPUT} bytes; refusing to parse it"
+        ));
+    }
+    Ok(buf)
+}

@@ -1,0 +1,229 @@
+//! `latchkey sip parse`: a parsed message rendered as JSON, typed views where latchkey has one.
+
+use latchkey_protocol::sip::digest::{Challenge, Credentials};
+use latchkey_protocol::sip::headers::{Contact, NameAddr, Via};
+use latchkey_protocol::sip::uri::Uri;
+use latchkey_protocol::sip::validate::{Options, Violation};
+use latchkey_protocol::sip::{Header, HeaderName, Host, Message, Params, StartLine};
+use serde_json::{Map, Value, json};
+
+/// Parse `raw` (and run the strict check when `strict` is given); the JSON view on success,
+/// the one-line fault otherwise.
+pub(crate) fn parse_to_json(raw: &[u8], strict: Option<Options>) -> Result<Value, String> {
+    let m = Message::parse(raw).map_err(|e| Violation::from(e).to_string())?;
+    if let Some(options) = strict {
+        m.validate(options).map_err(|v| v.to_string())?;
+    }
+    Ok(message(&m))
+}
+
+fn message(m: &Message<'_>) -> Value {
+    let mut o = Map::new();
+    match m.start_line() {
+        StartLine::Request(r) => {
+            o.insert("type".into(), json!("request"));
+            o.insert("method".into(), json!(r.method.as_str()));
+            o.insert("uri".into(), json!(r.uri));
+            if let Ok(u) = Uri::parse(r.uri) {
+                o.insert("uri_parts".into(), uri(&u));
+            }
+            o.insert("version".into(), json!(r.version));
+        }
+        StartLine::Response(s) => {
+            o.insert("type".into(), json!("response"));
+            o.insert("version".into(), json!(s.version));
+            o.insert("status".into(), json!(s.code));
+            o.insert("reason".into(), json!(s.reason));
+        }
+        _ => {}
+    }
+    let headers: Vec<Value> = m.headers().iter().map(|h| header(m, h)).collect();
+    o.insert("headers".into(), Value::Array(headers));
+    o.insert("body_length".into(), json!(m.body().len()));
+    if !m.trailing().is_empty() {
+        o.insert("trailing_length".into(), json!(m.trailing().len()));
+    }
+    Value::Object(o)
+}
+
+fn header(m: &Message<'_>, h: &Header<'_>) -> Value {
+    let mut o = Map::new();
+    o.insert("name".into(), json!(h.name));
+    if h.kind != HeaderName::Other && h.canonical_name() != h.name {
+        o.insert("canonical".into(), json!(h.canonical_name()));
+    }
+    o.insert("value".into(), json!(h.value));
+    o.insert("offset".into(), json!(m.offset_of(h.name)));
+    match typed(h) {
+        Some(Ok(v)) => {
+            o.insert("typed".into(), v);
+        }
+        Some(Err(e)) => {
+            o.insert("typed_error".into(), json!(e));
+        }
+        None => {}
+    }
+    Value::Object(o)
+}
+
+/// The typed view of one header line (every element of a list header).
+fn typed(h: &Header<'_>) -> Option<Result<Value, String>> {
+    use latchkey_protocol::sip::headers as hv;
+    let list = |f: &dyn Fn(&str) -> Result<Value, String>| -> Result<Value, String> {
+        h.elements()
+            .map(f)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array)
+    };
+    let r = match h.kind {
+        HeaderName::Via => list(&|v| Via::parse(v).map(|v| via(&v)).map_err(|e| e.to_string())),
+        HeaderName::From | HeaderName::To => NameAddr::parse(h.value)
+            .map(|a| name_addr(&a))
+            .map_err(|e| e.to_string()),
+        HeaderName::Route | HeaderName::RecordRoute => list(&|v| {
+            NameAddr::parse(v)
+                .map(|a| name_addr(&a))
+                .map_err(|e| e.to_string())
+        }),
+        HeaderName::Contact => list(&|v| {
+            Contact::parse(v)
+                .map(|c| match c {
+                    Contact::Addr(a) => name_addr(&a),
+                    _ => json!("*"),
+                })
+                .map_err(|e| e.to_string())
+        }),
+        HeaderName::CSeq => hv::CSeq::parse(h.value)
+            .map(|c| json!({"seq": c.seq, "method": c.method.as_str()}))
+            .map_err(|e| e.to_string()),
+        HeaderName::CallId => Ok(json!(h.value)),
+        HeaderName::MaxForwards
+        | HeaderName::Expires
+        | HeaderName::MinExpires
+        | HeaderName::ContentLength => number(h.value),
+        HeaderName::ContentType => hv::ContentType::parse(h.value)
+            .map(
+                |c| json!({"type": c.media_type, "subtype": c.subtype, "params": params(c.params)}),
+            )
+            .map_err(|e| e.to_string()),
+        HeaderName::Allow | HeaderName::Supported | HeaderName::Require => {
+            Ok(Value::Array(h.elements().map(|v| json!(v)).collect()))
+        }
+        HeaderName::Date => hv::Date::parse(h.value)
+            .map(|d| {
+                json!({
+                    "iso8601": format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                        d.year, d.month, d.day, d.hour, d.minute, d.second),
+                    "unix": d.unix_seconds(),
+                })
+            })
+            .map_err(|e| e.to_string()),
+        HeaderName::WwwAuthenticate | HeaderName::ProxyAuthenticate => Challenge::parse(h.value)
+            .map(|c| challenge(&c))
+            .map_err(|e| e.to_string()),
+        HeaderName::Authorization | HeaderName::ProxyAuthorization => Credentials::parse(h.value)
+            .map(|c| credentials(&c))
+            .map_err(|e| e.to_string()),
+        _ => return None,
+    };
+    Some(r)
+}
+
+fn number(v: &str) -> Result<Value, String> {
+    v.trim()
+        .parse::<u64>()
+        .map(|n| json!(n))
+        .map_err(|_| format!("not a number: {v:?}"))
+}
+
+fn params(p: Params<'_>) -> Value {
+    let mut o = Map::new();
+    for p in p.iter() {
+        o.insert(
+            p.name.to_string(),
+            p.unquoted().map_or(Value::Bool(true), |v| json!(v)),
+        );
+    }
+    Value::Object(o)
+}
+
+fn host(h: &Host<'_>) -> Value {
+    json!(h.to_string())
+}
+
+fn uri(u: &Uri<'_>) -> Value {
+    match u {
+        Uri::Sip(s) => {
+            let headers: Map<String, Value> = s
+                .headers()
+                .map(|(n, v)| (n.to_string(), json!(v)))
+                .collect();
+            json!({
+                "scheme": s.scheme(),
+                "user": s.user(),
+                "password_present": s.password().is_some(),
+                "host": host(&s.host()),
+                "port": s.port(),
+                "params": params(s.params()),
+                "headers": headers,
+            })
+        }
+        Uri::Tel(t) => json!({"scheme": "tel", "number": t.number(), "global": t.is_global(),
+            "params": params(t.params())}),
+        other => json!({"scheme": other.scheme(), "raw": other.as_str()}),
+    }
+}
+
+fn via(v: &Via<'_>) -> Value {
+    json!({
+        "protocol": format!("{}/{}", v.protocol, v.version),
+        "transport": v.transport.as_str(),
+        "host": host(&v.host),
+        "port": v.port,
+        "branch": v.branch(),
+        "received": v.received().map(|h| h.to_string()),
+        "rport": v.rport().map(|p| p.map_or(Value::Bool(true), |p| json!(p))),
+        "params": params(v.params),
+    })
+}
+
+fn name_addr(a: &NameAddr<'_>) -> Value {
+    let mut display = String::new();
+    if let Some(d) = a.display_name {
+        d.write_unescaped(&mut display);
+    }
+    json!({
+        "display_name": a.display_name.map(|_| display),
+        "uri": a.uri.as_str(),
+        "uri_parts": uri(&a.uri),
+        "tag": a.tag(),
+        "params": params(a.params),
+    })
+}
+
+fn challenge(c: &Challenge<'_>) -> Value {
+    json!({
+        "scheme": "Digest",
+        "realm": c.realm,
+        "nonce": c.nonce,
+        "algorithm": c.algorithm.map(|a| a.as_str()),
+        "qop": c.qop_options().map(|q| q.as_str()).collect::<Vec<_>>(),
+        "stale": c.stale,
+        "opaque": c.opaque,
+        "userhash": c.userhash,
+    })
+}
+
+fn credentials(c: &Credentials<'_>) -> Value {
+    // The response hash is a credential: print only that it is there.
+    json!({
+        "scheme": "Digest",
+        "username": c.username,
+        "realm": c.realm,
+        "uri": c.uri,
+        "algorithm": c.algorithm.map(|a| a.as_str()),
+        "qop": c.qop.map(|q| q.as_str()),
+        "nc": c.nc,
+        "response_present": !c.response.is_empty(),
+    })
+}

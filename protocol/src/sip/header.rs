@@ -1,0 +1,381 @@
+//! Header names and the raw header index entry.
+//!
+//! Names are matched case-insensitively and compact forms (RFC 3261 §7.3.3 and the later
+//! RFCs that define one) map to the same [`HeaderName`] as the long form.
+
+use core::fmt;
+
+/// A header name latchkey knows, or [`HeaderName::Other`].
+///
+/// Compact forms map to the long form: `i` Call-ID, `m` Contact, `e` Content-Encoding,
+/// `l` Content-Length, `c` Content-Type, `f` From, `s` Subject, `k` Supported, `t` To, `v` Via
+/// (RFC 3261 §7.3.3); `o` Event, `u` Allow-Events (RFC 6665); `r` Refer-To (RFC 3515);
+/// `b` Referred-By (RFC 3892); `a` Accept-Contact, `j` Reject-Contact, `d` Request-Disposition
+/// (RFC 3841); `x` Session-Expires (RFC 4028); `y` Identity (RFC 8224).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HeaderName {
+    /// `Accept`
+    Accept,
+    /// `Accept-Contact` (`a`)
+    AcceptContact,
+    /// `Accept-Encoding`
+    AcceptEncoding,
+    /// `Accept-Language`
+    AcceptLanguage,
+    /// `Alert-Info`
+    AlertInfo,
+    /// `Allow`
+    Allow,
+    /// `Allow-Events` (`u`)
+    AllowEvents,
+    /// `Authentication-Info`
+    AuthenticationInfo,
+    /// `Authorization`
+    Authorization,
+    /// `Call-ID` (`i`)
+    CallId,
+    /// `Call-Info`
+    CallInfo,
+    /// `Contact` (`m`)
+    Contact,
+    /// `Content-Disposition`
+    ContentDisposition,
+    /// `Content-Encoding` (`e`)
+    ContentEncoding,
+    /// `Content-Language`
+    ContentLanguage,
+    /// `Content-Length` (`l`)
+    ContentLength,
+    /// `Content-Type` (`c`)
+    ContentType,
+    /// `CSeq`
+    CSeq,
+    /// `Date`
+    Date,
+    /// `Error-Info`
+    ErrorInfo,
+    /// `Event` (`o`)
+    Event,
+    /// `Expires`
+    Expires,
+    /// `From` (`f`)
+    From,
+    /// `Identity` (`y`)
+    Identity,
+    /// `In-Reply-To`
+    InReplyTo,
+    /// `Max-Forwards`
+    MaxForwards,
+    /// `MIME-Version`
+    MimeVersion,
+    /// `Min-Expires`
+    MinExpires,
+    /// `Organization`
+    Organization,
+    /// `Priority`
+    Priority,
+    /// `Proxy-Authenticate`
+    ProxyAuthenticate,
+    /// `Proxy-Authorization`
+    ProxyAuthorization,
+    /// `Proxy-Require`
+    ProxyRequire,
+    /// `Record-Route`
+    RecordRoute,
+    /// `Refer-To` (`r`)
+    ReferTo,
+    /// `Referred-By` (`b`)
+    ReferredBy,
+    /// `Reject-Contact` (`j`)
+    RejectContact,
+    /// `Reply-To`
+    ReplyTo,
+    /// `Request-Disposition` (`d`)
+    RequestDisposition,
+    /// `Require`
+    Require,
+    /// `Retry-After`
+    RetryAfter,
+    /// `Route`
+    Route,
+    /// `Server`
+    Server,
+    /// `Session-Expires` (`x`)
+    SessionExpires,
+    /// `Subject` (`s`)
+    Subject,
+    /// `Subscription-State`
+    SubscriptionState,
+    /// `Supported` (`k`)
+    Supported,
+    /// `Timestamp`
+    Timestamp,
+    /// `To` (`t`)
+    To,
+    /// `Unsupported`
+    Unsupported,
+    /// `User-Agent`
+    UserAgent,
+    /// `Via` (`v`)
+    Via,
+    /// `Warning`
+    Warning,
+    /// `WWW-Authenticate`
+    WwwAuthenticate,
+    /// Any other header; its name is kept verbatim in [`Header::name`].
+    Other,
+}
+
+/// (long form, compact form, name) — the table `from_bytes` and `as_str` read.
+const TABLE: &[(&str, Option<u8>, HeaderName)] = &[
+    ("Accept", None, HeaderName::Accept),
+    ("Accept-Contact", Some(b'a'), HeaderName::AcceptContact),
+    ("Accept-Encoding", None, HeaderName::AcceptEncoding),
+    ("Accept-Language", None, HeaderName::AcceptLanguage),
+    ("Alert-Info", None, HeaderName::AlertInfo),
+    ("Allow", None, HeaderName::Allow),
+    ("Allow-Events", Some(b'u'), HeaderName::AllowEvents),
+    ("Authentication-Info", None, HeaderName::AuthenticationInfo),
+    ("Authorization", None, HeaderName::Authorization),
+    ("Call-ID", Some(b'i'), HeaderName::CallId),
+    ("Call-Info", None, HeaderName::CallInfo),
+    ("Contact", Some(b'm'), HeaderName::Contact),
+    ("Content-Disposition", None, HeaderName::ContentDisposition),
+    ("Content-Encoding", Some(b'e'), HeaderName::ContentEncoding),
+    ("Content-Language", None, HeaderName::ContentLanguage),
+    ("Content-Length", Some(b'l'), HeaderName::ContentLength),
+    ("Content-Type", Some(b'c'), HeaderName::ContentType),
+    ("CSeq", None, HeaderName::CSeq),
+    ("Date", None, HeaderName::Date),
+    ("Error-Info", None, HeaderName::ErrorInfo),
+    ("Event", Some(b'o'), HeaderName::Event),
+    ("Expires", None, HeaderName::Expires),
+    ("From", Some(b'f'), HeaderName::From),
+    ("Identity", Some(b'y'), HeaderName::Identity),
+    ("In-Reply-To", None, HeaderName::InReplyTo),
+    ("Max-Forwards", None, HeaderName::MaxForwards),
+    ("MIME-Version", None, HeaderName::MimeVersion),
+    ("Min-Expires", None, HeaderName::MinExpires),
+    ("Organization", None, HeaderName::Organization),
+    ("Priority", None, HeaderName::Priority),
+    ("Proxy-Authenticate", None, HeaderName::ProxyAuthenticate),
+    ("Proxy-Authorization", None, HeaderName::ProxyAuthorization),
+    ("Proxy-Require", None, HeaderName::ProxyRequire),
+    ("Record-Route", None, HeaderName::RecordRoute),
+    ("Refer-To", Some(b'r'), HeaderName::ReferTo),
+    ("Referred-By", Some(b'b'), HeaderName::ReferredBy),
+    ("Reject-Contact", Some(b'j'), HeaderName::RejectContact),
+    ("Reply-To", None, HeaderName::ReplyTo),
+    (
+        "Request-Disposition",
+        Some(b'd'),
+        HeaderName::RequestDisposition,
+    ),
+    ("Require", None, HeaderName::Require),
+    ("Retry-After", None, HeaderName::RetryAfter),
+    ("Route", None, HeaderName::Route),
+    ("Server", None, HeaderName::Server),
+    ("Session-Expires", Some(b'x'), HeaderName::SessionExpires),
+    ("Subject", Some(b's'), HeaderName::Subject),
+    ("Subscription-State", None, HeaderName::SubscriptionState),
+    ("Supported", Some(b'k'), HeaderName::Supported),
+    ("Timestamp", None, HeaderName::Timestamp),
+    ("To", Some(b't'), HeaderName::To),
+    ("Unsupported", None, HeaderName::Unsupported),
+    ("User-Agent", None, HeaderName::UserAgent),
+    ("Via", Some(b'v'), HeaderName::Via),
+    ("Warning", None, HeaderName::Warning),
+    ("WWW-Authenticate", None, HeaderName::WwwAuthenticate),
+];
+
+impl HeaderName {
+    /// Classify a header name (long or compact form, any case).
+    #[must_use]
+    pub fn from_name(name: &str) -> HeaderName {
+        let b = name.as_bytes();
+        match b.len() {
+            0 => HeaderName::Other,
+            1 => {
+                let c = b[0].to_ascii_lowercase();
+                TABLE
+                    .iter()
+                    .find(|(_, compact, _)| *compact == Some(c))
+                    .map_or(HeaderName::Other, |e| e.2)
+            }
+            _ => Self::from_long(b),
+        }
+    }
+
+    #[inline]
+    fn from_long(b: &[u8]) -> HeaderName {
+        // Fast path for the headers every message carries: compare by length first.
+        let hit = |s: &str| s.len() == b.len() && s.as_bytes().eq_ignore_ascii_case(b);
+        match b.len() {
+            2 if hit("To") => return HeaderName::To,
+            3 if hit("Via") => return HeaderName::Via,
+            4 if hit("From") => return HeaderName::From,
+            4 if hit("CSeq") => return HeaderName::CSeq,
+            7 if hit("Call-ID") => return HeaderName::CallId,
+            7 if hit("Contact") => return HeaderName::Contact,
+            12 if hit("Max-Forwards") => return HeaderName::MaxForwards,
+            12 if hit("Content-Type") => return HeaderName::ContentType,
+            14 if hit("Content-Length") => return HeaderName::ContentLength,
+            _ => {}
+        }
+        TABLE
+            .iter()
+            .find(|(long, _, _)| hit(long))
+            .map_or(HeaderName::Other, |e| e.2)
+    }
+
+    /// The canonical long form, e.g. `"Call-ID"`; `None` for [`HeaderName::Other`].
+    #[must_use]
+    pub fn as_str(self) -> Option<&'static str> {
+        TABLE.iter().find(|e| e.2 == self).map(|e| e.0)
+    }
+
+    /// The compact form, if the header has one.
+    #[must_use]
+    pub fn compact(self) -> Option<char> {
+        TABLE
+            .iter()
+            .find(|e| e.2 == self)
+            .and_then(|e| e.1.map(char::from))
+    }
+
+    /// Whether the header's grammar is a comma-separated list (RFC 3261 §7.3.1), so several
+    /// values may share one header line. Authentication headers, `Date` and other headers whose
+    /// values contain commas are not lists.
+    #[must_use]
+    pub fn is_list(self) -> bool {
+        use HeaderName::*;
+        matches!(
+            self,
+            Accept
+                | AcceptContact
+                | AcceptEncoding
+                | AcceptLanguage
+                | AlertInfo
+                | Allow
+                | AllowEvents
+                | CallInfo
+                | Contact
+                | ContentEncoding
+                | ContentLanguage
+                | ErrorInfo
+                | InReplyTo
+                | ProxyRequire
+                | RecordRoute
+                | RejectContact
+                | RequestDisposition
+                | Require
+                | Route
+                | Supported
+                | Unsupported
+                | Via
+                | Warning
+        )
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str().unwrap_or("(other)"))
+    }
+}
+
+/// One header line of a parsed message: the name as written, its classification, and the
+/// value with surrounding white space removed (folded line breaks inside are kept; the typed
+/// views treat them as white space).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// The name as written (e.g. `"v"` or `"VIA"`).
+    pub name: &'a str,
+    /// What the name means.
+    pub kind: HeaderName,
+    /// The value, trimmed. [`Message::offset_of`](super::Message::offset_of) gives its byte
+    /// offset in the message.
+    pub value: &'a str,
+}
+
+impl<'a> Header<'a> {
+    /// Whether this header is `name` (compact and long forms are the same header).
+    #[must_use]
+    pub fn is(&self, name: HeaderName) -> bool {
+        self.kind == name
+    }
+
+    /// The elements of the value: for list headers ([`HeaderName::is_list`]) each
+    /// comma-separated element (commas inside quotes and angle brackets do not split), for
+    /// other headers the whole value.
+    pub fn elements(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        let mut whole = (!self.kind.is_list()).then_some(self.value);
+        let mut parts = self
+            .kind
+            .is_list()
+            .then(|| super::lex::split_list(self.value));
+        core::iter::from_fn(move || match &mut parts {
+            Some(it) => it.next().map(|(_, v)| v),
+            None => whole.take(),
+        })
+    }
+
+    /// The canonical name: the long form for known headers, the name as written otherwise.
+    #[must_use]
+    pub fn canonical_name(&self) -> &'a str {
+        self.kind.as_str().unwrap_or(self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rfc3261_compact_form_maps_to_its_long_form() {
+        // RFC 3261 §7.3.3 and §20.
+        for (c, long) in [
+            ("i", HeaderName::CallId),
+            ("m", HeaderName::Contact),
+            ("e", HeaderName::ContentEncoding),
+            ("l", HeaderName::ContentLength),
+            ("c", HeaderName::ContentType),
+            ("f", HeaderName::From),
+            ("s", HeaderName::Subject),
+            ("k", HeaderName::Supported),
+            ("t", HeaderName::To),
+            ("v", HeaderName::Via),
+        ] {
+            assert_eq!(HeaderName::from_name(c), long, "{c}");
+            assert_eq!(HeaderName::from_name(&c.to_ascii_uppercase()), long, "{c}");
+            assert_eq!(HeaderName::from_name(long.as_str().unwrap()), long);
+        }
+    }
+
+    #[test]
+    fn names_are_case_insensitive_and_unknown_names_are_other() {
+        assert_eq!(HeaderName::from_name("cAlL-iD"), HeaderName::CallId);
+        assert_eq!(
+            HeaderName::from_name("www-authenticate"),
+            HeaderName::WwwAuthenticate
+        );
+        assert_eq!(HeaderName::from_name("NewFangledHeader"), HeaderName::Other);
+        assert_eq!(HeaderName::from_name("q"), HeaderName::Other);
+        assert_eq!(HeaderName::from_name(""), HeaderName::Other);
+    }
+
+    #[test]
+    fn every_table_entry_round_trips_through_its_names() {
+        for (long, compact, name) in TABLE {
+            assert_eq!(HeaderName::from_name(long), *name);
+            assert_eq!(name.as_str(), Some(*long));
+            if let Some(c) = compact {
+                assert_eq!(
+                    HeaderName::from_name(core::str::from_utf8(&[*c]).unwrap()),
+                    *name
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! From, To, Contact, Route and Record-Route values (RFC 3261 §20.10, §20.20, §20.39).
+
+use super::ValueError;
+use crate::sip::lex::{self, Cursor, Params};
+use crate::sip::uri::Uri;
+
+/// A display name as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisplayName<'a> {
+    /// A `quoted-string`; the text between the quotes, backslash escapes left as written.
+    Quoted(&'a str),
+    /// A run of tokens separated by LWS, as written.
+    Tokens(&'a str),
+}
+
+impl<'a> DisplayName<'a> {
+    /// The raw text (without quotes).
+    #[must_use]
+    pub fn as_str(&self) -> &'a str {
+        match self {
+            DisplayName::Quoted(s) | DisplayName::Tokens(s) => s,
+        }
+    }
+
+    /// The text with quoted-pair escapes removed (`\"` → `"`), written into `out`.
+    pub fn write_unescaped(&self, out: &mut alloc::string::String) {
+        let s = self.as_str();
+        match self {
+            DisplayName::Tokens(_) => out.push_str(s),
+            DisplayName::Quoted(_) => {
+                let mut chars = s.chars();
+                while let Some(ch) = chars.next() {
+                    if ch == '\\' {
+                        if let Some(next) = chars.next() {
+                            out.push(next);
+                        }
+                    } else {
+                        out.push(ch);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `[display-name] <addr-spec> *(;param)` or `addr-spec *(;param)`.
+///
+/// Without angle brackets, parameters after the URI belong to the header, not to the URI
+/// (RFC 3261 §20.10), and the URI cannot contain `,`, `;` or `?`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameAddr<'a> {
+    /// The display name, if any.
+    pub display_name: Option<DisplayName<'a>>,
+    /// The URI.
+    pub uri: Uri<'a>,
+    /// Whether the URI was enclosed in angle brackets.
+    pub bracketed: bool,
+    /// Header parameters (`tag`, `expires`, `q`, extensions).
+    pub params: Params<'a>,
+}
+
+impl<'a> NameAddr<'a> {
+    /// Parse one value.
+    pub fn parse(value: &'a str) -> Result<NameAddr<'a>, ValueError> {
+        let mut c = Cursor::new(value);
+        c.skip_lws();
+        let (display_name, uri_str, uri_off, bracketed) = if let Some(lt) = find_laquot(c.rest())? {
+            let display = parse_display_name(&c.rest()[..lt], c.pos())?;
+            c = Cursor::at(value, c.pos() + lt + 1);
+            let inner_start = c.pos();
+            let gt = c
+                .rest()
+                .find('>')
+                .ok_or(ValueError::new(inner_start - 1, "'<' without matching '>'"))?;
+            let uri = &value[inner_start..inner_start + gt];
+            c = Cursor::at(value, inner_start + gt + 1);
+            (display, uri, inner_start, true)
+        } else {
+            let start = c.pos();
+            let uri =
+                c.take_while(|b| !matches!(b, b';' | b',' | b'?' | b' ' | b'\t' | b'\r' | b'\n'));
+            (None, uri, start, false)
+        };
+        if uri_str.is_empty() {
+            return Err(ValueError::new(uri_off, "empty URI"));
+        }
+        let uri =
+            Uri::parse(uri_str).map_err(|e| ValueError::new(uri_off + e.offset(), e.reason()))?;
+        let params = if c.eat_sep(b';') {
+            lex::scan_params(&mut c).map_err(|o| ValueError::new(o, "invalid header parameter"))?
+        } else {
+            Params::default()
+        };
+        c.skip_lws();
+        if !c.is_empty() {
+            return Err(ValueError::new(
+                c.pos(),
+                "unexpected characters after address",
+            ));
+        }
+        Ok(NameAddr {
+            display_name,
+            uri,
+            bracketed,
+            params,
+        })
+    }
+
+    /// The `tag` parameter.
+    #[must_use]
+    pub fn tag(&self) -> Option<&'a str> {
+        self.params.get("tag").flatten()
+    }
+
+    /// The `expires` parameter (Contact), in seconds.
+    #[must_use]
+    pub fn expires(&self) -> Option<u32> {
+        self.params
+            .get("expires")
+            .flatten()
+            .and_then(|v| super::simple::parse_delta_seconds(v).ok())
+    }
+
+    /// The `q` parameter (Contact), as written.
+    #[must_use]
+    pub fn q(&self) -> Option<&'a str> {
+        self.params.get("q").flatten()
+    }
+}
+
+/// A Contact value: an address, or `*` (only valid in a REGISTER removing all bindings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Contact<'a> {
+    /// `*`
+    Wildcard,
+    /// An address.
+    Addr(NameAddr<'a>),
+}
+
+impl<'a> Contact<'a> {
+    /// Parse one Contact value.
+    pub fn parse(value: &'a str) -> Result<Contact<'a>, ValueError> {
+        if lex::trim_lws(value) == "*" {
+            Ok(Contact::Wildcard)
+        } else {
+            NameAddr::parse(value).map(Contact::Addr)
+        }
+    }
+
+    /// The address, unless this is `*`.
+    #[must_use]
+    pub fn addr(&self) -> Option<&NameAddr<'a>> {
+        match self {
+            Contact::Wildcard => None,
+            Contact::Addr(a) => Some(a),
+        }
+    }
+}
+
+/// Offset of the `<` that opens a name-addr's URI, skipping a leading quoted display name.
+fn find_laquot(s: &str) -> Result<Option<usize>, ValueError> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => match lex::quoted_len(&b[i..]) {
+                Some(n) => i += n,
+                None => return Err(ValueError::new(i, "unterminated quoted display name")),
+            },
+            b'<' => return Ok(Some(i)),
+            b';' | b',' => return Ok(None),
+            _ => i += 1,
+        }
+    }
+    Ok(None)
+}
+
+/// Parse the text before `<` as a display name (`base` is its offset in the value).
+fn parse_display_name(s: &str, base: usize) -> Result<Option<DisplayName<'_>>, ValueError> {
+    let t = lex::trim_lws(s);
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let lead = s.len() - s.trim_start_matches([' ', '\t', '\r', '\n']).len();
+    if t.starts_with('"') {
+        let len = lex::quoted_len(t.as_bytes()).ok_or(ValueError::new(
+            base + lead,
+            "unterminated quoted display name",
+        ))?;
+        if len != t.len() {
+            return Err(ValueError::new(
+                base + lead + len,
+                "text after quoted display name",
+            ));
+        }
+        return Ok(Some(DisplayName::Quoted(&t[1..len - 1])));
+    }
+    // *(token LWS)
+    let mut c = Cursor::new(t);
+    while !c.is_empty() {
+        if c.token().is_none() {
+            return Err(ValueError::new(
+                base + lead + c.pos(),
+                "display name is not a token list",
+            ));
+        }
+        c.skip_lws();
+    }
+    Ok(Some(DisplayName::Tokens(t)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_display_name_uri_and_tag() {
+        let a =
+            NameAddr::parse("\"Bob \\\"B\\\" Smith\" <sip:bob@example.com;transport=tls>;tag=a48s")
+                .unwrap();
+        assert_eq!(
+            a.display_name,
+            Some(DisplayName::Quoted("Bob \\\"B\\\" Smith"))
+        );
+        let mut s = alloc::string::String::new();
+        a.display_name.unwrap().write_unescaped(&mut s);
+        assert_eq!(s, "Bob \"B\" Smith");
+        assert_eq!(a.uri.as_str(), "sip:bob@example.com;transport=tls");
+        assert_eq!(a.tag(), Some("a48s"));
+        assert!(a.bracketed);
+    }
+
+    #[test]
+    fn token_display_name_with_lws() {
+        let a = NameAddr::parse("Bob  Smith\r\n <sip:bob@example.com>").unwrap();
+        assert_eq!(a.display_name, Some(DisplayName::Tokens("Bob  Smith")));
+    }
+
+    #[test]
+    fn addr_spec_without_brackets_leaves_params_to_the_header() {
+        let a = NameAddr::parse("sip:alice@atlanta.com;tag=1928301774").unwrap();
+        assert_eq!(a.uri.as_str(), "sip:alice@atlanta.com");
+        assert_eq!(a.tag(), Some("1928301774"));
+        assert!(!a.bracketed);
+    }
+
+    #[test]
+    fn contact_wildcard_and_expires() {
+        assert_eq!(Contact::parse(" * ").unwrap(), Contact::Wildcard);
+        let c = Contact::parse("<sip:b@192.0.2.4>;expires=600;q=0.7").unwrap();
+        assert_eq!(c.addr().unwrap().expires(), Some(600));
+        assert_eq!(c.addr().unwrap().q(), Some("0.7"));
+    }
+
+    #[test]
+    fn malformed_addresses_are_errors_with_offsets() {
+        assert_eq!(NameAddr::parse("<sip:a@b").unwrap_err().offset, 0);
+        assert!(NameAddr::parse("\"unterminated <sip:a@b>").is_err());
+        assert!(NameAddr::parse("<sip:a@b> junk").is_err());
+        assert!(NameAddr::parse("").is_err());
+        assert!(NameAddr::parse("Bad\"Name <sip:a@b>").is_err());
+    }
+}

@@ -1,0 +1,284 @@
+//! The Via header (RFC 3261 §20.42, §18.2.1 received/rport per RFC 3581).
+
+use core::fmt;
+
+use super::ValueError;
+use crate::sip::lex::{self, Cursor, Params};
+use crate::sip::uri::{self, Host};
+
+/// The transport named in a Via's sent-protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport<'a> {
+    /// UDP
+    Udp,
+    /// TCP
+    Tcp,
+    /// TLS
+    Tls,
+    /// SCTP
+    Sctp,
+    /// TLS-SCTP
+    TlsSctp,
+    /// WS (RFC 7118)
+    Ws,
+    /// WSS (RFC 7118)
+    Wss,
+    /// Any other token, as written.
+    Other(&'a str),
+}
+
+impl<'a> Transport<'a> {
+    /// Classify a transport token (case-insensitive).
+    #[must_use]
+    pub fn from_token(t: &'a str) -> Transport<'a> {
+        const KNOWN: [(&str, Transport<'static>); 7] = [
+            ("UDP", Transport::Udp),
+            ("TCP", Transport::Tcp),
+            ("TLS", Transport::Tls),
+            ("SCTP", Transport::Sctp),
+            ("TLS-SCTP", Transport::TlsSctp),
+            ("WS", Transport::Ws),
+            ("WSS", Transport::Wss),
+        ];
+        KNOWN
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(t))
+            .map_or(Transport::Other(t), |(_, tr)| *tr)
+    }
+
+    /// The canonical token.
+    #[must_use]
+    pub fn as_str(&self) -> &'a str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+            Transport::Sctp => "SCTP",
+            Transport::TlsSctp => "TLS-SCTP",
+            Transport::Ws => "WS",
+            Transport::Wss => "WSS",
+            Transport::Other(t) => t,
+        }
+    }
+
+    /// Whether the transport is reliable (a stream), which changes the transaction timers and
+    /// makes Content-Length mandatory.
+    #[must_use]
+    pub fn is_reliable(&self) -> bool {
+        !matches!(self, Transport::Udp)
+    }
+}
+
+impl fmt::Display for Transport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One Via value: `SIP/2.0/TLS host:port;branch=z9hG4bK…;received=…;rport=…`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via<'a> {
+    /// Protocol name, normally `SIP`.
+    pub protocol: &'a str,
+    /// Protocol version, normally `2.0`.
+    pub version: &'a str,
+    /// Transport.
+    pub transport: Transport<'a>,
+    /// sent-by host.
+    pub host: Host<'a>,
+    /// sent-by port, when present.
+    pub port: Option<u16>,
+    /// The parameters (`branch`, `received`, `rport`, `maddr`, `ttl`, extensions).
+    pub params: Params<'a>,
+}
+
+/// The RFC 3261 branch magic cookie.
+pub const BRANCH_MAGIC_COOKIE: &str = "z9hG4bK";
+
+impl<'a> Via<'a> {
+    /// Parse one Via value (one element of a possibly comma-separated header).
+    pub fn parse(value: &'a str) -> Result<Via<'a>, ValueError> {
+        let mut c = Cursor::new(value);
+        c.skip_lws();
+        let protocol = c
+            .token()
+            .ok_or(ValueError::new(c.pos(), "expected protocol name"))?;
+        if !c.eat_sep(b'/') {
+            return Err(ValueError::new(c.pos(), "expected '/' after protocol name"));
+        }
+        let version = c
+            .token()
+            .ok_or(ValueError::new(c.pos(), "expected protocol version"))?;
+        if !c.eat_sep(b'/') {
+            return Err(ValueError::new(
+                c.pos(),
+                "expected '/' after protocol version",
+            ));
+        }
+        let transport = c
+            .token()
+            .ok_or(ValueError::new(c.pos(), "expected transport"))?;
+        if !c.skip_lws() {
+            return Err(ValueError::new(
+                c.pos(),
+                "expected white space before sent-by",
+            ));
+        }
+        let (host, port) =
+            uri::parse_host_port(&mut c).map_err(|o| ValueError::new(o, "invalid sent-by"))?;
+        let params = if c.eat_sep(b';') {
+            lex::scan_params(&mut c).map_err(|o| ValueError::new(o, "invalid Via parameter"))?
+        } else {
+            Params::default()
+        };
+        c.skip_lws();
+        if !c.is_empty() {
+            return Err(ValueError::new(c.pos(), "unexpected characters after Via"));
+        }
+        let via = Via {
+            protocol,
+            version,
+            transport: Transport::from_token(transport),
+            host,
+            port,
+            params,
+        };
+        via.check_params()?;
+        Ok(via)
+    }
+
+    /// Check the values of the parameters RFC 3261 gives a grammar to.
+    fn check_params(&self) -> Result<(), ValueError> {
+        let base = self.params.as_str().as_ptr() as usize;
+        for p in self.params.iter() {
+            let at = p.name.as_ptr() as usize - base;
+            let name = p.name;
+            let bad = |reason| Err(ValueError::new(at, reason));
+            if name.eq_ignore_ascii_case("ttl") {
+                match p.value.and_then(|v| lex::parse_u64(v, 3)) {
+                    Some(n) if n <= 255 => {}
+                    _ => return bad("ttl must be 0-255"),
+                }
+            } else if name.eq_ignore_ascii_case("rport") {
+                if let Some(v) = p.value
+                    && v.parse::<u16>().is_err()
+                {
+                    return bad("rport must be a port number");
+                }
+            } else if name.eq_ignore_ascii_case("received") {
+                match p.value.map(Host::parse) {
+                    Some(Ok(Host::Ipv4(_) | Host::Ipv6(_))) => {}
+                    _ => return bad("received must be an IP address"),
+                }
+            } else if name.eq_ignore_ascii_case("branch") || name.eq_ignore_ascii_case("maddr") {
+                if p.value.is_none_or(str::is_empty) {
+                    return bad("parameter needs a value");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `branch` parameter.
+    #[must_use]
+    pub fn branch(&self) -> Option<&'a str> {
+        self.params.get("branch").flatten()
+    }
+
+    /// Whether the branch carries the RFC 3261 magic cookie (`z9hG4bK`).
+    #[must_use]
+    pub fn has_rfc3261_branch(&self) -> bool {
+        self.branch()
+            .is_some_and(|b| b.starts_with(BRANCH_MAGIC_COOKIE))
+    }
+
+    /// The `received` parameter (RFC 3261 §18.2.1).
+    #[must_use]
+    pub fn received(&self) -> Option<Host<'a>> {
+        self.params
+            .get("received")
+            .flatten()
+            .and_then(|v| Host::parse(v).ok())
+    }
+
+    /// The `rport` parameter (RFC 3581): `None` when absent, `Some(None)` when present without
+    /// a value (a request asking for it), `Some(Some(port))` in a response.
+    #[must_use]
+    pub fn rport(&self) -> Option<Option<u16>> {
+        self.params
+            .get("rport")
+            .map(|v| v.and_then(|v| v.parse().ok()))
+    }
+
+    /// The `maddr` parameter.
+    #[must_use]
+    pub fn maddr(&self) -> Option<&'a str> {
+        self.params.get("maddr").flatten()
+    }
+
+    /// The `ttl` parameter.
+    #[must_use]
+    pub fn ttl(&self) -> Option<u8> {
+        self.params
+            .get("ttl")
+            .flatten()
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::Ipv4Addr;
+
+    #[test]
+    fn parses_transport_sent_by_and_parameters() {
+        let v = Via::parse(
+            "SIP/2.0/TLS 192.0.2.4:5061;branch=z9hG4bKnashds7;rport=5062;received=198.51.100.1",
+        )
+        .unwrap();
+        assert_eq!(v.protocol, "SIP");
+        assert_eq!(v.version, "2.0");
+        assert_eq!(v.transport, Transport::Tls);
+        assert_eq!(v.host, Host::Ipv4(Ipv4Addr::new(192, 0, 2, 4)));
+        assert_eq!(v.port, Some(5061));
+        assert_eq!(v.branch(), Some("z9hG4bKnashds7"));
+        assert!(v.has_rfc3261_branch());
+        assert_eq!(v.rport(), Some(Some(5062)));
+        assert_eq!(
+            v.received(),
+            Some(Host::Ipv4(Ipv4Addr::new(198, 51, 100, 1)))
+        );
+    }
+
+    #[test]
+    fn rport_flag_without_value_and_lws_around_separators() {
+        // RFC 3261 §25.1 allows LWS around SLASH and SEMI.
+        let v = Via::parse("SIP / 2.0 / UDP host.example.com ; rport ; branch = z9hG4bK1").unwrap();
+        assert_eq!(v.transport, Transport::Udp);
+        assert_eq!(v.host, Host::Domain("host.example.com"));
+        assert_eq!(v.port, None);
+        assert_eq!(v.rport(), Some(None));
+        assert_eq!(v.branch(), Some("z9hG4bK1"));
+    }
+
+    #[test]
+    fn ipv6_sent_by() {
+        let v = Via::parse("SIP/2.0/TCP [2001:db8::9:1]:5060;branch=z9hG4bKas").unwrap();
+        assert!(matches!(v.host, Host::Ipv6(_)));
+        assert_eq!(v.port, Some(5060));
+    }
+
+    #[test]
+    fn faults_name_their_offset() {
+        assert_eq!(Via::parse("SIP/2.0 host").unwrap_err().offset, 7);
+        assert_eq!(
+            Via::parse("SIP/2.0/UDP host;ttl=300").unwrap_err().reason,
+            "ttl must be 0-255"
+        );
+        assert!(Via::parse("SIP/2.0/UDP host;received=notanip").is_err());
+        assert!(Via::parse("SIP/2.0/UDP host:99999").is_err());
+        assert!(Via::parse("SIP/2.0/UDP host extra").is_err());
+    }
+}

@@ -1,0 +1,766 @@
+//! Zero-copy SIP message parsing (RFC 3261 §7).
+//!
+//! [`Message::parse`] reads one message from a byte slice into a borrowed view: the start
+//! line, an index of header (name, value) slices in arrival order, and the body slice. It
+//! allocates nothing for messages of up to [`INLINE_HEADERS`] header lines (a typical REGISTER,
+//! INVITE or 200 OK has 8–15); a test with a counting allocator proves it.
+//!
+//! The parse is *structural*: it fails only when the bytes cannot be read as a message at all
+//! (no start line, a header line without a colon, a header section that is not UTF-8, no
+//! blank line ending the header section). Faults that a well-formed-looking message can still
+//! have — a missing mandatory header, a CSeq method that differs from the request method, a
+//! Content-Length that disagrees with the body, a bad Request-URI — are found by the strict
+//! check, [`Message::validate`](crate::sip::validate).
+
+use core::fmt;
+
+use smallvec::SmallVec;
+
+use super::header::{Header, HeaderName};
+use super::lex;
+
+/// How many header lines are indexed without allocating.
+pub const INLINE_HEADERS: usize = 24;
+
+/// A parsed SIP message borrowing the bytes it was parsed from.
+#[derive(Debug, Clone)]
+pub struct Message<'a> {
+    raw: &'a [u8],
+    head: &'a str,
+    start: StartLine<'a>,
+    headers: SmallVec<[Header<'a>; INLINE_HEADERS]>,
+    body: &'a [u8],
+    body_offset: usize,
+    trailing: &'a [u8],
+    terminated: bool,
+}
+
+/// The first line of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartLine<'a> {
+    /// `Method SP Request-URI SP SIP-Version`
+    Request(RequestLine<'a>),
+    /// `SIP-Version SP Status-Code SP Reason-Phrase`
+    Response(StatusLine<'a>),
+}
+
+/// A request line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLine<'a> {
+    /// The method.
+    pub method: Method<'a>,
+    /// The Request-URI as written (between the separators, white space trimmed); the strict
+    /// check verifies its grammar.
+    pub uri: &'a str,
+    /// The version as written, e.g. `SIP/2.0`.
+    pub version: &'a str,
+    /// The whole line without its line ending.
+    pub line: &'a str,
+}
+
+/// A status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusLine<'a> {
+    /// The version as written.
+    pub version: &'a str,
+    /// The status code (three digits; the strict check verifies the 100–699 range).
+    pub code: u16,
+    /// The reason phrase, possibly empty.
+    pub reason: &'a str,
+    /// The whole line without its line ending.
+    pub line: &'a str,
+}
+
+/// A SIP method. Methods are case-sensitive (RFC 3261 §7.1): `invite` is an extension method,
+/// not INVITE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Method<'a> {
+    /// INVITE (RFC 3261)
+    Invite,
+    /// ACK (RFC 3261)
+    Ack,
+    /// OPTIONS (RFC 3261)
+    Options,
+    /// BYE (RFC 3261)
+    Bye,
+    /// CANCEL (RFC 3261)
+    Cancel,
+    /// REGISTER (RFC 3261)
+    Register,
+    /// MESSAGE (RFC 3428)
+    Message,
+    /// INFO (RFC 6086)
+    Info,
+    /// PRACK (RFC 3262)
+    Prack,
+    /// UPDATE (RFC 3311)
+    Update,
+    /// SUBSCRIBE (RFC 6665)
+    Subscribe,
+    /// NOTIFY (RFC 6665)
+    Notify,
+    /// REFER (RFC 3515)
+    Refer,
+    /// PUBLISH (RFC 3903)
+    Publish,
+    /// Any other token.
+    Extension(&'a str),
+}
+
+impl<'a> Method<'a> {
+    /// Classify a method token (case-sensitive). The caller checks it is a token.
+    #[must_use]
+    pub fn from_token(t: &'a str) -> Method<'a> {
+        match t {
+            "INVITE" => Method::Invite,
+            "ACK" => Method::Ack,
+            "OPTIONS" => Method::Options,
+            "BYE" => Method::Bye,
+            "CANCEL" => Method::Cancel,
+            "REGISTER" => Method::Register,
+            "MESSAGE" => Method::Message,
+            "INFO" => Method::Info,
+            "PRACK" => Method::Prack,
+            "UPDATE" => Method::Update,
+            "SUBSCRIBE" => Method::Subscribe,
+            "NOTIFY" => Method::Notify,
+            "REFER" => Method::Refer,
+            "PUBLISH" => Method::Publish,
+            other => Method::Extension(other),
+        }
+    }
+
+    /// The method as written on the wire.
+    #[must_use]
+    pub fn as_str(&self) -> &'a str {
+        match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Options => "OPTIONS",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Register => "REGISTER",
+            Method::Message => "MESSAGE",
+            Method::Info => "INFO",
+            Method::Prack => "PRACK",
+            Method::Update => "UPDATE",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Notify => "NOTIFY",
+            Method::Refer => "REFER",
+            Method::Publish => "PUBLISH",
+            Method::Extension(t) => t,
+        }
+    }
+}
+
+impl fmt::Display for Method<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why bytes could not be read as a SIP message. Every variant carries the byte offset of the
+/// fault in the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// Nothing but empty lines.
+    Empty,
+    /// The input ends in the middle of a header section line.
+    UnterminatedHeaders {
+        /// Where the header section starts.
+        offset: usize,
+    },
+    /// The header section is not valid UTF-8.
+    InvalidUtf8 {
+        /// The first invalid byte.
+        offset: usize,
+    },
+    /// The start line is neither a request line nor a status line.
+    BadStartLine {
+        /// Offset of the start line.
+        offset: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The status code is not three digits.
+    BadStatusCode {
+        /// Offset of the status code.
+        offset: usize,
+    },
+    /// A header line has no colon, or its name is not a token.
+    BadHeaderLine {
+        /// Offset of the header line.
+        offset: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A header section line starts with white space but there is no header to continue.
+    OrphanContinuation {
+        /// Offset of the line.
+        offset: usize,
+    },
+}
+
+impl ParseError {
+    /// Byte offset of the fault in the input.
+    #[must_use]
+    pub fn offset(&self) -> usize {
+        match *self {
+            ParseError::Empty => 0,
+            ParseError::UnterminatedHeaders { offset }
+            | ParseError::InvalidUtf8 { offset }
+            | ParseError::BadStartLine { offset, .. }
+            | ParseError::BadStatusCode { offset }
+            | ParseError::BadHeaderLine { offset, .. }
+            | ParseError::OrphanContinuation { offset } => offset,
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::Empty => f.write_str("empty message"),
+            ParseError::UnterminatedHeaders { offset } => write!(
+                f,
+                "header section starting at byte {offset} ends in the middle of a line"
+            ),
+            ParseError::InvalidUtf8 { offset } => {
+                write!(f, "header section is not UTF-8 at byte {offset}")
+            }
+            ParseError::BadStartLine { offset, reason } => {
+                write!(f, "bad start line at byte {offset}: {reason}")
+            }
+            ParseError::BadStatusCode { offset } => {
+                write!(f, "bad status code at byte {offset}: expected three digits")
+            }
+            ParseError::BadHeaderLine { offset, reason } => {
+                write!(f, "bad header line at byte {offset}: {reason}")
+            }
+            ParseError::OrphanContinuation { offset } => {
+                write!(
+                    f,
+                    "line at byte {offset} continues no header (starts with white space)"
+                )
+            }
+        }
+    }
+}
+
+impl core::error::Error for ParseError {}
+
+impl<'a> Message<'a> {
+    /// Parse one message from `raw`.
+    ///
+    /// Empty lines before the start line are skipped (RFC 3261 §7.5). Lines may end in CRLF
+    /// or, leniently, in a bare LF. The body is the bytes after the header section, cut to the
+    /// `Content-Length` when one is present and no longer than what follows; anything after it
+    /// is available as [`Message::trailing`] (a datagram carrying more than one message, or
+    /// bytes a stream framer would hand to the next message).
+    pub fn parse(raw: &'a [u8]) -> Result<Message<'a>, ParseError> {
+        // Skip leading empty lines.
+        let mut pos = 0;
+        loop {
+            if raw[pos..].starts_with(b"\r\n") {
+                pos += 2;
+            } else if raw.get(pos) == Some(&b'\n') {
+                pos += 1;
+            } else {
+                break;
+            }
+        }
+        if pos >= raw.len() {
+            return Err(ParseError::Empty);
+        }
+        let head_start = pos;
+        // A header section not closed by an empty line is read to the end of the input when its
+        // last line is complete (a datagram or file that lost its final CRLF); the strict check
+        // reports it. A last line cut short is not a message.
+        let (head_end, body_start, terminated) = match find_head_end(raw, head_start) {
+            Some((end, body)) => (end, body, true),
+            None if raw.ends_with(b"\n") => {
+                (line_end(raw, raw.len() - 1, head_start), raw.len(), false)
+            }
+            None => return Err(ParseError::UnterminatedHeaders { offset: head_start }),
+        };
+        let head_bytes = &raw[head_start..head_end];
+        let head = core::str::from_utf8(head_bytes).map_err(|e| ParseError::InvalidUtf8 {
+            offset: head_start + e.valid_up_to(),
+        })?;
+
+        let mut lines = Lines { s: head, pos: 0 };
+        let (first, first_off) = lines.next_line().ok_or(ParseError::Empty)?;
+        let start = parse_start_line(first, head_start + first_off)?;
+
+        let mut headers: SmallVec<[Header<'a>; INLINE_HEADERS]> = SmallVec::new();
+        let mut content_length: Option<Option<usize>> = None;
+        // The current header: (line offset in head, name, value start in head).
+        let mut cur: Option<(usize, &'a str, HeaderName, usize)> = None;
+        let mut cur_end = 0;
+        while let Some((line, off)) = lines.next_line() {
+            if line.as_bytes().first().is_some_and(|&b| lex::is_wsp(b)) {
+                // Folded continuation of the current header (RFC 3261 §7.3.1).
+                if cur.is_none() {
+                    return Err(ParseError::OrphanContinuation {
+                        offset: head_start + off,
+                    });
+                }
+                cur_end = off + line.len();
+                continue;
+            }
+            if let Some(h) = cur.take() {
+                push_header(&mut headers, &mut content_length, head, h, cur_end);
+            }
+            let colon = memchr::memchr(b':', line.as_bytes()).ok_or(ParseError::BadHeaderLine {
+                offset: head_start + off,
+                reason: "no colon",
+            })?;
+            let name = line[..colon].trim_end_matches([' ', '\t']);
+            if name.is_empty() || !name.bytes().all(lex::is_token_char) {
+                return Err(ParseError::BadHeaderLine {
+                    offset: head_start + off,
+                    reason: "header name is not a token",
+                });
+            }
+            cur = Some((off, name, HeaderName::from_name(name), off + colon + 1));
+            cur_end = off + line.len();
+        }
+        if let Some(h) = cur.take() {
+            push_header(&mut headers, &mut content_length, head, h, cur_end);
+        }
+
+        let rest = &raw[body_start..];
+        let body_len = match content_length {
+            Some(Some(n)) if n <= rest.len() => n,
+            _ => rest.len(),
+        };
+        Ok(Message {
+            raw,
+            head,
+            start,
+            headers,
+            body: &rest[..body_len],
+            body_offset: body_start,
+            trailing: &rest[body_len..],
+            terminated,
+        })
+    }
+
+    /// The bytes this message was parsed from (all of them, including any trailing bytes).
+    #[must_use]
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The start line and header section, without the blank line that ends it.
+    #[must_use]
+    pub fn head(&self) -> &'a str {
+        self.head
+    }
+
+    /// The start line.
+    #[must_use]
+    pub fn start_line(&self) -> &StartLine<'a> {
+        &self.start
+    }
+
+    /// Whether this is a request.
+    #[must_use]
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request(_))
+    }
+
+    /// The request line, for a request.
+    #[must_use]
+    pub fn request_line(&self) -> Option<&RequestLine<'a>> {
+        match &self.start {
+            StartLine::Request(r) => Some(r),
+            StartLine::Response(_) => None,
+        }
+    }
+
+    /// The status line, for a response.
+    #[must_use]
+    pub fn status_line(&self) -> Option<&StatusLine<'a>> {
+        match &self.start {
+            StartLine::Response(s) => Some(s),
+            StartLine::Request(_) => None,
+        }
+    }
+
+    /// The request method, for a request.
+    #[must_use]
+    pub fn method(&self) -> Option<Method<'a>> {
+        self.request_line().map(|r| r.method)
+    }
+
+    /// The status code, for a response.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        self.status_line().map(|s| s.code)
+    }
+
+    /// Every header line, in arrival order.
+    #[must_use]
+    pub fn headers(&self) -> &[Header<'a>] {
+        &self.headers
+    }
+
+    /// The first header line that is `name`.
+    #[must_use]
+    pub fn header(&self, name: HeaderName) -> Option<&Header<'a>> {
+        self.headers.iter().find(|h| h.kind == name)
+    }
+
+    /// The first header line whose name is `name` (case-insensitive, compact forms resolved).
+    #[must_use]
+    pub fn header_by_name(&self, name: &str) -> Option<&Header<'a>> {
+        let kind = HeaderName::from_name(name);
+        self.headers.iter().find(|h| {
+            if kind == HeaderName::Other {
+                h.kind == HeaderName::Other && h.name.eq_ignore_ascii_case(name)
+            } else {
+                h.kind == kind
+            }
+        })
+    }
+
+    /// Every header line that is `name`, in order.
+    pub fn headers_named(&self, name: HeaderName) -> impl Iterator<Item = &Header<'a>> + '_ {
+        self.headers.iter().filter(move |h| h.kind == name)
+    }
+
+    /// Every value of `name`, in order: repeated header lines in arrival order, and for list
+    /// headers ([`HeaderName::is_list`]) each comma-separated element of each line. Each item
+    /// is the value and its byte offset in the message.
+    pub fn values(&self, name: HeaderName) -> impl Iterator<Item = (usize, &'a str)> + '_ {
+        self.headers_named(name)
+            .flat_map(Header::elements)
+            .map(|v| (self.offset_of(v), v))
+    }
+
+    /// The body (cut to `Content-Length` when the header is valid and the bytes are there).
+    #[must_use]
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// Byte offset of the body in the input.
+    #[must_use]
+    pub fn body_offset(&self) -> usize {
+        self.body_offset
+    }
+
+    /// Whether the header section was closed by an empty line (RFC 3261 §7). The parser reads
+    /// a complete but unclosed header section to the end of the input; the strict check
+    /// rejects it.
+    #[must_use]
+    pub fn is_head_terminated(&self) -> bool {
+        self.terminated
+    }
+
+    /// Bytes after the body that belong to no part of this message.
+    #[must_use]
+    pub fn trailing(&self) -> &'a [u8] {
+        self.trailing
+    }
+
+    /// Byte offset in the input of `s`, which must be a slice of this message's header
+    /// section (a header name or value, or part of one). Returns 0 for foreign slices.
+    #[must_use]
+    pub fn offset_of(&self, s: &str) -> usize {
+        self.head_start() + offset_in(self.head, s)
+    }
+
+    fn head_start(&self) -> usize {
+        self.head.as_ptr() as usize - self.raw.as_ptr() as usize
+    }
+}
+
+/// Offset of `part` inside `whole`, or 0 when `part` is not inside it.
+fn offset_in(whole: &str, part: &str) -> usize {
+    let w = whole.as_ptr() as usize;
+    let p = part.as_ptr() as usize;
+    if p >= w && p <= w + whole.len() {
+        p - w
+    } else {
+        0
+    }
+}
+
+fn push_header<'a>(
+    headers: &mut SmallVec<[Header<'a>; INLINE_HEADERS]>,
+    content_length: &mut Option<Option<usize>>,
+    head: &'a str,
+    (_line_off, name, kind, value_start): (usize, &'a str, HeaderName, usize),
+    end: usize,
+) {
+    let value = lex::trim_lws(&head[value_start..end]);
+    if kind == HeaderName::ContentLength {
+        // The first Content-Length decides the body cut; an invalid or repeated one is left to
+        // the strict check (`None` means "unusable").
+        if content_length.is_none() {
+            *content_length = Some(lex::parse_u64(value, 19).and_then(|n| usize::try_from(n).ok()));
+        }
+    }
+    headers.push(Header { name, kind, value });
+}
+
+/// Find the blank line ending the header section starting at `from`: returns (end of the last
+/// header line, start of the body).
+fn find_head_end(raw: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut pos = from;
+    while let Some(nl) = memchr::memchr(b'\n', &raw[pos..]) {
+        let nl = pos + nl;
+        // A line that is empty (only CR) ends the headers.
+        let next = nl + 1;
+        match raw.get(next) {
+            Some(b'\n') => return Some((line_end(raw, nl, from), next + 1)),
+            Some(b'\r') if raw.get(next + 1) == Some(&b'\n') => {
+                return Some((line_end(raw, nl, from), next + 2));
+            }
+            _ => pos = next,
+        }
+    }
+    None
+}
+
+/// End of the line terminated by the LF at `nl` (before its CR, if any).
+fn line_end(raw: &[u8], nl: usize, from: usize) -> usize {
+    if nl > from && raw[nl - 1] == b'\r' {
+        nl - 1
+    } else {
+        nl
+    }
+}
+
+/// Lines of the header section (which excludes the final line ending).
+struct Lines<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn next_line(&mut self) -> Option<(&'a str, usize)> {
+        if self.pos > self.s.len() {
+            return None;
+        }
+        let start = self.pos;
+        let rest = &self.s.as_bytes()[start..];
+        let (line, next) = match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                let end = if i > 0 && rest[i - 1] == b'\r' {
+                    i - 1
+                } else {
+                    i
+                };
+                (&self.s[start..start + end], start + i + 1)
+            }
+            None => (&self.s[start..], self.s.len() + 1),
+        };
+        self.pos = next;
+        Some((line, start))
+    }
+}
+
+fn parse_start_line(line: &str, offset: usize) -> Result<StartLine<'_>, ParseError> {
+    let bad = |reason| ParseError::BadStartLine { offset, reason };
+    if line.len() >= 4 && line.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
+        // Status line: SIP-Version SP Status-Code SP Reason-Phrase
+        let sp = line
+            .find([' ', '\t'])
+            .ok_or(bad("status line has no status code"))?;
+        let version = &line[..sp];
+        let after = line[sp..].trim_start_matches([' ', '\t']);
+        let code_off = offset + (line.len() - after.len());
+        let code_len = after.bytes().take_while(u8::is_ascii_digit).count();
+        let code_str = &after[..code_len];
+        let rest = &after[code_len..];
+        if code_len != 3 || !(rest.is_empty() || rest.starts_with([' ', '\t'])) {
+            return Err(ParseError::BadStatusCode { offset: code_off });
+        }
+        let code = code_str
+            .bytes()
+            .fold(0u16, |n, b| n * 10 + u16::from(b - b'0'));
+        let reason = rest.strip_prefix([' ', '\t']).unwrap_or(rest);
+        return Ok(StartLine::Response(StatusLine {
+            version,
+            code,
+            reason,
+            line,
+        }));
+    }
+    // Request line: Method SP Request-URI SP SIP-Version. Trailing white space is tolerated
+    // here (`line` keeps it) and rejected by the strict check (RFC 4475 §3.1.2.10).
+    let full_line = line;
+    let line = line.trim_end_matches([' ', '\t']);
+    let first_sp = line
+        .find([' ', '\t'])
+        .ok_or(bad("request line has no Request-URI"))?;
+    let method = &line[..first_sp];
+    if method.is_empty() || !method.bytes().all(lex::is_token_char) {
+        return Err(bad("method is not a token"));
+    }
+    let last_sp = line.rfind([' ', '\t']).unwrap_or(first_sp);
+    if last_sp == first_sp {
+        return Err(bad("request line has no SIP version"));
+    }
+    let version = &line[last_sp + 1..];
+    if !(version.len() >= 4 && version.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/")) {
+        return Err(bad("request line does not end in a SIP version"));
+    }
+    let uri = line[first_sp..last_sp].trim_matches([' ', '\t']);
+    if uri.is_empty() {
+        return Err(bad("empty Request-URI"));
+    }
+    Ok(StartLine::Request(RequestLine {
+        method: Method::from_token(method),
+        uri,
+        version,
+        line: full_line,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REGISTER: &[u8] = b"REGISTER sip:example.com SIP/2.0\r\n\
+Via: SIP/2.0/TLS 192.0.2.4:5061;branch=z9hG4bKnashds7\r\n\
+Max-Forwards: 70\r\n\
+To: Bob <sip:bob@example.com>\r\n\
+From: Bob <sip:bob@example.com>;tag=456248\r\n\
+Call-ID: 843817637684230@998sdasdh09\r\n\
+CSeq: 1826 REGISTER\r\n\
+Contact: <sip:bob@192.0.2.4;transport=tls>\r\n\
+Expires: 600\r\n\
+Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn parses_request_line_headers_and_empty_body() {
+        let m = Message::parse(REGISTER).unwrap();
+        let r = m.request_line().unwrap();
+        assert_eq!(r.method, Method::Register);
+        assert_eq!(r.uri, "sip:example.com");
+        assert_eq!(r.version, "SIP/2.0");
+        assert_eq!(m.headers().len(), 9);
+        assert_eq!(
+            m.header(HeaderName::CallId).unwrap().value,
+            "843817637684230@998sdasdh09"
+        );
+        assert!(m.body().is_empty());
+        assert!(m.trailing().is_empty());
+    }
+
+    #[test]
+    fn header_offsets_point_into_the_input() {
+        let m = Message::parse(REGISTER).unwrap();
+        let h = m.header(HeaderName::Expires).unwrap();
+        let off = m.offset_of(h.value);
+        assert_eq!(&REGISTER[off..off + 3], b"600");
+    }
+
+    #[test]
+    fn folded_header_values_keep_their_continuation_lines() {
+        let raw =
+            b"OPTIONS sip:a@b SIP/2.0\r\nSubject: one\r\n  two\r\n\ttwo-b\r\nTo: <sip:a@b>\r\n\r\n";
+        let m = Message::parse(raw).unwrap();
+        assert_eq!(
+            m.header(HeaderName::Subject).unwrap().value,
+            "one\r\n  two\r\n\ttwo-b"
+        );
+        assert_eq!(m.header(HeaderName::To).unwrap().value, "<sip:a@b>");
+    }
+
+    #[test]
+    fn list_values_split_outside_quotes_and_brackets_and_repeats_kept_in_order() {
+        let raw =
+            b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=1, SIP/2.0/UDP b;branch=2\r\n\
+v: SIP/2.0/TCP c;branch=3\r\nX-Weird: a, b\r\n\r\n";
+        let m = Message::parse(raw).unwrap();
+        let vias: alloc::vec::Vec<_> = m.values(HeaderName::Via).map(|(_, v)| v).collect();
+        assert_eq!(
+            vias,
+            [
+                "SIP/2.0/UDP a;branch=1",
+                "SIP/2.0/UDP b;branch=2",
+                "SIP/2.0/TCP c;branch=3"
+            ]
+        );
+        let (off, v) = m.values(HeaderName::Via).nth(1).unwrap();
+        assert_eq!(&raw[off..off + v.len()], v.as_bytes());
+        let other: alloc::vec::Vec<_> = m.values(HeaderName::Other).map(|(_, v)| v).collect();
+        assert_eq!(other, ["a, b"], "unknown headers are kept verbatim");
+    }
+
+    #[test]
+    fn status_line_with_and_without_reason() {
+        let m = Message::parse(b"SIP/2.0 200 OK\r\nCSeq: 1 INVITE\r\n\r\n").unwrap();
+        assert_eq!(m.status(), Some(200));
+        assert_eq!(m.status_line().unwrap().reason, "OK");
+        let m = Message::parse(b"SIP/2.0 100\r\n\r\n").unwrap();
+        assert_eq!(m.status_line().unwrap().reason, "");
+    }
+
+    #[test]
+    fn body_is_cut_at_content_length_and_the_rest_is_trailing() {
+        let raw = b"MESSAGE sip:a@b SIP/2.0\r\nl: 5\r\n\r\nhelloEXTRA";
+        let m = Message::parse(raw).unwrap();
+        assert_eq!(m.body(), b"hello");
+        assert_eq!(m.trailing(), b"EXTRA");
+        assert_eq!(m.body_offset(), raw.len() - 10);
+    }
+
+    #[test]
+    fn structural_faults_name_their_offset() {
+        assert_eq!(Message::parse(b"\r\n\r\n").unwrap_err(), ParseError::Empty);
+        assert_eq!(
+            Message::parse(b"INVITE sip:a@b SIP/2.0\r\nTo: x").unwrap_err(),
+            ParseError::UnterminatedHeaders { offset: 0 }
+        );
+        let unclosed = Message::parse(b"INVITE sip:a@b SIP/2.0\r\nTo: x\r\n").unwrap();
+        assert!(!unclosed.is_head_terminated());
+        assert_eq!(unclosed.header(HeaderName::To).unwrap().value, "x");
+        let e = Message::parse(b"INVITE sip:a@b SIP/2.0\r\nNoColonHere\r\n\r\n").unwrap_err();
+        assert_eq!(
+            e,
+            ParseError::BadHeaderLine {
+                offset: 24,
+                reason: "no colon"
+            }
+        );
+        let e = Message::parse(b"SIP/2.0 4294967301 big\r\n\r\n").unwrap_err();
+        assert_eq!(e, ParseError::BadStatusCode { offset: 8 });
+        let e = Message::parse(b"INVITE sip:a@b SIP/2.0\r\n  cont\r\n\r\n").unwrap_err();
+        assert_eq!(e, ParseError::OrphanContinuation { offset: 24 });
+        let e = Message::parse(b"INVITE sip:a@b SIP/2.0\r\nX: \xff\r\n\r\n").unwrap_err();
+        assert_eq!(e, ParseError::InvalidUtf8 { offset: 27 });
+    }
+
+    #[test]
+    fn leading_empty_lines_are_skipped() {
+        let m = Message::parse(b"\r\n\r\nOPTIONS sip:a@b SIP/2.0\r\n\r\n").unwrap();
+        assert_eq!(m.method(), Some(Method::Options));
+    }
+
+    #[test]
+    fn methods_are_case_sensitive() {
+        assert_eq!(Method::from_token("INVITE"), Method::Invite);
+        assert_eq!(Method::from_token("invite"), Method::Extension("invite"));
+    }
+
+    #[test]
+    fn more_headers_than_inline_capacity_still_parse() {
+        let mut raw = alloc::vec::Vec::from(&b"OPTIONS sip:a@b SIP/2.0\r\n"[..]);
+        for i in 0..100 {
+            raw.extend_from_slice(alloc::format!("X-H{i}: {i}\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        let m = Message::parse(&raw).unwrap();
+        assert_eq!(m.headers().len(), 100);
+        assert_eq!(m.headers()[99].value, "99");
+    }
+}

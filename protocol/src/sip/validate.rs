@@ -1,0 +1,575 @@
+//! The strict check: every fault for which RFC 3261 has a user agent answer 400 Bad Request
+//! (or 505 for the version), found after a successful structural parse.
+//!
+//! [`Message::validate`] returns the first fault in message order; each [`Violation`] names the
+//! header (when one is at fault) and the byte offset in the message, so a UA can put it in the
+//! reason phrase and a human can find it. [`check`] parses and validates in one call.
+//!
+//! What is checked:
+//! * start line: `SIP/2.0` (505 otherwise), exactly one SP between request-line elements and
+//!   none at the end (RFC 3261 §7.1, RFC 4475 §3.1.2.9–10), a Request-URI that follows the URI
+//!   grammar, without `<>` or LWS, and without escaped headers (§19.1.1), status 100–699;
+//! * mandatory headers (To, From, CSeq, Call-ID, Via; Max-Forwards in requests; §8.1.1), each
+//!   single-value header at most once (§7.3.1, RFC 4475 §3.3.13), the CSeq method equal to the
+//!   request method (§8.1.1.5) and its number below 2³¹, Max-Forwards 0–255;
+//! * every header with a grammar latchkey knows parses: Via, From, To, Contact, Route,
+//!   Record-Route, Call-ID, CSeq, Max-Forwards, Expires, Min-Expires, Content-Length,
+//!   Content-Type, Allow, Supported, Require, Date, Retry-After, Warning and the
+//!   authentication headers, including empty list elements and unbalanced quotes;
+//! * Content-Length: present on streams (§18.3), equal to the body on streams, never larger
+//!   than the body on datagrams (§18.3: a shorter one truncates; RFC 4475 §3.1.2.2).
+
+use core::fmt;
+
+use super::header::HeaderName;
+use super::headers::{CSeq, Contact, HeaderError, NameAddr, ValueError, Via};
+use super::lex;
+use super::message::{Message, ParseError, StartLine};
+use super::uri::Uri;
+
+/// How the message arrived, which decides the Content-Length rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Transport {
+    /// A stream (TCP, TLS, WebSocket after framing): Content-Length is mandatory and exact.
+    #[default]
+    Stream,
+    /// A datagram (UDP): Content-Length may be absent and may be shorter than the bytes.
+    Datagram,
+}
+
+/// Options of the strict check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Options {
+    /// How the message arrived.
+    pub transport: Transport,
+    /// Accept RFC 2543-style requests that lack Max-Forwards (RFC 4475 §3.4.1).
+    pub rfc2543_compat: bool,
+}
+
+impl Options {
+    /// Options for a message read from a stream.
+    #[must_use]
+    pub fn stream() -> Self {
+        Options {
+            transport: Transport::Stream,
+            rfc2543_compat: false,
+        }
+    }
+
+    /// Options for a message read from a datagram.
+    #[must_use]
+    pub fn datagram() -> Self {
+        Options {
+            transport: Transport::Datagram,
+            rfc2543_compat: false,
+        }
+    }
+
+    /// The same options, accepting RFC 2543-style requests.
+    #[must_use]
+    pub fn with_rfc2543_compat(mut self, on: bool) -> Self {
+        self.rfc2543_compat = on;
+        self
+    }
+}
+
+/// What kind of fault the strict check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ViolationKind {
+    /// The bytes are not a message at all.
+    Parse(ParseError),
+    /// The version is not SIP/2.0 (answer 505 Version Not Supported).
+    BadVersion,
+    /// The request line is malformed (separators, trailing white space).
+    BadRequestLine,
+    /// The Request-URI is malformed.
+    BadRequestUri,
+    /// The status code is outside 100–699.
+    StatusOutOfRange,
+    /// A mandatory header is absent.
+    MissingHeader,
+    /// A single-value header appears more than once.
+    DuplicateHeader,
+    /// A header does not follow its grammar, or a value is out of range.
+    InvalidHeader,
+    /// The CSeq method differs from the request method.
+    CSeqMethodMismatch,
+    /// The header section is not closed by an empty line.
+    UnterminatedHeaders,
+    /// Content-Length is absent on a stream.
+    MissingContentLength,
+    /// Content-Length disagrees with the body.
+    ContentLengthMismatch,
+}
+
+/// One fault found by the strict check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Violation {
+    /// What kind of fault.
+    pub kind: ViolationKind,
+    /// The canonical name of the header at fault, if a header is.
+    pub header: Option<&'static str>,
+    /// Byte offset of the fault in the message.
+    pub offset: usize,
+    /// What is wrong, in words.
+    pub reason: &'static str,
+}
+
+impl Violation {
+    fn new(
+        kind: ViolationKind,
+        header: Option<&'static str>,
+        offset: usize,
+        reason: &'static str,
+    ) -> Self {
+        Violation {
+            kind,
+            header,
+            offset,
+            reason,
+        }
+    }
+
+    /// The status code a UA answers this fault with (400, or 505 for the version).
+    #[must_use]
+    pub fn status_code(&self) -> u16 {
+        if self.kind == ViolationKind::BadVersion {
+            505
+        } else {
+            400
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.kind, self.header) {
+            (ViolationKind::Parse(e), _) => write!(f, "{e}"),
+            (_, Some(h)) => write!(f, "{h} header at byte {}: {}", self.offset, self.reason),
+            (_, None) => write!(f, "byte {}: {}", self.offset, self.reason),
+        }
+    }
+}
+
+impl core::error::Error for Violation {}
+
+impl From<ParseError> for Violation {
+    fn from(e: ParseError) -> Self {
+        Violation::new(
+            ViolationKind::Parse(e),
+            None,
+            e.offset(),
+            "not a SIP message",
+        )
+    }
+}
+
+impl From<HeaderError> for Violation {
+    fn from(e: HeaderError) -> Self {
+        match e {
+            HeaderError::Missing { header } => Violation::new(
+                ViolationKind::MissingHeader,
+                Some(header),
+                0,
+                "mandatory header is missing",
+            ),
+            HeaderError::Invalid {
+                header,
+                offset,
+                reason,
+            } => Violation::new(ViolationKind::InvalidHeader, Some(header), offset, reason),
+        }
+    }
+}
+
+/// Parse `raw` and run the strict check.
+pub fn check(raw: &[u8], options: Options) -> Result<Message<'_>, Violation> {
+    let m = Message::parse(raw)?;
+    m.validate(options)?;
+    Ok(m)
+}
+
+/// Headers that may appear at most once.
+const SINGLE: [HeaderName; 9] = [
+    HeaderName::To,
+    HeaderName::From,
+    HeaderName::CallId,
+    HeaderName::CSeq,
+    HeaderName::MaxForwards,
+    HeaderName::ContentLength,
+    HeaderName::ContentType,
+    HeaderName::Expires,
+    HeaderName::Date,
+];
+
+impl<'a> Message<'a> {
+    /// Run the strict check; `Ok` when a UA should process the message, the first fault
+    /// otherwise.
+    pub fn validate(&self, options: Options) -> Result<(), Violation> {
+        self.check_start_line()?;
+        self.check_single_headers()?;
+        self.check_mandatory(options)?;
+        self.check_header_grammar()?;
+        if !self.is_head_terminated() {
+            return Err(Violation::new(
+                ViolationKind::UnterminatedHeaders,
+                None,
+                self.body_offset(),
+                "header section is not ended by an empty line",
+            ));
+        }
+        self.check_content_length(options)
+    }
+
+    fn check_start_line(&self) -> Result<(), Violation> {
+        match self.start_line() {
+            StartLine::Request(r) => {
+                let line_off = self.offset_of(r.line);
+                let bad_line = |at: usize, reason| {
+                    Err(Violation::new(
+                        ViolationKind::BadRequestLine,
+                        None,
+                        line_off + at,
+                        reason,
+                    ))
+                };
+                let m = r.method.as_str().len();
+                let b = r.line.as_bytes();
+                if b.get(m) != Some(&b' ') || b.get(m + 1).is_some_and(|&c| lex::is_wsp(c)) {
+                    return bad_line(m, "method must be followed by exactly one SP");
+                }
+                let uri_off = self.offset_of(r.uri);
+                let uri_end = uri_off - line_off + r.uri.len();
+                if b.get(uri_end) != Some(&b' ')
+                    || b.get(uri_end + 1).is_some_and(|&c| lex::is_wsp(c))
+                {
+                    return bad_line(uri_end, "Request-URI must be followed by exactly one SP");
+                }
+                if r.version.ends_with([' ', '\t']) || r.line.ends_with([' ', '\t']) {
+                    return bad_line(b.len(), "white space at the end of the request line");
+                }
+                if !r.version.eq_ignore_ascii_case("SIP/2.0") {
+                    return Err(Violation::new(
+                        ViolationKind::BadVersion,
+                        None,
+                        self.offset_of(r.version),
+                        "unsupported SIP version (only SIP/2.0)",
+                    ));
+                }
+                let bad_uri = |at: usize, reason| {
+                    Err(Violation::new(
+                        ViolationKind::BadRequestUri,
+                        None,
+                        at,
+                        reason,
+                    ))
+                };
+                if let Some(i) = r.uri.find([' ', '\t']) {
+                    return bad_uri(uri_off + i, "white space inside the Request-URI");
+                }
+                if r.uri.starts_with('<') {
+                    return bad_uri(uri_off, "Request-URI must not be enclosed in '<>'");
+                }
+                match Uri::parse(r.uri) {
+                    Err(e) => return bad_uri(uri_off + e.offset(), e.reason()),
+                    Ok(Uri::Sip(s)) if s.headers().next().is_some() => {
+                        let at = r.uri.find('?').unwrap_or(0);
+                        return bad_uri(uri_off + at, "headers are not allowed in a Request-URI");
+                    }
+                    Ok(_) => {}
+                }
+                Ok(())
+            }
+            StartLine::Response(s) => {
+                if !s.version.eq_ignore_ascii_case("SIP/2.0") {
+                    return Err(Violation::new(
+                        ViolationKind::BadVersion,
+                        None,
+                        self.offset_of(s.version),
+                        "unsupported SIP version (only SIP/2.0)",
+                    ));
+                }
+                if !(100..=699).contains(&s.code) {
+                    return Err(Violation::new(
+                        ViolationKind::StatusOutOfRange,
+                        None,
+                        self.offset_of(s.line) + s.version.len() + 1,
+                        "status code must be 100-699",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn check_single_headers(&self) -> Result<(), Violation> {
+        for name in SINGLE {
+            if let Some(second) = self.headers_named(name).nth(1) {
+                return Err(Violation::new(
+                    ViolationKind::DuplicateHeader,
+                    name.as_str(),
+                    self.offset_of(second.name),
+                    "header may appear only once",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_mandatory(&self, options: Options) -> Result<(), Violation> {
+        let request = self.is_request();
+        let mut required: &[HeaderName] = &[
+            HeaderName::Via,
+            HeaderName::To,
+            HeaderName::From,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+        ];
+        let with_mf = [
+            HeaderName::Via,
+            HeaderName::To,
+            HeaderName::From,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+            HeaderName::MaxForwards,
+        ];
+        if request && !options.rfc2543_compat {
+            required = &with_mf;
+        }
+        for &name in required {
+            if self.header(name).is_none() {
+                return Err(Violation::new(
+                    ViolationKind::MissingHeader,
+                    name.as_str(),
+                    self.body_offset(),
+                    "mandatory header is missing",
+                ));
+            }
+        }
+        let cseq = self.cseq()?;
+        let cseq_off = self
+            .header(HeaderName::CSeq)
+            .map_or(0, |h| self.offset_of(h.value));
+        if cseq.seq >= 1 << 31 {
+            return Err(Violation::new(
+                ViolationKind::InvalidHeader,
+                Some("CSeq"),
+                cseq_off,
+                "CSeq number must be less than 2**31",
+            ));
+        }
+        if let Some(method) = self.method()
+            && method != cseq.method
+        {
+            return Err(Violation::new(
+                ViolationKind::CSeqMethodMismatch,
+                Some("CSeq"),
+                cseq_off,
+                "CSeq method does not match the request method",
+            ));
+        }
+        if request && let Some(h) = self.header(HeaderName::MaxForwards) {
+            let mf = self.max_forwards()?;
+            if mf > 255 {
+                return Err(Violation::new(
+                    ViolationKind::InvalidHeader,
+                    Some("Max-Forwards"),
+                    self.offset_of(h.value),
+                    "Max-Forwards must be 0-255",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_header_grammar(&self) -> Result<(), Violation> {
+        for h in self.headers() {
+            match h.kind {
+                HeaderName::Via => self.each(h.kind, Via::parse)?,
+                HeaderName::From | HeaderName::To => {
+                    self.each(h.kind, NameAddr::parse)?;
+                }
+                HeaderName::Contact => self.each(h.kind, |v| {
+                    let c = Contact::parse(v)?;
+                    if let Some(a) = c.addr()
+                        && let Some(Some(e)) = a.params.get("expires")
+                        && super::headers::simple_parse_delta_seconds(e).is_err()
+                    {
+                        return Err(ValueError::new(offset_in(v, e), "expires out of range"));
+                    }
+                    Ok(())
+                })?,
+                HeaderName::Route | HeaderName::RecordRoute | HeaderName::ReplyTo => {
+                    self.each(h.kind, NameAddr::parse)?;
+                }
+                HeaderName::CallId => {
+                    self.call_id()?;
+                }
+                HeaderName::CSeq => {
+                    CSeq::parse(h.value).map_err(|e| self.invalid(h.kind, h.value, e))?;
+                }
+                HeaderName::Expires | HeaderName::MinExpires | HeaderName::RetryAfter => {
+                    self.each(h.kind, |v| {
+                        // Retry-After may carry a comment and parameters after the number.
+                        let num = if h.kind == HeaderName::RetryAfter {
+                            let end = v.find([' ', '\t', '(', ';']).unwrap_or(v.len());
+                            &v[..end]
+                        } else {
+                            v
+                        };
+                        super::headers::simple_parse_delta_seconds(num).map(drop)
+                    })?;
+                }
+                HeaderName::MaxForwards => {
+                    self.max_forwards()?;
+                }
+                HeaderName::ContentLength => {
+                    self.content_length()?;
+                }
+                HeaderName::ContentType => {
+                    self.content_type()?;
+                }
+                HeaderName::Allow => self.each(h.kind, super::headers::simple_parse_method)?,
+                HeaderName::Supported
+                | HeaderName::Require
+                | HeaderName::ProxyRequire
+                | HeaderName::Unsupported => {
+                    self.each(h.kind, super::headers::simple_parse_option_tag)?;
+                }
+                HeaderName::Date => {
+                    self.date()?;
+                }
+                HeaderName::Warning => self.each(h.kind, check_warning)?,
+                HeaderName::WwwAuthenticate => {
+                    self.www_authenticate().try_for_each(|r| r.map(drop))?;
+                }
+                HeaderName::ProxyAuthenticate => {
+                    self.proxy_authenticate().try_for_each(|r| r.map(drop))?;
+                }
+                HeaderName::Authorization => {
+                    self.authorization().try_for_each(|r| r.map(drop))?;
+                }
+                HeaderName::ProxyAuthorization => {
+                    self.proxy_authorization().try_for_each(|r| r.map(drop))?;
+                }
+                _ => {
+                    if h.kind.is_list() {
+                        // Empty list elements (`a,,b`) are never valid.
+                        self.each(h.kind, |v| {
+                            if v.is_empty() {
+                                Err(ValueError::new(0, "empty list element"))
+                            } else {
+                                Ok(())
+                            }
+                        })?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Run `f` on every value of `name`, mapping its error to a violation.
+    fn each<T>(
+        &self,
+        name: HeaderName,
+        f: impl Fn(&'a str) -> Result<T, ValueError>,
+    ) -> Result<(), Violation> {
+        for (off, v) in self.values(name) {
+            if v.is_empty() && name.is_list() {
+                return Err(Violation::new(
+                    ViolationKind::InvalidHeader,
+                    name.as_str(),
+                    off,
+                    "empty list element",
+                ));
+            }
+            f(v).map_err(|e| {
+                Violation::new(
+                    ViolationKind::InvalidHeader,
+                    name.as_str(),
+                    off + e.offset,
+                    e.reason,
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    fn invalid(&self, name: HeaderName, value: &str, e: ValueError) -> Violation {
+        Violation::new(
+            ViolationKind::InvalidHeader,
+            name.as_str(),
+            self.offset_of(value) + e.offset,
+            e.reason,
+        )
+    }
+
+    fn check_content_length(&self, options: Options) -> Result<(), Violation> {
+        let Some(h) = self.header(HeaderName::ContentLength) else {
+            if options.transport == Transport::Stream {
+                return Err(Violation::new(
+                    ViolationKind::MissingContentLength,
+                    Some("Content-Length"),
+                    self.body_offset(),
+                    "Content-Length is mandatory on stream transports",
+                ));
+            }
+            return Ok(());
+        };
+        let declared = self.content_length()?;
+        let available = self.body().len() + self.trailing().len();
+        let off = self.offset_of(h.value);
+        if declared > available {
+            return Err(Violation::new(
+                ViolationKind::ContentLengthMismatch,
+                Some("Content-Length"),
+                off,
+                "Content-Length is larger than the body",
+            ));
+        }
+        if options.transport == Transport::Stream && declared != available {
+            return Err(Violation::new(
+                ViolationKind::ContentLengthMismatch,
+                Some("Content-Length"),
+                off,
+                "Content-Length is smaller than the bytes that follow",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `warning-value = warn-code SP warn-agent SP warn-text` (RFC 3261 §20.43).
+fn check_warning(v: &str) -> Result<(), ValueError> {
+    let b = v.as_bytes();
+    let code_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if code_len != 3 {
+        return Err(ValueError::new(0, "warn-code must be three digits"));
+    }
+    if b.get(3) != Some(&b' ') {
+        return Err(ValueError::new(3, "expected SP after warn-code"));
+    }
+    let agent_len = b[4..].iter().take_while(|&&c| c != b' ').count();
+    if agent_len == 0 || b.get(4 + agent_len) != Some(&b' ') {
+        return Err(ValueError::new(4, "expected warn-agent and SP"));
+    }
+    let text = &b[5 + agent_len..];
+    match (text.first() == Some(&b'"'))
+        .then(|| lex::quoted_len(text))
+        .flatten()
+    {
+        Some(n) if n == text.len() => Ok(()),
+        _ => Err(ValueError::new(
+            5 + agent_len,
+            "warn-text must be one quoted string",
+        )),
+    }
+}
+
+fn offset_in(whole: &str, part: &str) -> usize {
+    (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize)
+}

@@ -102,21 +102,29 @@ fn main() -> ExitCode {
                         serde_json::to_string_pretty(&json)
                     };
                     match text {
-                        Ok(t) => {
-                            println!("{t}");
-                            ExitCode::SUCCESS
-                        }
+                        Ok(t) => print_line(&t, ExitCode::SUCCESS),
                         Err(e) => {
                             eprintln!("error: cannot write JSON: {e}");
                             ExitCode::from(2)
                         }
                     }
                 }
-                Err(fault) => {
-                    println!("rejected: {fault}");
-                    ExitCode::from(1)
-                }
+                Err(fault) => print_line(&format!("rejected: {fault}"), ExitCode::from(1)),
             }
+        }
+    }
+}
+
+/// Print one line to standard output; a closed pipe (`latchkey … | head`) is not a crash.
+fn print_line(text: &str, code: ExitCode) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => code,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
+        Err(e) => {
+            eprintln!("error: cannot write output: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -161,6 +161,8 @@ fn uri(u: &Uri<'_>) -> Value {
             json!({
                 "scheme": s.scheme(),
                 "user": s.user(),
+                "user_decoded": s.user().filter(|u| u.contains('%'))
+                    .map(|u| String::from_utf8_lossy(&latchkey_protocol::sip::uri::unescape_bytes(u)).into_owned()),
                 "password_present": s.password().is_some(),
                 "host": host(&s.host()),
                 "port": s.port(),
@@ -203,27 +205,27 @@ fn name_addr(a: &NameAddr<'_>) -> Value {
 
 fn challenge(c: &Challenge<'_>) -> Value {
     json!({
-        "scheme": "Digest",
-        "realm": c.realm,
-        "nonce": c.nonce,
-        "algorithm": c.algorithm.map(|a| a.as_str()),
-        "qop": c.qop_options().map(|q| q.as_str()).collect::<Vec<_>>(),
-        "stale": c.stale,
-        "opaque": c.opaque,
-        "userhash": c.userhash,
+        "scheme": c.scheme(),
+        "realm": c.realm().unescaped(),
+        "nonce": c.nonce().unescaped(),
+        "algorithm": c.algorithm_param().unwrap_or("MD5"),
+        "qop": c.qop_options().collect::<Vec<_>>(),
+        "stale": c.stale(),
+        "opaque": c.opaque().map(|o| o.unescaped()),
+        "userhash": c.userhash(),
     })
 }
 
 fn credentials(c: &Credentials<'_>) -> Value {
     // The response hash is a credential: print only that it is there.
     json!({
-        "scheme": "Digest",
-        "username": c.username,
-        "realm": c.realm,
-        "uri": c.uri,
-        "algorithm": c.algorithm.map(|a| a.as_str()),
-        "qop": c.qop.map(|q| q.as_str()),
-        "nc": c.nc,
-        "response_present": !c.response.is_empty(),
+        "scheme": c.scheme(),
+        "username": c.username(),
+        "realm": c.realm().unescaped(),
+        "uri": c.uri().unescaped(),
+        "algorithm": c.algorithm_param().unwrap_or("MD5"),
+        "qop": c.qop().map(|q| q.as_str()),
+        "nc": c.nc(),
+        "response_present": !c.response().is_empty(),
     })
 }

@@ -34,6 +34,7 @@
 //!             },
 //!             Ok(Frame::Ping) => send(b"\r\n"), // RFC 5626 §4.4.1: answer CRLFCRLF with CRLF
 //!             Ok(Frame::Pong) => { /* feed the keep-alive watchdog */ }
+//!             Ok(_) => {} // `Frame` is non-exhaustive
 //!             Err(e) => { /* framing lost: close the connection */ let _ = e; return; }
 //!         }
 //!     }

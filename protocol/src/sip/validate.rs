@@ -21,7 +21,7 @@
 
 use core::fmt;
 
-use super::header::HeaderName;
+use super::header::{Header, HeaderName};
 use super::headers::{CSeq, Contact, HeaderError, NameAddr, ValueError, Via};
 use super::lex;
 use super::message::{Message, ParseError, StartLine};
@@ -388,11 +388,11 @@ impl<'a> Message<'a> {
     fn check_header_grammar(&self) -> Result<(), Violation> {
         for h in self.headers() {
             match h.kind {
-                HeaderName::Via => self.each(h.kind, Via::parse)?,
+                HeaderName::Via => self.each(h, Via::parse)?,
                 HeaderName::From | HeaderName::To => {
-                    self.each(h.kind, NameAddr::parse)?;
+                    self.each(h, NameAddr::parse)?;
                 }
-                HeaderName::Contact => self.each(h.kind, |v| {
+                HeaderName::Contact => self.each(h, |v| {
                     let c = Contact::parse(v)?;
                     if let Some(a) = c.addr()
                         && let Some(Some(e)) = a.params.get("expires")
@@ -403,7 +403,7 @@ impl<'a> Message<'a> {
                     Ok(())
                 })?,
                 HeaderName::Route | HeaderName::RecordRoute | HeaderName::ReplyTo => {
-                    self.each(h.kind, NameAddr::parse)?;
+                    self.each(h, NameAddr::parse)?;
                 }
                 HeaderName::CallId => {
                     self.call_id()?;
@@ -412,7 +412,7 @@ impl<'a> Message<'a> {
                     CSeq::parse(h.value).map_err(|e| self.invalid(h.kind, h.value, e))?;
                 }
                 HeaderName::Expires | HeaderName::MinExpires | HeaderName::RetryAfter => {
-                    self.each(h.kind, |v| {
+                    self.each(h, |v| {
                         // Retry-After may carry a comment and parameters after the number.
                         let num = if h.kind == HeaderName::RetryAfter {
                             let end = v.find([' ', '\t', '(', ';']).unwrap_or(v.len());
@@ -432,33 +432,34 @@ impl<'a> Message<'a> {
                 HeaderName::ContentType => {
                     self.content_type()?;
                 }
-                HeaderName::Allow => self.each(h.kind, super::headers::simple_parse_method)?,
+                HeaderName::Allow => self.each(h, super::headers::simple_parse_method)?,
                 HeaderName::Supported
                 | HeaderName::Require
                 | HeaderName::ProxyRequire
                 | HeaderName::Unsupported => {
-                    self.each(h.kind, super::headers::simple_parse_option_tag)?;
+                    self.each(h, super::headers::simple_parse_option_tag)?;
                 }
                 HeaderName::Date => {
                     self.date()?;
                 }
-                HeaderName::Warning => self.each(h.kind, check_warning)?,
-                HeaderName::WwwAuthenticate => {
-                    self.www_authenticate().try_for_each(|r| r.map(drop))?;
+                HeaderName::Warning => self.each(h, check_warning)?,
+                // Unknown schemes are well-formed (RFC 4475 §3.3.6); only their grammar is checked.
+                HeaderName::WwwAuthenticate | HeaderName::ProxyAuthenticate => {
+                    self.each(h, |v| {
+                        super::digest::check_challenge_syntax(v)
+                            .map_err(|e| ValueError::new(e.offset(), e.reason()))
+                    })?;
                 }
-                HeaderName::ProxyAuthenticate => {
-                    self.proxy_authenticate().try_for_each(|r| r.map(drop))?;
-                }
-                HeaderName::Authorization => {
-                    self.authorization().try_for_each(|r| r.map(drop))?;
-                }
-                HeaderName::ProxyAuthorization => {
-                    self.proxy_authorization().try_for_each(|r| r.map(drop))?;
+                HeaderName::Authorization | HeaderName::ProxyAuthorization => {
+                    self.each(h, |v| {
+                        super::digest::check_credentials_syntax(v)
+                            .map_err(|e| ValueError::new(e.offset(), e.reason()))
+                    })?;
                 }
                 _ => {
                     if h.kind.is_list() {
                         // Empty list elements (`a,,b`) are never valid.
-                        self.each(h.kind, |v| {
+                        self.each(h, |v| {
                             if v.is_empty() {
                                 Err(ValueError::new(0, "empty list element"))
                             } else {
@@ -472,13 +473,16 @@ impl<'a> Message<'a> {
         Ok(())
     }
 
-    /// Run `f` on every value of `name`, mapping its error to a violation.
+    /// Run `f` on every element of header line `h`, mapping its error to a violation. Each
+    /// header line is visited once, so the check stays linear in the size of the message.
     fn each<T>(
         &self,
-        name: HeaderName,
+        h: &Header<'a>,
         f: impl Fn(&'a str) -> Result<T, ValueError>,
     ) -> Result<(), Violation> {
-        for (off, v) in self.values(name) {
+        let name = h.kind;
+        for v in h.elements() {
+            let off = self.offset_of(v);
             if v.is_empty() && name.is_list() {
                 return Err(Violation::new(
                     ViolationKind::InvalidHeader,

@@ -6,6 +6,7 @@ use crate::sip::uri::Uri;
 
 /// A display name as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DisplayName<'a> {
     /// A `quoted-string`; the text between the quotes, backslash escapes left as written.
     Quoted(&'a str),
@@ -73,6 +74,11 @@ impl<'a> NameAddr<'a> {
                 .find('>')
                 .ok_or(ValueError::new(inner_start - 1, "'<' without matching '>'"))?;
             let uri = &value[inner_start..inner_start + gt];
+            if let Some(ws) = uri.find([' ', '\t', '\r', '\n']) {
+                // RFC 3261 §25.1: LAQUOT and RAQUOT take LWS outside the brackets only
+                // (RFC 4475 §3.1.2.14).
+                return Err(ValueError::new(inner_start + ws, "white space inside '<>'"));
+            }
             c = Cursor::at(value, inner_start + gt + 1);
             (display, uri, inner_start, true)
         } else {

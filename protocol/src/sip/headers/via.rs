@@ -171,10 +171,10 @@ impl<'a> Via<'a> {
                     Some(Ok(Host::Ipv4(_) | Host::Ipv6(_))) => {}
                     _ => return bad("received must be an IP address"),
                 }
-            } else if name.eq_ignore_ascii_case("branch") || name.eq_ignore_ascii_case("maddr") {
-                if p.value.is_none_or(str::is_empty) {
-                    return bad("parameter needs a value");
-                }
+            } else if (name.eq_ignore_ascii_case("branch") || name.eq_ignore_ascii_case("maddr"))
+                && p.value.is_none_or(str::is_empty)
+            {
+                return bad("parameter needs a value");
             }
         }
         Ok(())

@@ -1,0 +1,140 @@
+//! `latchkey sip parse`: JSON on success, one line naming the fault and exit 1 otherwise, and
+//! no panic on any input.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn rfc(name: &str) -> String {
+    format!(
+        "{}/../protocol/tests/rfc4475/{name}.dat",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn valid_message_from_a_file_prints_json_with_typed_views() {
+    let out = run(&["sip", "parse", "--strict", &rfc("wsinv")], b"");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["type"], "request");
+    assert_eq!(v["method"], "INVITE");
+    assert_eq!(v["body_length"], 150);
+    let headers = v["headers"].as_array().unwrap();
+    let cseq = headers.iter().find(|h| h["name"] == "cseq").unwrap();
+    assert_eq!(cseq["canonical"], "CSeq");
+    assert_eq!(cseq["typed"]["seq"], 9);
+    let via = headers.iter().find(|h| h["name"] == "v").unwrap();
+    assert_eq!(via["typed"][0]["branch"], "z9hG4bK9ikj8");
+    assert_eq!(via["typed"][1]["host"], "192.168.255.111");
+}
+
+#[test]
+fn message_from_stdin_is_parsed() {
+    let msg = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS a.example;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\n\
+To: <sip:a@b>;tag=2\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+    let out = run(
+        &[
+            "sip",
+            "parse",
+            "--strict",
+            "--transport",
+            "stream",
+            "--compact",
+        ],
+        msg,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], 200);
+    assert_eq!(
+        out.stdout.iter().filter(|&&b| b == b'\n').count(),
+        1,
+        "compact is one line"
+    );
+}
+
+#[test]
+fn strict_check_failure_exits_1_with_one_line_naming_header_and_offset() {
+    let out = run(&["sip", "parse", "--strict", &rfc("mismatch01")], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    assert!(text.starts_with("rejected: CSeq header at byte "), "{text}");
+    assert!(text.contains("does not match the request method"), "{text}");
+}
+
+#[test]
+fn without_strict_a_parseable_invalid_message_is_accepted() {
+    let out = run(&["sip", "parse", &rfc("mismatch01")], b"");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn unparseable_input_exits_1_naming_the_offset() {
+    let out = run(
+        &["sip", "parse"],
+        b"INVITE sip:a@b SIP/2.0\r\nNoColon\r\n\r\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.trim(),
+        "rejected: bad header line at byte 24: no colon"
+    );
+}
+
+#[test]
+fn missing_file_is_a_clear_error_not_a_panic() {
+    let out = run(&["sip", "parse", "/nonexistent/latchkey-test.sip"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("cannot open /nonexistent/latchkey-test.sip"),
+        "{err}"
+    );
+}
+
+#[test]
+fn arbitrary_bytes_never_panic() {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    for round in 0..40 {
+        let mut buf = Vec::new();
+        let len = (round * 37) % 700;
+        for _ in 0..len {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            buf.push(if seed % 3 == 0 {
+                b"\r\n: ;<>\"%"[(seed >> 8) as usize % 9]
+            } else {
+                (seed >> 16) as u8
+            });
+        }
+        for strict in [false, true] {
+            let mut args = vec!["sip", "parse"];
+            if strict {
+                args.push("--strict");
+            }
+            let out = run(&args, &buf);
+            assert!(matches!(out.status.code(), Some(0 | 1)), "input {buf:?}");
+            assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+        }
+    }
+}

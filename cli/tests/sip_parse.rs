@@ -121,7 +121,7 @@ fn arbitrary_bytes_never_panic() {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            buf.push(if seed % 3 == 0 {
+            buf.push(if seed.is_multiple_of(3) {
                 b"\r\n: ;<>\"%"[(seed >> 8) as usize % 9]
             } else {
                 (seed >> 16) as u8

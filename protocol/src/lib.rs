@@ -57,3 +57,8 @@ extern crate std;
 
 pub mod sip;
 pub mod time;
+
+/// The README's Rust examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -125,6 +125,13 @@ pub enum BuildError {
     },
     /// The status code is outside 100–699.
     BadStatus,
+    /// An ACK gets no response (RFC 3261 §17.2.1).
+    AckIsNotAnswered,
+    /// The header is written by the builder itself (Content-Length, Content-Type).
+    Reserved {
+        /// The header's canonical name.
+        header: &'static str,
+    },
     /// A fixed-size output buffer is full.
     BufferFull,
 }
@@ -145,6 +152,10 @@ impl fmt::Display for BuildError {
                 write!(f, "request has no {header} header to mirror")
             }
             BuildError::BadStatus => f.write_str("status code must be 100-699"),
+            BuildError::AckIsNotAnswered => f.write_str("an ACK gets no response"),
+            BuildError::Reserved { header } => {
+                write!(f, "{header} is written by finish() from the body")
+            }
             BuildError::BufferFull => f.write_str("output buffer is full"),
         }
     }
@@ -262,13 +273,19 @@ impl<'o, O: Output> MessageWriter<'o, O> {
         w.fmt_header("Max-Forwards", format_args!("{}", head.max_forwards))?;
         w.address("From", &head.from, None)?;
         w.address("To", &head.to, None)?;
-        w.header("Call-ID", head.call_id)?;
+        if super::headers::simple_parse_call_id(head.call_id).ok() != Some(head.call_id) {
+            return Err(BuildError::BadValue { field: "Call-ID" });
+        }
+        w.line("Call-ID", head.call_id)?;
         w.fmt_header("CSeq", format_args!("{} {}", head.cseq, method))?;
         Ok(w)
     }
 
     /// Start a response to `request`: status line, every Via in order, From, To (with
-    /// `to_tag` added when the request's To has no tag), Call-ID, CSeq.
+    /// `to_tag` added when the request's To has no tag), Call-ID, CSeq; Record-Route in order
+    /// for the dialog-creating responses (101–299 to INVITE or SUBSCRIBE, RFC 3261 §12.1.1);
+    /// Timestamp in a 100 (§8.2.6.1). Folded values are written unfolded. An ACK is never
+    /// answered (§17.2.1).
     pub fn response_to(
         out: &'o mut O,
         request: &Message<'_>,
@@ -280,8 +297,12 @@ impl<'o, O: Output> MessageWriter<'o, O> {
             return Err(BuildError::BadStatus);
         }
         check_value(reason, "reason phrase")?;
-        if !matches!(request.start_line(), StartLine::Request(_)) {
-            return Err(BuildError::NotARequest);
+        let method = match request.start_line() {
+            StartLine::Request(r) => r.method,
+            _ => return Err(BuildError::NotARequest),
+        };
+        if method == Method::Ack {
+            return Err(BuildError::AckIsNotAnswered);
         }
         for name in [
             HeaderName::Via,
@@ -299,35 +320,54 @@ impl<'o, O: Output> MessageWriter<'o, O> {
         let mut w = MessageWriter { out };
         w.fmt_raw(format_args!("SIP/2.0 {code} {reason}\r\n"))?;
         for h in request.headers_named(HeaderName::Via) {
-            w.header("Via", h.value)?;
+            w.mirror("Via", h.value)?;
+        }
+        if (101..=299).contains(&code) && matches!(method, Method::Invite | Method::Subscribe) {
+            for h in request.headers_named(HeaderName::RecordRoute) {
+                w.mirror("Record-Route", h.value)?;
+            }
         }
         let from = request.header(HeaderName::From).map_or("", |h| h.value);
-        w.header("From", from)?;
+        w.mirror("From", from)?;
         let to = request.header(HeaderName::To).map_or("", |h| h.value);
         let has_tag = request.to().is_ok_and(|t| t.tag().is_some());
         match to_tag {
             Some(tag) if !has_tag && code > 100 => {
                 check_token(tag, "To tag")?;
-                w.fmt_header("To", format_args!("{to};tag={tag}"))?;
+                w.raw("To: ")?;
+                w.unfolded(to)?;
+                w.raw(";tag=")?;
+                w.raw(tag)?;
+                w.raw("\r\n")?;
             }
-            _ => {
-                w.header("To", to)?;
-            }
+            _ => w.mirror("To", to)?,
         }
         let call_id = request.header(HeaderName::CallId).map_or("", |h| h.value);
-        w.header("Call-ID", call_id)?;
+        w.mirror("Call-ID", call_id)?;
         let cseq = request.header(HeaderName::CSeq).map_or("", |h| h.value);
-        w.header("CSeq", cseq)?;
+        w.mirror("CSeq", cseq)?;
+        if code == 100
+            && let Some(ts) = request.header(HeaderName::Timestamp)
+        {
+            w.mirror("Timestamp", ts.value)?;
+        }
         Ok(w)
     }
 
     /// Add a Via.
     pub fn via(&mut self, via: &ViaSpec<'_>) -> Result<&mut Self, BuildError> {
+        check_token(via.transport.as_str(), "Via transport")?;
         check_value(via.sent_by, "Via sent-by")?;
-        check_token(via.branch, "Via branch")?;
-        if via.sent_by.is_empty() || via.sent_by.contains([' ', ';', ',']) {
+        let mut c = super::lex::Cursor::new(via.sent_by);
+        if super::uri::parse_host_port(&mut c).is_err() || !c.is_empty() {
             return Err(BuildError::BadValue {
                 field: "Via sent-by",
+            });
+        }
+        check_token(via.branch, "Via branch")?;
+        if !via.branch.starts_with(super::headers::BRANCH_MAGIC_COOKIE) {
+            return Err(BuildError::BadValue {
+                field: "Via branch (must start with z9hG4bK)",
             });
         }
         let rport = if via.rport { ";rport" } else { "" };
@@ -372,16 +412,59 @@ impl<'o, O: Output> MessageWriter<'o, O> {
     }
 
     /// Add any header. The name must be a token; the value must not contain CR, LF or NUL.
+    /// Content-Length and Content-Type are refused: [`finish`](Self::finish) writes them from
+    /// the body, so they can never disagree with it.
     pub fn header(&mut self, name: &str, value: &str) -> Result<&mut Self, BuildError> {
         if name.is_empty() || !name.bytes().all(super::lex::is_token_char) {
             return Err(BuildError::BadHeaderName);
         }
+        if let kind @ (HeaderName::ContentLength | HeaderName::ContentType) =
+            HeaderName::from_name(name)
+        {
+            return Err(BuildError::Reserved {
+                header: kind.as_str().unwrap_or(""),
+            });
+        }
+        self.line(name, value)?;
+        Ok(self)
+    }
+
+    /// Write `name: value` after checking the value.
+    fn line(&mut self, name: &str, value: &str) -> Result<(), BuildError> {
         check_value(value, "header value")?;
         self.raw(name)?;
         self.raw(": ")?;
         self.raw(value)?;
-        self.raw("\r\n")?;
-        Ok(self)
+        self.raw("\r\n")
+    }
+
+    /// Write a header copied from a parsed request, unfolded.
+    fn mirror(&mut self, name: &str, value: &str) -> Result<(), BuildError> {
+        self.raw(name)?;
+        self.raw(": ")?;
+        self.unfolded(value)?;
+        self.raw("\r\n")
+    }
+
+    /// Write a parsed value with each folded line break (CRLF or LF, then SP/HTAB) replaced by
+    /// one SP (RFC 3261 §7.3.1); any other CR, LF or NUL is refused.
+    fn unfolded(&mut self, value: &str) -> Result<(), BuildError> {
+        let mut rest = value;
+        while let Some(i) = rest.find(['\r', '\n']) {
+            self.raw(&rest[..i])?;
+            let after = &rest[i..];
+            let brk = if after.starts_with("\r\n") { 2 } else { 1 };
+            let tail = &after[brk..];
+            if after.starts_with('\r') && brk == 1 || !tail.starts_with([' ', '\t']) {
+                return Err(BuildError::Injection {
+                    field: "mirrored header",
+                });
+            }
+            self.raw(" ")?;
+            rest = tail.trim_start_matches([' ', '\t']);
+        }
+        check_value(rest, "mirrored header")?;
+        self.raw(rest)
     }
 
     /// End the header section with `Content-Length` and write the body, if any, with its
@@ -396,7 +479,7 @@ impl<'o, O: Output> MessageWriter<'o, O> {
                         field: "Content-Type",
                     });
                 }
-                w.header("Content-Type", ct)?;
+                w.line("Content-Type", ct)?;
                 w.fmt_header("Content-Length", format_args!("{}", bytes.len()))?;
                 w.raw("\r\n")?;
                 w.out.put(bytes)
@@ -416,6 +499,12 @@ impl<'o, O: Output> MessageWriter<'o, O> {
         self.raw(": ")?;
         if let Some(dn) = a.display_name {
             check_value(dn, "display name")?;
+            // quoted-string allows no control characters except HTAB (RFC 3261 §25.1).
+            if dn.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+                return Err(BuildError::BadValue {
+                    field: "display name",
+                });
+            }
             self.raw("\"")?;
             let mut rest = dn;
             while let Some(i) = rest.find(['"', '\\']) {

@@ -22,6 +22,10 @@ use super::lex;
 /// How many header lines are indexed without allocating.
 pub const INLINE_HEADERS: usize = 24;
 
+/// The most header lines [`Message::parse`] indexes (each index entry is 40 bytes, so a flood of
+/// tiny headers cannot cost more than about 10 KiB); [`Message::parse_with_limit`] sets another.
+pub const DEFAULT_MAX_HEADERS: usize = 256;
+
 /// A parsed SIP message borrowing the bytes it was parsed from.
 #[derive(Debug, Clone)]
 pub struct Message<'a> {
@@ -197,6 +201,13 @@ pub enum ParseError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// More header lines than the limit.
+    TooManyHeaders {
+        /// Offset of the first header line over the limit.
+        offset: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A header section line starts with white space but there is no header to continue.
     OrphanContinuation {
         /// Offset of the line.
@@ -215,7 +226,8 @@ impl ParseError {
             | ParseError::BadStartLine { offset, .. }
             | ParseError::BadStatusCode { offset }
             | ParseError::BadHeaderLine { offset, .. }
-            | ParseError::OrphanContinuation { offset } => offset,
+            | ParseError::OrphanContinuation { offset }
+            | ParseError::TooManyHeaders { offset, .. } => offset,
         }
     }
 }
@@ -240,6 +252,9 @@ impl fmt::Display for ParseError {
             ParseError::BadHeaderLine { offset, reason } => {
                 write!(f, "bad header line at byte {offset}: {reason}")
             }
+            ParseError::TooManyHeaders { offset, limit } => {
+                write!(f, "more than {limit} header lines (line at byte {offset})")
+            }
             ParseError::OrphanContinuation { offset } => {
                 write!(
                     f,
@@ -261,6 +276,11 @@ impl<'a> Message<'a> {
     /// is available as [`Message::trailing`] (a datagram carrying more than one message, or
     /// bytes a stream framer would hand to the next message).
     pub fn parse(raw: &'a [u8]) -> Result<Message<'a>, ParseError> {
+        Self::parse_with_limit(raw, DEFAULT_MAX_HEADERS)
+    }
+
+    /// [`Message::parse`] with another limit on the number of header lines.
+    pub fn parse_with_limit(raw: &'a [u8], max_headers: usize) -> Result<Message<'a>, ParseError> {
         // Skip leading empty lines.
         let mut pos = 0;
         loop {
@@ -313,6 +333,12 @@ impl<'a> Message<'a> {
             }
             if let Some(h) = cur.take() {
                 push_header(&mut headers, &mut content_length, head, h, cur_end);
+            }
+            if headers.len() >= max_headers {
+                return Err(ParseError::TooManyHeaders {
+                    offset: head_start + off,
+                    limit: max_headers,
+                });
             }
             let colon = memchr::memchr(b':', line.as_bytes()).ok_or(ParseError::BadHeaderLine {
                 offset: head_start + off,
@@ -750,6 +776,31 @@ v: SIP/2.0/TCP c;branch=3\r\nX-Weird: a, b\r\n\r\n";
     fn methods_are_case_sensitive() {
         assert_eq!(Method::from_token("INVITE"), Method::Invite);
         assert_eq!(Method::from_token("invite"), Method::Extension("invite"));
+    }
+
+    #[test]
+    fn header_count_is_capped() {
+        let mut raw = alloc::vec::Vec::from(&b"OPTIONS sip:a@b SIP/2.0\r\n"[..]);
+        for _ in 0..=DEFAULT_MAX_HEADERS {
+            raw.extend_from_slice(b"a:\r\n");
+        }
+        raw.extend_from_slice(b"\r\n");
+        let e = Message::parse(&raw).unwrap_err();
+        let at = 25 + 4 * DEFAULT_MAX_HEADERS;
+        assert_eq!(
+            e,
+            ParseError::TooManyHeaders {
+                offset: at,
+                limit: DEFAULT_MAX_HEADERS
+            }
+        );
+        assert_eq!(
+            Message::parse_with_limit(&raw, 1000)
+                .unwrap()
+                .headers()
+                .len(),
+            257
+        );
     }
 
     #[test]

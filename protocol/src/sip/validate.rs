@@ -24,13 +24,13 @@ use core::fmt;
 use super::header::{Header, HeaderName};
 use super::headers::{CSeq, Contact, HeaderError, NameAddr, ValueError, Via};
 use super::lex;
-use super::message::{Message, ParseError, StartLine};
+use super::message::{Message, Method, ParseError, StartLine};
 use super::uri::Uri;
 
 /// How the message arrived, which decides the Content-Length rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub enum Transport {
+pub enum Delivery {
     /// A stream (TCP, TLS, WebSocket after framing): Content-Length is mandatory and exact.
     #[default]
     Stream,
@@ -43,7 +43,7 @@ pub enum Transport {
 #[non_exhaustive]
 pub struct Options {
     /// How the message arrived.
-    pub transport: Transport,
+    pub delivery: Delivery,
     /// Accept RFC 2543-style requests that lack Max-Forwards (RFC 4475 §3.4.1).
     pub rfc2543_compat: bool,
 }
@@ -53,7 +53,7 @@ impl Options {
     #[must_use]
     pub fn stream() -> Self {
         Options {
-            transport: Transport::Stream,
+            delivery: Delivery::Stream,
             rfc2543_compat: false,
         }
     }
@@ -62,7 +62,7 @@ impl Options {
     #[must_use]
     pub fn datagram() -> Self {
         Options {
-            transport: Transport::Datagram,
+            delivery: Delivery::Datagram,
             rfc2543_compat: false,
         }
     }
@@ -87,8 +87,16 @@ pub enum ViolationKind {
     BadRequestLine,
     /// The Request-URI is malformed.
     BadRequestUri,
+    /// The status line is malformed (separators).
+    BadStatusLine,
     /// The status code is outside 100–699.
     StatusOutOfRange,
+    /// A line ends in a bare LF instead of CRLF (RFC 3261 §7).
+    BadLineEnding,
+    /// A Contact value breaks the rules for `*` (RFC 3261 §10.2.2, §20.10).
+    BadContact,
+    /// A non-empty body comes without Content-Type (RFC 3261 §20.15).
+    MissingContentType,
     /// A mandatory header is absent.
     MissingHeader,
     /// A single-value header appears more than once.
@@ -213,6 +221,23 @@ impl<'a> Message<'a> {
         self.check_single_headers()?;
         self.check_mandatory(options)?;
         self.check_header_grammar()?;
+        self.check_contacts()?;
+        if let Some(at) = bare_lf(self.head()) {
+            return Err(Violation::new(
+                ViolationKind::BadLineEnding,
+                None,
+                self.offset_of(self.head()) + at,
+                "line ends in LF without CR",
+            ));
+        }
+        if !self.body().is_empty() && self.header(HeaderName::ContentType).is_none() {
+            return Err(Violation::new(
+                ViolationKind::MissingContentType,
+                Some("Content-Type"),
+                self.body_offset(),
+                "a non-empty body needs a Content-Type",
+            ));
+        }
         if !self.is_head_terminated() {
             return Err(Violation::new(
                 ViolationKind::UnterminatedHeaders,
@@ -284,6 +309,24 @@ impl<'a> Message<'a> {
                 Ok(())
             }
             StartLine::Response(s) => {
+                let b = s.line.as_bytes();
+                let v = s.version.len();
+                if b.get(v) != Some(&b' ') || b.get(v + 1).is_some_and(|&c| lex::is_wsp(c)) {
+                    return Err(Violation::new(
+                        ViolationKind::BadStatusLine,
+                        None,
+                        self.offset_of(s.line) + v,
+                        "SIP version must be followed by exactly one SP",
+                    ));
+                }
+                if b.len() > v + 4 && b[v + 4] != b' ' {
+                    return Err(Violation::new(
+                        ViolationKind::BadStatusLine,
+                        None,
+                        self.offset_of(s.line) + v + 4,
+                        "status code must be followed by one SP",
+                    ));
+                }
                 if !s.version.eq_ignore_ascii_case("SIP/2.0") {
                     return Err(Violation::new(
                         ViolationKind::BadVersion,
@@ -353,14 +396,6 @@ impl<'a> Message<'a> {
         let cseq_off = self
             .header(HeaderName::CSeq)
             .map_or(0, |h| self.offset_of(h.value));
-        if cseq.seq >= 1 << 31 {
-            return Err(Violation::new(
-                ViolationKind::InvalidHeader,
-                Some("CSeq"),
-                cseq_off,
-                "CSeq number must be less than 2**31",
-            ));
-        }
         if let Some(method) = self.method()
             && method != cseq.method
         {
@@ -369,6 +404,18 @@ impl<'a> Message<'a> {
                 Some("CSeq"),
                 cseq_off,
                 "CSeq method does not match the request method",
+            ));
+        }
+        // RFC 3261 §8.1.1.8: an INVITE carries exactly one SIP or SIPS Contact.
+        if self.method() == Some(Method::Invite)
+            && !options.rfc2543_compat
+            && self.header(HeaderName::Contact).is_none()
+        {
+            return Err(Violation::new(
+                ViolationKind::MissingHeader,
+                Some("Contact"),
+                self.body_offset(),
+                "an INVITE must carry a Contact",
             ));
         }
         if request && let Some(h) = self.header(HeaderName::MaxForwards) {
@@ -473,6 +520,38 @@ impl<'a> Message<'a> {
         Ok(())
     }
 
+    /// RFC 3261 §10.2.2 / §10.3 step 6 / §20.10: `*` stands alone, only in a REGISTER, and
+    /// only with `Expires: 0`.
+    fn check_contacts(&self) -> Result<(), Violation> {
+        let mut star_at = None;
+        let mut count = 0usize;
+        for (off, v) in self.values(HeaderName::Contact) {
+            count += 1;
+            if lex::trim_lws(v) == "*" {
+                star_at = Some(off);
+            }
+        }
+        let Some(at) = star_at else { return Ok(()) };
+        let bad = |reason| {
+            Err(Violation::new(
+                ViolationKind::BadContact,
+                Some("Contact"),
+                at,
+                reason,
+            ))
+        };
+        if self.method() != Some(Method::Register) {
+            return bad("Contact '*' is only allowed in REGISTER");
+        }
+        if count > 1 {
+            return bad("Contact '*' must be the only Contact");
+        }
+        if self.expires().ok() != Some(0) {
+            return bad("Contact '*' needs Expires: 0");
+        }
+        Ok(())
+    }
+
     /// Run `f` on every element of header line `h`, mapping its error to a violation. Each
     /// header line is visited once, so the check stays linear in the size of the message.
     fn each<T>(
@@ -481,6 +560,11 @@ impl<'a> Message<'a> {
         f: impl Fn(&'a str) -> Result<T, ValueError>,
     ) -> Result<(), Violation> {
         let name = h.kind;
+        // Accept, Accept-Encoding, Accept-Language, Allow and Supported may be empty
+        // (`HCOLON [elem *(COMMA elem)]`, RFC 3261 §20.1–3, §20.5, §20.37).
+        if h.value.is_empty() && may_be_empty(name) {
+            return Ok(());
+        }
         for v in h.elements() {
             let off = self.offset_of(v);
             if v.is_empty() && name.is_list() {
@@ -514,7 +598,7 @@ impl<'a> Message<'a> {
 
     fn check_content_length(&self, options: Options) -> Result<(), Violation> {
         let Some(h) = self.header(HeaderName::ContentLength) else {
-            if options.transport == Transport::Stream {
+            if options.delivery == Delivery::Stream {
                 return Err(Violation::new(
                     ViolationKind::MissingContentLength,
                     Some("Content-Length"),
@@ -535,7 +619,7 @@ impl<'a> Message<'a> {
                 "Content-Length is larger than the body",
             ));
         }
-        if options.transport == Transport::Stream && declared != available {
+        if options.delivery == Delivery::Stream && declared != available {
             return Err(Violation::new(
                 ViolationKind::ContentLengthMismatch,
                 Some("Content-Length"),
@@ -545,6 +629,23 @@ impl<'a> Message<'a> {
         }
         Ok(())
     }
+}
+
+fn may_be_empty(name: HeaderName) -> bool {
+    matches!(
+        name,
+        HeaderName::Accept
+            | HeaderName::AcceptEncoding
+            | HeaderName::AcceptLanguage
+            | HeaderName::Allow
+            | HeaderName::Supported
+    )
+}
+
+/// Offset in `head` of the first LF not preceded by CR.
+fn bare_lf(head: &str) -> Option<usize> {
+    let b = head.as_bytes();
+    memchr::memchr_iter(b'\n', b).find(|&i| i == 0 || b[i - 1] != b'\r')
 }
 
 /// `warning-value = warn-code SP warn-agent SP warn-text` (RFC 3261 §20.43).
@@ -576,4 +677,137 @@ fn check_warning(v: &str) -> Result<(), ValueError> {
 
 fn offset_in(whole: &str, part: &str) -> usize {
     (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::String;
+
+    const BASE: &str = "INVITE sip:bob@example.com SIP/2.0\r\n\
+Via: SIP/2.0/TLS 192.0.2.9:5061;branch=z9hG4bKnashds8\r\n\
+Max-Forwards: 70\r\n\
+To: <sip:bob@example.com>\r\n\
+From: <sip:gate@example.com>;tag=1928301774\r\n\
+Call-ID: a84b4c76e66710\r\n\
+CSeq: 314159 INVITE\r\n\
+Contact: <sip:gate@192.0.2.9;transport=tls>\r\n";
+
+    fn check_with(extra: &str, body: &str) -> Result<(), Violation> {
+        let raw = alloc::format!("{BASE}{extra}Content-Length: {}\r\n\r\n{body}", body.len());
+        Message::parse(raw.as_bytes())
+            .map_err(Violation::from)?
+            .validate(Options::stream())
+    }
+
+    #[test]
+    fn the_base_message_is_valid() {
+        check_with("", "").unwrap();
+    }
+
+    #[test]
+    fn allow_supported_and_accept_may_be_empty_but_not_have_empty_elements() {
+        check_with("Allow:\r\nSupported: \r\nAccept:\r\n", "").unwrap();
+        let v = check_with("Allow: INVITE,,ACK\r\n", "").unwrap_err();
+        assert_eq!(
+            (v.kind, v.header),
+            (ViolationKind::InvalidHeader, Some("Allow"))
+        );
+        let v = check_with("Require:\r\n", "").unwrap_err();
+        assert_eq!(v.header, Some("Require"), "Require needs an option tag");
+    }
+
+    #[test]
+    fn contact_star_only_alone_in_register_with_expires_zero() {
+        let v = check_with("Contact: *\r\n", "").unwrap_err();
+        assert_eq!(v.kind, ViolationKind::BadContact);
+        let reg = BASE
+            .replace("INVITE", "REGISTER")
+            .replace("Contact: <sip:gate@192.0.2.9;transport=tls>\r\n", "");
+        let ok = alloc::format!("{reg}Contact: *\r\nExpires: 0\r\nContent-Length: 0\r\n\r\n");
+        Message::parse(ok.as_bytes())
+            .unwrap()
+            .validate(Options::stream())
+            .unwrap();
+        let mixed = alloc::format!("{reg}Contact: *, <sip:a@b>\r\nExpires: 0\r\nl: 0\r\n\r\n");
+        let v = Message::parse(mixed.as_bytes())
+            .unwrap()
+            .validate(Options::stream())
+            .unwrap_err();
+        assert_eq!(v.reason, "Contact '*' must be the only Contact");
+        let no_zero = alloc::format!("{reg}Contact: *\r\nExpires: 60\r\nl: 0\r\n\r\n");
+        let v = Message::parse(no_zero.as_bytes())
+            .unwrap()
+            .validate(Options::stream())
+            .unwrap_err();
+        assert_eq!(v.reason, "Contact '*' needs Expires: 0");
+    }
+
+    #[test]
+    fn invite_without_contact_is_rejected() {
+        let raw = BASE.replace("Contact: <sip:gate@192.0.2.9;transport=tls>\r\n", "");
+        let raw = alloc::format!("{raw}l: 0\r\n\r\n");
+        let v = Message::parse(raw.as_bytes())
+            .unwrap()
+            .validate(Options::stream())
+            .unwrap_err();
+        assert_eq!(
+            (v.kind, v.header),
+            (ViolationKind::MissingHeader, Some("Contact"))
+        );
+    }
+
+    #[test]
+    fn a_body_needs_a_content_type() {
+        let v = check_with("", "v=0\r\n").unwrap_err();
+        assert_eq!(v.kind, ViolationKind::MissingContentType);
+        check_with("Content-Type: application/sdp\r\n", "v=0\r\n").unwrap();
+    }
+
+    #[test]
+    fn bare_lf_line_endings_are_named() {
+        let raw =
+            alloc::format!("{BASE}l: 0\r\n\r\n").replacen("\r\nMax-Forwards", "\nMax-Forwards", 1);
+        let m = Message::parse(raw.as_bytes()).unwrap();
+        let v = m.validate(Options::stream()).unwrap_err();
+        assert_eq!(v.kind, ViolationKind::BadLineEnding);
+        assert_eq!(raw.as_bytes()[v.offset], b'\n');
+    }
+
+    #[test]
+    fn status_line_separators_are_single_spaces() {
+        let ok = "SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK1\r\nTo: <sip:a@b>;tag=2\r\n\
+From: <sip:a@b>;tag=1\r\nCall-ID: x\r\nCSeq: 1 MESSAGE\r\nl: 0\r\n\r\n";
+        check(ok.as_bytes(), Options::stream()).unwrap();
+        let bad = ok.replace("SIP/2.0 200 OK", "SIP/2.0  200  OK");
+        let v = check(bad.as_bytes(), Options::stream()).unwrap_err();
+        assert_eq!((v.kind, v.offset), (ViolationKind::BadStatusLine, 7));
+    }
+
+    #[test]
+    fn cseq_numbers_up_to_32_bits_are_accepted_when_received() {
+        let raw = alloc::format!("{BASE}l: 0\r\n\r\n").replace("CSeq: 314159", "CSeq: 4294967295");
+        check(raw.as_bytes(), Options::stream()).unwrap();
+        let raw = raw.replace("4294967295", "4294967296");
+        assert_eq!(
+            check(raw.as_bytes(), Options::stream()).unwrap_err().header,
+            Some("CSeq")
+        );
+    }
+
+    #[test]
+    fn ipv6_received_in_a_response_validates() {
+        let r = "SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS [2001:db8::1]:5061;branch=z9hG4bK1;received=2001:db8::9;rport=5061\r\n\
+To: <sip:a@b>;tag=2\r\nFrom: <sip:a@b>;tag=1\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nl: 0\r\n\r\n";
+        let m = check(r.as_bytes(), Options::stream()).unwrap();
+        assert!(m.top_via().unwrap().received().is_some());
+    }
+
+    #[test]
+    fn violations_display_header_offset_and_reason() {
+        let v = check_with("Max-Forwards: 300\r\n", "").unwrap_err();
+        let mut s = String::new();
+        core::fmt::write(&mut s, format_args!("{v}")).unwrap();
+        assert!(s.starts_with("Max-Forwards header at byte "), "{s}");
+    }
 }

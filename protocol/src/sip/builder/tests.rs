@@ -211,6 +211,157 @@ fn fixed_buffer_reports_full_instead_of_growing() {
         .unwrap();
 }
 
+#[test]
+fn every_field_of_a_request_is_checked_before_it_is_written() {
+    let mut h = head(Method::Message, "sip:a@b");
+    h.via.transport = Transport::Other("UDP x\r\nX-Injected: yes");
+    assert!(matches!(
+        MessageWriter::request(&mut Vec::new(), &h),
+        Err(BuildError::Injection { .. })
+    ));
+    h.via.transport = Transport::Other("");
+    assert!(MessageWriter::request(&mut Vec::new(), &h).is_err());
+    for bad_sent_by in ["h\tx", "h?x", "[::1", "h:99999", ""] {
+        let mut h = head(Method::Message, "sip:a@b");
+        h.via.sent_by = bad_sent_by;
+        assert_eq!(
+            MessageWriter::request(&mut Vec::new(), &h).unwrap_err(),
+            BuildError::BadValue {
+                field: "Via sent-by"
+            },
+            "{bad_sent_by:?}"
+        );
+    }
+    let mut h = head(Method::Message, "sip:a@b");
+    h.via.branch = "nocookie";
+    assert!(
+        MessageWriter::request(&mut Vec::new(), &h).is_err(),
+        "RFC 3261 branch cookie"
+    );
+    for bad_call_id in ["", "a b", "a@"] {
+        let mut h = head(Method::Message, "sip:a@b");
+        h.call_id = bad_call_id;
+        assert_eq!(
+            MessageWriter::request(&mut Vec::new(), &h).unwrap_err(),
+            BuildError::BadValue { field: "Call-ID" }
+        );
+    }
+    let mut h = head(Method::Message, "sip:a@b");
+    h.from.display_name = Some("bell\u{7}");
+    assert_eq!(
+        MessageWriter::request(&mut Vec::new(), &h).unwrap_err(),
+        BuildError::BadValue {
+            field: "display name"
+        }
+    );
+}
+
+#[test]
+fn content_length_and_type_can_only_come_from_finish() {
+    let mut out = Vec::new();
+    let mut w = MessageWriter::request(&mut out, &head(Method::Message, "sip:a@b")).unwrap();
+    for name in ["Content-Length", "l", "content-type", "C"] {
+        assert!(
+            matches!(w.header(name, "0"), Err(BuildError::Reserved { .. })),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn responses_unfold_mirrored_headers() {
+    let raw = String::from_utf8(INVITE.to_vec()).unwrap().replace(
+        "Via: SIP/2.0/TLS 192.0.2.9:5061;branch=z9hG4bKnashds8;rport=5061",
+        "Via: SIP/2.0/TLS 192.0.2.9:5061\r\n ;branch=z9hG4bKnashds8;rport=5061",
+    );
+    let req = Message::parse(raw.as_bytes()).unwrap();
+    req.validate(Options::stream()).unwrap();
+    let mut out = Vec::new();
+    MessageWriter::response_to(&mut out, &req, 200, "OK", Some("t"))
+        .unwrap()
+        .finish(None)
+        .unwrap();
+    let r = Message::parse(&out).unwrap();
+    r.validate(Options::stream()).unwrap();
+    assert_eq!(
+        r.via().nth(1).unwrap().unwrap().branch(),
+        Some("z9hG4bKnashds8")
+    );
+    assert!(
+        !String::from_utf8_lossy(&out).contains("5061\r\n "),
+        "written unfolded"
+    );
+}
+
+#[test]
+fn dialog_creating_responses_copy_record_route_in_order() {
+    // RFC 3261 §12.1.1.
+    let raw = String::from_utf8(INVITE.to_vec()).unwrap().replace(
+        "Max-Forwards: 69\r\n",
+        "Max-Forwards: 69\r\nRecord-Route: <sip:p2.example.com;lr>\r\nRecord-Route: <sip:p1.example.com;lr>\r\n",
+    );
+    let req = Message::parse(raw.as_bytes()).unwrap();
+    for (code, copied) in [(100, false), (180, true), (200, true), (486, false)] {
+        let mut out = Vec::new();
+        MessageWriter::response_to(&mut out, &req, code, "X", Some("t"))
+            .unwrap()
+            .finish(None)
+            .unwrap();
+        let r = Message::parse(&out).unwrap();
+        let rr: Vec<_> = r.record_routes().map(|a| a.unwrap().uri.as_str()).collect();
+        if copied {
+            assert_eq!(
+                rr,
+                ["sip:p2.example.com;lr", "sip:p1.example.com;lr"],
+                "{code}"
+            );
+        } else {
+            assert!(rr.is_empty(), "{code}");
+        }
+    }
+}
+
+#[test]
+fn a_100_trying_copies_timestamp_and_an_ack_is_never_answered() {
+    let raw = String::from_utf8(INVITE.to_vec()).unwrap().replace(
+        "Max-Forwards: 69\r\n",
+        "Max-Forwards: 69\r\nTimestamp: 54.2\r\n",
+    );
+    let req = Message::parse(raw.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    MessageWriter::response_to(&mut out, &req, 100, "Trying", None)
+        .unwrap()
+        .finish(None)
+        .unwrap();
+    assert_eq!(
+        Message::parse(&out)
+            .unwrap()
+            .header(HeaderName::Timestamp)
+            .unwrap()
+            .value,
+        "54.2"
+    );
+    let ack = raw.replace("INVITE", "ACK");
+    let req = Message::parse(ack.as_bytes()).unwrap();
+    assert_eq!(
+        MessageWriter::response_to(&mut Vec::new(), &req, 200, "OK", None).unwrap_err(),
+        BuildError::AckIsNotAnswered
+    );
+}
+
+#[test]
+fn an_empty_allow_is_valid() {
+    let mut out = Vec::new();
+    let mut w =
+        MessageWriter::request(&mut out, &head(Method::Options, "sip:example.com")).unwrap();
+    w.allow(&[]).unwrap();
+    w.finish(None).unwrap();
+    Message::parse(&out)
+        .unwrap()
+        .validate(Options::stream())
+        .unwrap();
+}
+
 fn token() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9][a-zA-Z0-9.!%*_+`'~-]{0,20}"
 }

@@ -15,8 +15,8 @@ pub use simple::{CSeq, ContentType, Date};
 pub use via::{BRANCH_MAGIC_COOKIE, Transport, Via};
 
 pub(crate) use simple::{
-    parse_delta_seconds as simple_parse_delta_seconds, parse_method as simple_parse_method,
-    parse_option_tag as simple_parse_option_tag,
+    parse_call_id as simple_parse_call_id, parse_delta_seconds as simple_parse_delta_seconds,
+    parse_method as simple_parse_method, parse_option_tag as simple_parse_option_tag,
 };
 
 use super::digest::{Challenge, Credentials};

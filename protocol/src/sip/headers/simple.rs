@@ -219,7 +219,7 @@ impl Date {
         whole(value, |c| {
             let at = c.pos();
             let wk = c.take_while(|b| b.is_ascii_alphabetic());
-            if !WEEKDAYS.contains(&wk) {
+            if !WEEKDAYS.iter().any(|d| d.eq_ignore_ascii_case(wk)) {
                 return Err(ValueError::new(at, "expected a weekday (Mon..Sun)"));
             }
             if !c.eat(b',') || !c.eat(b' ') {
@@ -231,7 +231,7 @@ impl Date {
             let mon = c.take_while(|b| b.is_ascii_alphabetic());
             let month = MONTHS
                 .iter()
-                .position(|m| *m == mon)
+                .position(|m| m.eq_ignore_ascii_case(mon))
                 .ok_or(ValueError::new(at, "expected a month (Jan..Dec)"))?;
             expect_sp(c)?;
             let year = fixed_num(c, 4, 0, 9999, "year")?;
@@ -243,7 +243,10 @@ impl Date {
             let second = fixed_num(c, 2, 0, 60, "second")?;
             expect_sp(c)?;
             let at = c.pos();
-            if c.take_while(|b| b.is_ascii_alphabetic()) != "GMT" {
+            if !c
+                .take_while(|b| b.is_ascii_alphabetic())
+                .eq_ignore_ascii_case("GMT")
+            {
                 return Err(ValueError::new(at, "SIP dates must be in GMT"));
             }
             #[allow(clippy::cast_possible_truncation)] // ranges checked above

@@ -161,15 +161,12 @@ impl<'a> Via<'a> {
                     _ => return bad("ttl must be 0-255"),
                 }
             } else if name.eq_ignore_ascii_case("rport") {
-                if let Some(v) = p.value
-                    && v.parse::<u16>().is_err()
-                {
+                if p.value.is_some_and(|v| parse_port(v).is_none()) {
                     return bad("rport must be a port number");
                 }
             } else if name.eq_ignore_ascii_case("received") {
-                match p.value.map(Host::parse) {
-                    Some(Ok(Host::Ipv4(_) | Host::Ipv6(_))) => {}
-                    _ => return bad("received must be an IP address"),
+                if p.value.and_then(parse_ip).is_none() {
+                    return bad("received must be an IP address");
                 }
             } else if (name.eq_ignore_ascii_case("branch") || name.eq_ignore_ascii_case("maddr"))
                 && p.value.is_none_or(str::is_empty)
@@ -196,19 +193,14 @@ impl<'a> Via<'a> {
     /// The `received` parameter (RFC 3261 §18.2.1).
     #[must_use]
     pub fn received(&self) -> Option<Host<'a>> {
-        self.params
-            .get("received")
-            .flatten()
-            .and_then(|v| Host::parse(v).ok())
+        self.params.get("received").flatten().and_then(parse_ip)
     }
 
     /// The `rport` parameter (RFC 3581): `None` when absent, `Some(None)` when present without
     /// a value (a request asking for it), `Some(Some(port))` in a response.
     #[must_use]
     pub fn rport(&self) -> Option<Option<u16>> {
-        self.params
-            .get("rport")
-            .map(|v| v.and_then(|v| v.parse().ok()))
+        self.params.get("rport").map(|v| v.and_then(parse_port))
     }
 
     /// The `maddr` parameter.
@@ -223,8 +215,24 @@ impl<'a> Via<'a> {
         self.params
             .get("ttl")
             .flatten()
-            .and_then(|v| v.parse().ok())
+            .and_then(|v| lex::parse_u64(v, 3))
+            .and_then(|n| u8::try_from(n).ok())
     }
+}
+
+/// An IP address as `received` carries it: IPv4, or IPv6 with or without brackets
+/// (RFC 3261 §20.42 writes it bare; RFC 5118 §4.5 notes both forms in the field).
+fn parse_ip(v: &str) -> Option<Host<'_>> {
+    match Host::parse(v) {
+        Ok(h @ (Host::Ipv4(_) | Host::Ipv6(_))) => Some(h),
+        Ok(_) => None,
+        Err(_) => v.parse::<core::net::Ipv6Addr>().ok().map(Host::Ipv6),
+    }
+}
+
+/// A port: 1–5 decimal digits, at most 65535 (no sign).
+fn parse_port(v: &str) -> Option<u16> {
+    lex::parse_u64(v, 5).and_then(|n| u16::try_from(n).ok())
 }
 
 #[cfg(test)]
@@ -280,5 +288,26 @@ mod tests {
         assert!(Via::parse("SIP/2.0/UDP host;received=notanip").is_err());
         assert!(Via::parse("SIP/2.0/UDP host:99999").is_err());
         assert!(Via::parse("SIP/2.0/UDP host extra").is_err());
+        assert!(
+            Via::parse("SIP/2.0/UDP host;rport=+5060").is_err(),
+            "no sign on ports"
+        );
+    }
+
+    #[test]
+    fn received_accepts_bare_and_bracketed_ipv6() {
+        // RFC 3261 §20.42: via-received = "received" EQUAL (IPv4address / IPv6address).
+        let v = Via::parse("SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1;received=2001:db8::9")
+            .unwrap();
+        assert_eq!(
+            v.received(),
+            Some(Host::Ipv6("2001:db8::9".parse().unwrap()))
+        );
+        let v =
+            Via::parse("SIP/2.0/UDP [2001:db8::1];branch=z9hG4bK1;received=[2001:db8::9]").unwrap();
+        assert_eq!(
+            v.received(),
+            Some(Host::Ipv6("2001:db8::9".parse().unwrap()))
+        );
     }
 }

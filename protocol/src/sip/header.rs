@@ -127,7 +127,11 @@ pub enum HeaderName {
     Other,
 }
 
-/// (long form, compact form, name) — the table `from_bytes` and `as_str` read.
+/// The longest known header name.
+const LONGEST: usize = 19;
+
+/// (long form, compact form, name) — the table `as_str` and `compact` read; `from_name`
+/// matches the same names (a test checks they agree).
 const TABLE: &[(&str, Option<u8>, HeaderName)] = &[
     ("Accept", None, HeaderName::Accept),
     ("Accept-Contact", Some(b'a'), HeaderName::AcceptContact),
@@ -194,39 +198,98 @@ impl HeaderName {
     #[must_use]
     pub fn from_name(name: &str) -> HeaderName {
         let b = name.as_bytes();
-        match b.len() {
-            0 => HeaderName::Other,
-            1 => {
-                let c = b[0].to_ascii_lowercase();
-                TABLE
-                    .iter()
-                    .find(|(_, compact, _)| *compact == Some(c))
-                    .map_or(HeaderName::Other, |e| e.2)
-            }
-            _ => Self::from_long(b),
+        if b.len() == 1 {
+            return Self::from_compact(b[0]);
+        }
+        if b.len() > LONGEST {
+            return HeaderName::Other;
+        }
+        let mut lower = [0u8; LONGEST];
+        for (d, s) in lower.iter_mut().zip(b) {
+            *d = s.to_ascii_lowercase();
+        }
+        match &lower[..b.len()] {
+            b"accept" => HeaderName::Accept,
+            b"accept-contact" => HeaderName::AcceptContact,
+            b"accept-encoding" => HeaderName::AcceptEncoding,
+            b"accept-language" => HeaderName::AcceptLanguage,
+            b"alert-info" => HeaderName::AlertInfo,
+            b"allow" => HeaderName::Allow,
+            b"allow-events" => HeaderName::AllowEvents,
+            b"authentication-info" => HeaderName::AuthenticationInfo,
+            b"authorization" => HeaderName::Authorization,
+            b"call-id" => HeaderName::CallId,
+            b"call-info" => HeaderName::CallInfo,
+            b"contact" => HeaderName::Contact,
+            b"content-disposition" => HeaderName::ContentDisposition,
+            b"content-encoding" => HeaderName::ContentEncoding,
+            b"content-language" => HeaderName::ContentLanguage,
+            b"content-length" => HeaderName::ContentLength,
+            b"content-type" => HeaderName::ContentType,
+            b"cseq" => HeaderName::CSeq,
+            b"date" => HeaderName::Date,
+            b"error-info" => HeaderName::ErrorInfo,
+            b"event" => HeaderName::Event,
+            b"expires" => HeaderName::Expires,
+            b"from" => HeaderName::From,
+            b"identity" => HeaderName::Identity,
+            b"in-reply-to" => HeaderName::InReplyTo,
+            b"max-forwards" => HeaderName::MaxForwards,
+            b"mime-version" => HeaderName::MimeVersion,
+            b"min-expires" => HeaderName::MinExpires,
+            b"organization" => HeaderName::Organization,
+            b"priority" => HeaderName::Priority,
+            b"proxy-authenticate" => HeaderName::ProxyAuthenticate,
+            b"proxy-authorization" => HeaderName::ProxyAuthorization,
+            b"proxy-require" => HeaderName::ProxyRequire,
+            b"record-route" => HeaderName::RecordRoute,
+            b"refer-to" => HeaderName::ReferTo,
+            b"referred-by" => HeaderName::ReferredBy,
+            b"reject-contact" => HeaderName::RejectContact,
+            b"reply-to" => HeaderName::ReplyTo,
+            b"require" => HeaderName::Require,
+            b"retry-after" => HeaderName::RetryAfter,
+            b"route" => HeaderName::Route,
+            b"server" => HeaderName::Server,
+            b"session-expires" => HeaderName::SessionExpires,
+            b"subject" => HeaderName::Subject,
+            b"subscription-state" => HeaderName::SubscriptionState,
+            b"supported" => HeaderName::Supported,
+            b"timestamp" => HeaderName::Timestamp,
+            b"to" => HeaderName::To,
+            b"unsupported" => HeaderName::Unsupported,
+            b"user-agent" => HeaderName::UserAgent,
+            b"via" => HeaderName::Via,
+            b"warning" => HeaderName::Warning,
+            b"www-authenticate" => HeaderName::WwwAuthenticate,
+            b"request-disposition" => HeaderName::RequestDisposition,
+            _ => HeaderName::Other,
         }
     }
 
-    #[inline]
-    fn from_long(b: &[u8]) -> HeaderName {
-        // Fast path for the headers every message carries: compare by length first.
-        let hit = |s: &str| s.len() == b.len() && s.as_bytes().eq_ignore_ascii_case(b);
-        match b.len() {
-            2 if hit("To") => return HeaderName::To,
-            3 if hit("Via") => return HeaderName::Via,
-            4 if hit("From") => return HeaderName::From,
-            4 if hit("CSeq") => return HeaderName::CSeq,
-            7 if hit("Call-ID") => return HeaderName::CallId,
-            7 if hit("Contact") => return HeaderName::Contact,
-            12 if hit("Max-Forwards") => return HeaderName::MaxForwards,
-            12 if hit("Content-Type") => return HeaderName::ContentType,
-            14 if hit("Content-Length") => return HeaderName::ContentLength,
-            _ => {}
+    fn from_compact(c: u8) -> HeaderName {
+        match c.to_ascii_lowercase() {
+            b'a' => HeaderName::AcceptContact,
+            b'u' => HeaderName::AllowEvents,
+            b'i' => HeaderName::CallId,
+            b'm' => HeaderName::Contact,
+            b'e' => HeaderName::ContentEncoding,
+            b'l' => HeaderName::ContentLength,
+            b'c' => HeaderName::ContentType,
+            b'o' => HeaderName::Event,
+            b'f' => HeaderName::From,
+            b'y' => HeaderName::Identity,
+            b'r' => HeaderName::ReferTo,
+            b'b' => HeaderName::ReferredBy,
+            b'j' => HeaderName::RejectContact,
+            b'x' => HeaderName::SessionExpires,
+            b's' => HeaderName::Subject,
+            b'k' => HeaderName::Supported,
+            b't' => HeaderName::To,
+            b'v' => HeaderName::Via,
+            b'd' => HeaderName::RequestDisposition,
+            _ => HeaderName::Other,
         }
-        TABLE
-            .iter()
-            .find(|(long, _, _)| hit(long))
-            .map_or(HeaderName::Other, |e| e.2)
     }
 
     /// The canonical long form, e.g. `"Call-ID"`; `None` for [`HeaderName::Other`].

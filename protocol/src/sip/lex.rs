@@ -4,12 +4,43 @@
 //! line breaks (`CRLF` followed by SP or HTAB), which the grammar treats as linear white space
 //! (LWS). Every helper here skips LWS the same way, so typed views never need an unfolded copy.
 
+/// Byte classes, one bit each, looked up in [`CLASS`] (one load per byte on the hot path).
+const TOKEN: u8 = 1;
+const PARAM: u8 = 2;
+
 /// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
-#[inline]
-pub(crate) const fn is_token_char(b: u8) -> bool {
+const fn token_rule(b: u8) -> bool {
     matches!(b,
         b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
         | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+}
+
+/// Parameter name and unquoted value characters: token plus the URI paramchar extras.
+const fn param_rule(b: u8) -> bool {
+    token_rule(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'$' | b'(' | b')')
+}
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        #[allow(clippy::cast_possible_truncation)] // i < 256
+        let b = i as u8;
+        if token_rule(b) {
+            t[i] |= TOKEN;
+        }
+        if param_rule(b) {
+            t[i] |= PARAM;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
+#[inline]
+pub(crate) fn is_token_char(b: u8) -> bool {
+    CLASS[usize::from(b)] & TOKEN != 0
 }
 
 /// SP or HTAB.
@@ -21,6 +52,10 @@ pub(crate) const fn is_wsp(b: u8) -> bool {
 /// Length of the LWS run at the start of `s` (SP, HTAB, and CRLF / LF followed by SP/HTAB).
 #[inline]
 pub(crate) fn lws_len(s: &[u8]) -> usize {
+    // Fast path: most places have no white space at all.
+    if !matches!(s.first(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+        return 0;
+    }
     let mut i = 0;
     loop {
         match s.get(i) {
@@ -34,6 +69,33 @@ pub(crate) fn lws_len(s: &[u8]) -> usize {
             _ => return i,
         }
     }
+}
+
+/// Offset of the first SP or HTAB in `s` (byte search; `str::find` with a char set decodes
+/// UTF-8 and is several times slower on the hot path).
+#[inline]
+pub(crate) fn find_wsp(s: &str) -> Option<usize> {
+    s.bytes().position(is_wsp)
+}
+
+/// Offset of the last SP or HTAB in `s`.
+#[inline]
+pub(crate) fn rfind_wsp(s: &str) -> Option<usize> {
+    s.bytes().rposition(is_wsp)
+}
+
+/// `s` without leading SP / HTAB.
+#[inline]
+pub(crate) fn trim_wsp_start(s: &str) -> &str {
+    let n = s.bytes().take_while(|&b| is_wsp(b)).count();
+    &s[n..]
+}
+
+/// `s` without trailing SP / HTAB.
+#[inline]
+pub(crate) fn trim_wsp_end(s: &str) -> &str {
+    let n = s.bytes().rev().take_while(|&b| is_wsp(b)).count();
+    &s[..s.len() - n]
 }
 
 /// `s` without leading and trailing LWS.
@@ -201,7 +263,18 @@ impl<'a> Iterator for SplitList<'a> {
         let start = self.pos;
         let mut i = start;
         let mut angle = false;
+        // Jump between the bytes that matter (memchr), not byte by byte.
         while i < b.len() {
+            let next = if angle {
+                memchr::memchr2(b'>', b'"', &b[i..])
+            } else {
+                memchr::memchr3(b',', b'"', b'<', &b[i..])
+            };
+            let Some(n) = next else {
+                i = b.len();
+                break;
+            };
+            i += n;
             match b[i] {
                 b'"' => match quoted_len(&b[i..]) {
                     Some(n) => i += n,
@@ -209,14 +282,13 @@ impl<'a> Iterator for SplitList<'a> {
                 },
                 b'<' => {
                     angle = true;
-                    i += 1
+                    i += 1;
                 }
                 b'>' => {
                     angle = false;
-                    i += 1
+                    i += 1;
                 }
-                b',' if !angle => break,
-                _ => i += 1,
+                _ => break, // a comma outside quotes and brackets
             }
         }
         let piece = &self.s[start..i.min(b.len())];
@@ -347,13 +419,13 @@ impl<'a> Iterator for ParamIter<'a> {
 
 /// Characters of a parameter name: token, plus the unreserved/escaped set URI parameters use.
 #[inline]
-pub(crate) const fn is_param_char(b: u8) -> bool {
-    is_token_char(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'$' | b'(' | b')')
+pub(crate) fn is_param_char(b: u8) -> bool {
+    CLASS[usize::from(b)] & PARAM != 0
 }
 
 /// Characters of an unquoted parameter value: token, host (IPv6 reference), URI paramchar.
 #[inline]
-pub(crate) const fn is_param_value_char(b: u8) -> bool {
+pub(crate) fn is_param_value_char(b: u8) -> bool {
     is_param_char(b)
 }
 
@@ -361,34 +433,47 @@ pub(crate) const fn is_param_value_char(b: u8) -> bool {
 /// each element's grammar, and return the raw text it covers. `Err(offset)` names the first
 /// byte that is not a valid parameter.
 pub(crate) fn scan_params<'a>(c: &mut Cursor<'a>) -> Result<Params<'a>, usize> {
+    scan_params_visit(c, |_, _| Ok(())).map_err(|(at, _)| at)
+}
+
+/// [`scan_params`], handing each parameter (as [`Params::iter`] would yield it) and the offset
+/// of its name to `visit` in the same pass, so typed views check and remember the parameters
+/// they know without scanning the list again. Errors are (offset, reason).
+pub(crate) fn scan_params_visit<'a>(
+    c: &mut Cursor<'a>,
+    mut visit: impl FnMut(Param<'a>, usize) -> Result<(), (usize, &'static str)>,
+) -> Result<Params<'a>, (usize, &'static str)> {
     let start = c.pos();
     let mut end;
     loop {
         c.skip_lws();
-        if c.take_while(is_param_char).is_empty() {
-            return Err(c.pos());
+        let name_at = c.pos();
+        let name = c.take_while(is_param_char);
+        if name.is_empty() {
+            return Err((c.pos(), "expected a parameter name"));
         }
+        let mut value = None;
         if c.eat_sep(b'=') {
+            let value_at = c.pos();
             match c.quoted_string() {
-                Ok(Some(_)) => {}
+                Ok(Some(_)) => value = Some(&c.s[value_at..c.pos()]),
                 Ok(None) => {
-                    if c.take_while(is_param_value_char).is_empty() {
-                        return Err(c.pos());
+                    let v = c.take_while(is_param_value_char);
+                    if v.is_empty() {
+                        return Err((c.pos(), "expected a parameter value"));
                     }
+                    value = Some(v);
                 }
-                Err(at) => return Err(at),
+                Err(at) => return Err((at, "unterminated quoted parameter value")),
             }
         }
+        visit(Param { name, value }, name_at)?;
         end = c.pos();
         if !c.eat_sep(b';') {
             break;
         }
     }
-    Ok(Params::from_raw(&c_str(c)[start..end]))
-}
-
-fn c_str<'a>(c: &Cursor<'a>) -> &'a str {
-    c.s
+    Ok(Params::from_raw(&c.s[start..end]))
 }
 
 /// Decode one hex digit.

@@ -30,7 +30,8 @@ pub const DEFAULT_MAX_HEADERS: usize = 256;
 #[derive(Debug, Clone)]
 pub struct Message<'a> {
     raw: &'a [u8],
-    head: &'a str,
+    /// The start line and header section (each line checked as UTF-8).
+    head: &'a [u8],
     start: StartLine<'a>,
     headers: SmallVec<[Header<'a>; INLINE_HEADERS]>,
     body: &'a [u8],
@@ -296,67 +297,69 @@ impl<'a> Message<'a> {
             return Err(ParseError::Empty);
         }
         let head_start = pos;
-        // A header section not closed by an empty line is read to the end of the input when its
-        // last line is complete (a datagram or file that lost its final CRLF); the strict check
-        // reports it. A last line cut short is not a message.
-        let (head_end, body_start, terminated) = match find_head_end(raw, head_start) {
-            Some((end, body)) => (end, body, true),
-            None if raw.ends_with(b"\n") => {
-                (line_end(raw, raw.len() - 1, head_start), raw.len(), false)
-            }
-            None => return Err(ParseError::UnterminatedHeaders { offset: head_start }),
-        };
-        let head_bytes = &raw[head_start..head_end];
-        let head = core::str::from_utf8(head_bytes).map_err(|e| ParseError::InvalidUtf8 {
-            offset: head_start + e.valid_up_to(),
-        })?;
 
-        let mut lines = Lines { s: head, pos: 0 };
-        let (first, first_off) = lines.next_line().ok_or(ParseError::Empty)?;
-        let start = parse_start_line(first, head_start + first_off)?;
-
+        // One pass over the lines of the header section: the first empty line ends it. Each
+        // line is checked for UTF-8 on its own (an ASCII fast path), so no byte is read twice.
+        let mut start: Option<StartLine<'a>> = None;
         let mut headers: SmallVec<[Header<'a>; INLINE_HEADERS]> = SmallVec::new();
         let mut content_length: Option<Option<usize>> = None;
-        // The current header: (line offset in head, name, value start in head).
-        let mut cur: Option<(usize, &'a str, HeaderName, usize)> = None;
-        let mut cur_end = 0;
-        while let Some((line, off)) = lines.next_line() {
-            if line.as_bytes().first().is_some_and(|&b| lex::is_wsp(b)) {
+        let mut cur: Option<Pending<'a>> = None;
+        let mut line_start = head_start;
+        let mut last_end = head_start;
+        let mut newlines = memchr::memchr_iter(b'\n', &raw[head_start..]);
+        let (head_end, body_start, terminated) = loop {
+            let Some(rel) = newlines.next() else {
+                // A header section not closed by an empty line is read to the end of the input
+                // when its last line is complete (a datagram or file that lost its final CRLF);
+                // the strict check reports it. A last line cut short is not a message.
+                if line_start == raw.len() {
+                    break (last_end, raw.len(), false);
+                }
+                return Err(ParseError::UnterminatedHeaders { offset: head_start });
+            };
+            let nl = head_start + rel;
+            let end = if nl > line_start && raw[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
+            if end == line_start {
+                break (last_end, nl + 1, true);
+            }
+            let line = core::str::from_utf8(&raw[line_start..end]).map_err(|e| {
+                ParseError::InvalidUtf8 {
+                    offset: line_start + e.valid_up_to(),
+                }
+            })?;
+            if start.is_none() {
+                start = Some(parse_start_line(line, line_start)?);
+            } else if lex::is_wsp(line.as_bytes()[0]) {
                 // Folded continuation of the current header (RFC 3261 §7.3.1).
-                if cur.is_none() {
-                    return Err(ParseError::OrphanContinuation {
-                        offset: head_start + off,
+                let Some(c) = cur.as_mut() else {
+                    return Err(ParseError::OrphanContinuation { offset: line_start });
+                };
+                c.end = end;
+            } else {
+                if let Some(c) = cur.take() {
+                    push_header(&mut headers, &mut content_length, raw, c)?;
+                }
+                if headers.len() >= max_headers {
+                    return Err(ParseError::TooManyHeaders {
+                        offset: line_start,
+                        limit: max_headers,
                     });
                 }
-                cur_end = off + line.len();
-                continue;
+                cur = Some(header_line(line, line_start, end)?);
             }
-            if let Some(h) = cur.take() {
-                push_header(&mut headers, &mut content_length, head, h, cur_end);
-            }
-            if headers.len() >= max_headers {
-                return Err(ParseError::TooManyHeaders {
-                    offset: head_start + off,
-                    limit: max_headers,
-                });
-            }
-            let colon = memchr::memchr(b':', line.as_bytes()).ok_or(ParseError::BadHeaderLine {
-                offset: head_start + off,
-                reason: "no colon",
-            })?;
-            let name = line[..colon].trim_end_matches([' ', '\t']);
-            if name.is_empty() || !name.bytes().all(lex::is_token_char) {
-                return Err(ParseError::BadHeaderLine {
-                    offset: head_start + off,
-                    reason: "header name is not a token",
-                });
-            }
-            cur = Some((off, name, HeaderName::from_name(name), off + colon + 1));
-            cur_end = off + line.len();
+            last_end = end;
+            line_start = nl + 1;
+        };
+        if let Some(c) = cur.take() {
+            push_header(&mut headers, &mut content_length, raw, c)?;
         }
-        if let Some(h) = cur.take() {
-            push_header(&mut headers, &mut content_length, head, h, cur_end);
-        }
+        let Some(start) = start else {
+            return Err(ParseError::Empty);
+        };
 
         let rest = &raw[body_start..];
         let body_len = match content_length {
@@ -365,7 +368,7 @@ impl<'a> Message<'a> {
         };
         Ok(Message {
             raw,
-            head,
+            head: &raw[head_start..head_end],
             start,
             headers,
             body: &rest[..body_len],
@@ -384,7 +387,8 @@ impl<'a> Message<'a> {
     /// The start line and header section, without the blank line that ends it.
     #[must_use]
     pub fn head(&self) -> &'a str {
-        self.head
+        // Every line was checked as UTF-8 and line breaks are ASCII, so this cannot fail.
+        core::str::from_utf8(self.head).unwrap_or_default()
     }
 
     /// The start line.
@@ -498,16 +502,12 @@ impl<'a> Message<'a> {
     /// section (a header name or value, or part of one). Returns 0 for foreign slices.
     #[must_use]
     pub fn offset_of(&self, s: &str) -> usize {
-        self.head_start() + offset_in(self.head, s)
-    }
-
-    fn head_start(&self) -> usize {
-        self.head.as_ptr() as usize - self.raw.as_ptr() as usize
+        offset_in(self.raw, s.as_bytes())
     }
 }
 
 /// Offset of `part` inside `whole`, or 0 when `part` is not inside it.
-fn offset_in(whole: &str, part: &str) -> usize {
+fn offset_in(whole: &[u8], part: &[u8]) -> usize {
     let w = whole.as_ptr() as usize;
     let p = part.as_ptr() as usize;
     if p >= w && p <= w + whole.len() {
@@ -517,101 +517,93 @@ fn offset_in(whole: &str, part: &str) -> usize {
     }
 }
 
+/// A header line whose value may still grow by folded continuation lines.
+struct Pending<'a> {
+    name: &'a str,
+    kind: HeaderName,
+    /// The value on the first line (after the colon), used when nothing was folded in.
+    first: &'a str,
+    /// Offset of the value's first byte and end of the last line that belongs to it.
+    value_start: usize,
+    end: usize,
+}
+
+/// Split one header line into name and value: `token *(SP/HTAB) ":" value`.
+fn header_line(line: &str, offset: usize, end: usize) -> Result<Pending<'_>, ParseError> {
+    let b = line.as_bytes();
+    let name_len = b
+        .iter()
+        .position(|&c| !lex::is_token_char(c))
+        .unwrap_or(b.len());
+    let mut i = name_len;
+    while i < b.len() && lex::is_wsp(b[i]) {
+        i += 1;
+    }
+    if i >= b.len() || b[i] != b':' || name_len == 0 {
+        let reason = if memchr::memchr(b':', b).is_some() {
+            "header name is not a token"
+        } else {
+            "no colon"
+        };
+        return Err(ParseError::BadHeaderLine { offset, reason });
+    }
+    let name = &line[..name_len];
+    Ok(Pending {
+        name,
+        kind: HeaderName::from_name(name),
+        first: &line[i + 1..],
+        value_start: offset + i + 1,
+        end,
+    })
+}
+
 fn push_header<'a>(
     headers: &mut SmallVec<[Header<'a>; INLINE_HEADERS]>,
     content_length: &mut Option<Option<usize>>,
-    head: &'a str,
-    (_line_off, name, kind, value_start): (usize, &'a str, HeaderName, usize),
-    end: usize,
-) {
-    let value = lex::trim_lws(&head[value_start..end]);
-    if kind == HeaderName::ContentLength {
+    raw: &'a [u8],
+    p: Pending<'a>,
+) -> Result<(), ParseError> {
+    let folded = p.value_start + p.first.len() != p.end;
+    let value = if folded {
+        // The lines were each checked as UTF-8; joined by ASCII line breaks they still are.
+        core::str::from_utf8(&raw[p.value_start..p.end]).map_err(|e| ParseError::InvalidUtf8 {
+            offset: p.value_start + e.valid_up_to(),
+        })?
+    } else {
+        p.first
+    };
+    let value = lex::trim_lws(value);
+    if p.kind == HeaderName::ContentLength && content_length.is_none() {
         // The first Content-Length decides the body cut; an invalid or repeated one is left to
         // the strict check (`None` means "unusable").
-        if content_length.is_none() {
-            *content_length = Some(lex::parse_u64(value, 19).and_then(|n| usize::try_from(n).ok()));
-        }
+        *content_length = Some(lex::parse_u64(value, 19).and_then(|n| usize::try_from(n).ok()));
     }
-    headers.push(Header { name, kind, value });
-}
-
-/// Find the blank line ending the header section starting at `from`: returns (end of the last
-/// header line, start of the body).
-fn find_head_end(raw: &[u8], from: usize) -> Option<(usize, usize)> {
-    let mut pos = from;
-    while let Some(nl) = memchr::memchr(b'\n', &raw[pos..]) {
-        let nl = pos + nl;
-        // A line that is empty (only CR) ends the headers.
-        let next = nl + 1;
-        match raw.get(next) {
-            Some(b'\n') => return Some((line_end(raw, nl, from), next + 1)),
-            Some(b'\r') if raw.get(next + 1) == Some(&b'\n') => {
-                return Some((line_end(raw, nl, from), next + 2));
-            }
-            _ => pos = next,
-        }
-    }
-    None
-}
-
-/// End of the line terminated by the LF at `nl` (before its CR, if any).
-fn line_end(raw: &[u8], nl: usize, from: usize) -> usize {
-    if nl > from && raw[nl - 1] == b'\r' {
-        nl - 1
-    } else {
-        nl
-    }
-}
-
-/// Lines of the header section (which excludes the final line ending).
-struct Lines<'a> {
-    s: &'a str,
-    pos: usize,
-}
-
-impl<'a> Lines<'a> {
-    fn next_line(&mut self) -> Option<(&'a str, usize)> {
-        if self.pos > self.s.len() {
-            return None;
-        }
-        let start = self.pos;
-        let rest = &self.s.as_bytes()[start..];
-        let (line, next) = match memchr::memchr(b'\n', rest) {
-            Some(i) => {
-                let end = if i > 0 && rest[i - 1] == b'\r' {
-                    i - 1
-                } else {
-                    i
-                };
-                (&self.s[start..start + end], start + i + 1)
-            }
-            None => (&self.s[start..], self.s.len() + 1),
-        };
-        self.pos = next;
-        Some((line, start))
-    }
+    headers.push(Header {
+        name: p.name,
+        kind: p.kind,
+        value,
+    });
+    Ok(())
 }
 
 fn parse_start_line(line: &str, offset: usize) -> Result<StartLine<'_>, ParseError> {
     let bad = |reason| ParseError::BadStartLine { offset, reason };
     if line.len() >= 4 && line.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
         // Status line: SIP-Version SP Status-Code SP Reason-Phrase
-        let sp = line
-            .find([' ', '\t'])
-            .ok_or(bad("status line has no status code"))?;
+        let sp = lex::find_wsp(line).ok_or(bad("status line has no status code"))?;
         let version = &line[..sp];
-        let after = line[sp..].trim_start_matches([' ', '\t']);
+        let after = lex::trim_wsp_start(&line[sp..]);
         let code_off = offset + (line.len() - after.len());
         let code_len = after.bytes().take_while(u8::is_ascii_digit).count();
         let code_str = &after[..code_len];
         let rest = &after[code_len..];
-        if code_len != 3 || !(rest.is_empty() || rest.starts_with([' ', '\t'])) {
+        if code_len != 3 || rest.as_bytes().first().is_some_and(|&b| !lex::is_wsp(b)) {
             return Err(ParseError::BadStatusCode { offset: code_off });
         }
         let code = code_str
             .bytes()
             .fold(0u16, |n, b| n * 10 + u16::from(b - b'0'));
-        let reason = rest.strip_prefix([' ', '\t']).unwrap_or(rest);
+        let reason = rest.get(1..).unwrap_or_default();
         return Ok(StartLine::Response(StatusLine {
             version,
             code,
@@ -622,15 +614,13 @@ fn parse_start_line(line: &str, offset: usize) -> Result<StartLine<'_>, ParseErr
     // Request line: Method SP Request-URI SP SIP-Version. Trailing white space is tolerated
     // here (`line` keeps it) and rejected by the strict check (RFC 4475 §3.1.2.10).
     let full_line = line;
-    let line = line.trim_end_matches([' ', '\t']);
-    let first_sp = line
-        .find([' ', '\t'])
-        .ok_or(bad("request line has no Request-URI"))?;
+    let line = lex::trim_wsp_end(line);
+    let first_sp = lex::find_wsp(line).ok_or(bad("request line has no Request-URI"))?;
     let method = &line[..first_sp];
     if method.is_empty() || !method.bytes().all(lex::is_token_char) {
         return Err(bad("method is not a token"));
     }
-    let last_sp = line.rfind([' ', '\t']).unwrap_or(first_sp);
+    let last_sp = lex::rfind_wsp(line).unwrap_or(first_sp);
     if last_sp == first_sp {
         return Err(bad("request line has no SIP version"));
     }
@@ -638,7 +628,7 @@ fn parse_start_line(line: &str, offset: usize) -> Result<StartLine<'_>, ParseErr
     if !(version.len() >= 4 && version.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/")) {
         return Err(bad("request line does not end in a SIP version"));
     }
-    let uri = line[first_sp..last_sp].trim_matches([' ', '\t']);
+    let uri = lex::trim_wsp_end(lex::trim_wsp_start(&line[first_sp..last_sp]));
     if uri.is_empty() {
         return Err(bad("empty Request-URI"));
     }

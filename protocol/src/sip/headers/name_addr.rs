@@ -58,6 +58,8 @@ pub struct NameAddr<'a> {
     pub bracketed: bool,
     /// Header parameters (`tag`, `expires`, `q`, extensions).
     pub params: Params<'a>,
+    /// The first `tag`, remembered in the one pass over the parameters.
+    tag: Option<&'a str>,
 }
 
 impl<'a> NameAddr<'a> {
@@ -71,10 +73,14 @@ impl<'a> NameAddr<'a> {
             let inner_start = c.pos();
             let gt = c
                 .rest()
-                .find('>')
+                .bytes()
+                .position(|b| b == b'>')
                 .ok_or(ValueError::new(inner_start - 1, "'<' without matching '>'"))?;
             let uri = &value[inner_start..inner_start + gt];
-            if let Some(ws) = uri.find([' ', '\t', '\r', '\n']) {
+            if let Some(ws) = uri
+                .bytes()
+                .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            {
                 // RFC 3261 §25.1: LAQUOT and RAQUOT take LWS outside the brackets only
                 // (RFC 4475 §3.1.2.14).
                 return Err(ValueError::new(inner_start + ws, "white space inside '<>'"));
@@ -92,8 +98,15 @@ impl<'a> NameAddr<'a> {
         }
         let uri =
             Uri::parse(uri_str).map_err(|e| ValueError::new(uri_off + e.offset(), e.reason()))?;
+        let mut tag = None;
         let params = if c.eat_sep(b';') {
-            lex::scan_params(&mut c).map_err(|o| ValueError::new(o, "invalid header parameter"))?
+            lex::scan_params_visit(&mut c, |p, _| {
+                if tag.is_none() && p.name.len() == 3 && p.name.eq_ignore_ascii_case("tag") {
+                    tag = p.value;
+                }
+                Ok(())
+            })
+            .map_err(|(at, _)| ValueError::new(at, "invalid header parameter"))?
         } else {
             Params::default()
         };
@@ -109,13 +122,14 @@ impl<'a> NameAddr<'a> {
             uri,
             bracketed,
             params,
+            tag,
         })
     }
 
     /// The `tag` parameter.
     #[must_use]
     pub fn tag(&self) -> Option<&'a str> {
-        self.params.get("tag").flatten()
+        self.tag
     }
 
     /// The `expires` parameter (Contact), in seconds.
@@ -188,7 +202,10 @@ fn parse_display_name(s: &str, base: usize) -> Result<Option<DisplayName<'_>>, V
     if t.is_empty() {
         return Ok(None);
     }
-    let lead = s.len() - s.trim_start_matches([' ', '\t', '\r', '\n']).len();
+    let lead = s
+        .bytes()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .count();
     if t.starts_with('"') {
         let len = lex::quoted_len(t.as_bytes()).ok_or(ValueError::new(
             base + lead,

@@ -6,7 +6,7 @@ use crate::sip::lex::{self, Cursor, Params};
 use crate::sip::message::Method;
 
 /// `word` characters of a Call-ID (RFC 3261 §25.1).
-const fn is_word_char(b: u8) -> bool {
+fn is_word_char(b: u8) -> bool {
     lex::is_token_char(b)
         || matches!(
             b,

@@ -3,7 +3,7 @@
 use core::fmt;
 
 use super::ValueError;
-use crate::sip::lex::{self, Cursor, Params};
+use crate::sip::lex::{self, Cursor, Param, Params};
 use crate::sip::uri::{self, Host};
 
 /// The transport named in a Via's sent-protocol.
@@ -91,6 +91,59 @@ pub struct Via<'a> {
     pub port: Option<u16>,
     /// The parameters (`branch`, `received`, `rport`, `maddr`, `ttl`, extensions).
     pub params: Params<'a>,
+    /// The parameters with a grammar, checked and remembered in the one pass over the list.
+    known: Known<'a>,
+}
+
+/// The first `branch`, `received`, `rport`, `maddr` and `ttl` of a Via.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Known<'a> {
+    branch: Option<&'a str>,
+    received: Option<Host<'a>>,
+    rport: Option<Option<u16>>,
+    maddr: Option<&'a str>,
+    ttl: Option<u8>,
+}
+
+impl<'a> Known<'a> {
+    /// Check one parameter and remember it if it is the first of its name.
+    fn visit(&mut self, p: Param<'a>, at: usize) -> Result<(), (usize, &'static str)> {
+        let name = p.name;
+        let is = |n: &str| name.len() == n.len() && name.eq_ignore_ascii_case(n);
+        if is("branch") {
+            let v = p
+                .value
+                .filter(|v| !v.is_empty())
+                .ok_or((at, "branch needs a value"))?;
+            self.branch.get_or_insert(v);
+        } else if is("received") {
+            let ip = p
+                .value
+                .and_then(parse_ip)
+                .ok_or((at, "received must be an IP address"))?;
+            self.received.get_or_insert(ip);
+        } else if is("rport") {
+            let port = match p.value {
+                None => None,
+                Some(v) => Some(parse_port(v).ok_or((at, "rport must be a port number"))?),
+            };
+            self.rport.get_or_insert(port);
+        } else if is("maddr") {
+            let v = p
+                .value
+                .filter(|v| !v.is_empty())
+                .ok_or((at, "maddr needs a value"))?;
+            self.maddr.get_or_insert(v);
+        } else if is("ttl") {
+            let ttl = p
+                .value
+                .and_then(|v| lex::parse_u64(v, 3))
+                .and_then(|n| u8::try_from(n).ok())
+                .ok_or((at, "ttl must be 0-255"))?;
+            self.ttl.get_or_insert(ttl);
+        }
+        Ok(())
+    }
 }
 
 /// The RFC 3261 branch magic cookie.
@@ -127,8 +180,10 @@ impl<'a> Via<'a> {
         }
         let (host, port) =
             uri::parse_host_port(&mut c).map_err(|o| ValueError::new(o, "invalid sent-by"))?;
+        let mut known = Known::default();
         let params = if c.eat_sep(b';') {
-            lex::scan_params(&mut c).map_err(|o| ValueError::new(o, "invalid Via parameter"))?
+            lex::scan_params_visit(&mut c, |p, at| known.visit(p, at))
+                .map_err(|(at, reason)| ValueError::new(at, reason))?
         } else {
             Params::default()
         };
@@ -136,51 +191,21 @@ impl<'a> Via<'a> {
         if !c.is_empty() {
             return Err(ValueError::new(c.pos(), "unexpected characters after Via"));
         }
-        let via = Via {
+        Ok(Via {
             protocol,
             version,
             transport: Transport::from_token(transport),
             host,
             port,
             params,
-        };
-        via.check_params()?;
-        Ok(via)
-    }
-
-    /// Check the values of the parameters RFC 3261 gives a grammar to.
-    fn check_params(&self) -> Result<(), ValueError> {
-        let base = self.params.as_str().as_ptr() as usize;
-        for p in self.params.iter() {
-            let at = p.name.as_ptr() as usize - base;
-            let name = p.name;
-            let bad = |reason| Err(ValueError::new(at, reason));
-            if name.eq_ignore_ascii_case("ttl") {
-                match p.value.and_then(|v| lex::parse_u64(v, 3)) {
-                    Some(n) if n <= 255 => {}
-                    _ => return bad("ttl must be 0-255"),
-                }
-            } else if name.eq_ignore_ascii_case("rport") {
-                if p.value.is_some_and(|v| parse_port(v).is_none()) {
-                    return bad("rport must be a port number");
-                }
-            } else if name.eq_ignore_ascii_case("received") {
-                if p.value.and_then(parse_ip).is_none() {
-                    return bad("received must be an IP address");
-                }
-            } else if (name.eq_ignore_ascii_case("branch") || name.eq_ignore_ascii_case("maddr"))
-                && p.value.is_none_or(str::is_empty)
-            {
-                return bad("parameter needs a value");
-            }
-        }
-        Ok(())
+            known,
+        })
     }
 
     /// The `branch` parameter.
     #[must_use]
     pub fn branch(&self) -> Option<&'a str> {
-        self.params.get("branch").flatten()
+        self.known.branch
     }
 
     /// Whether the branch carries the RFC 3261 magic cookie (`z9hG4bK`).
@@ -193,30 +218,26 @@ impl<'a> Via<'a> {
     /// The `received` parameter (RFC 3261 §18.2.1).
     #[must_use]
     pub fn received(&self) -> Option<Host<'a>> {
-        self.params.get("received").flatten().and_then(parse_ip)
+        self.known.received
     }
 
     /// The `rport` parameter (RFC 3581): `None` when absent, `Some(None)` when present without
     /// a value (a request asking for it), `Some(Some(port))` in a response.
     #[must_use]
     pub fn rport(&self) -> Option<Option<u16>> {
-        self.params.get("rport").map(|v| v.and_then(parse_port))
+        self.known.rport
     }
 
     /// The `maddr` parameter.
     #[must_use]
     pub fn maddr(&self) -> Option<&'a str> {
-        self.params.get("maddr").flatten()
+        self.known.maddr
     }
 
     /// The `ttl` parameter.
     #[must_use]
     pub fn ttl(&self) -> Option<u8> {
-        self.params
-            .get("ttl")
-            .flatten()
-            .and_then(|v| lex::parse_u64(v, 3))
-            .and_then(|n| u8::try_from(n).ok())
+        self.known.ttl
     }
 }
 

@@ -24,54 +24,13 @@ pub mod inputs {
     //! `protocol/tests/no_alloc.rs`) and two RFC 4475 torture messages.
 
     /// A REGISTER with digest credentials, as a wall panel sends it.
-    pub const REGISTER: &[u8] = b"REGISTER sip:gw.example.com SIP/2.0\r\n\
-Via: SIP/2.0/TLS 192.0.2.4:49152;branch=z9hG4bK776asdhds;rport\r\n\
-Max-Forwards: 70\r\n\
-From: <sip:owner_client@gw.example.com>;tag=a73kszlfl\r\n\
-To: <sip:owner_client@gw.example.com>\r\n\
-Call-ID: 1j9FpLxk3uxtm8tn@192.0.2.4\r\n\
-CSeq: 2 REGISTER\r\n\
-Contact: <sip:owner_client@192.0.2.4:49152;transport=tls>;expires=600\r\n\
-Authorization: Digest username=\"owner_client\", realm=\"gw.example.com\", nonce=\"5f1c3a\", uri=\"sip:gw.example.com\", response=\"6629fae49393a05397450978507c4ef1\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"0a4f113b\"\r\n\
-Expires: 600\r\n\
-User-Agent: latchkey/0.1\r\n\
-Content-Length: 0\r\n\r\n";
+    pub const REGISTER: &[u8] = include_bytes!("../../protocol/tests/messages/register.sip");
 
     /// An INVITE with an SDP offer (audio + video), as a door station sends it.
-    pub const INVITE: &[u8] = b"INVITE sip:owner_client@192.0.2.4:49152;transport=tls SIP/2.0\r\n\
-Via: SIP/2.0/TLS 203.0.113.10:5228;branch=z9hG4bK-524287-1---8b1e0f3a;rport\r\n\
-Max-Forwards: 69\r\n\
-Record-Route: <sip:203.0.113.10:5228;transport=tls;lr>\r\n\
-From: \"Door Entry\" <sip:c100x@gw.example.com>;tag=b2a3c4d5\r\n\
-To: <sip:owner_client@gw.example.com>\r\n\
-Call-ID: 5e8a7f3c2b1d@203.0.113.10\r\n\
-CSeq: 1 INVITE\r\n\
-Contact: <sip:c100x@203.0.113.10:5228;transport=tls>\r\n\
-Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO\r\n\
-Supported: replaces, timer\r\n\
-Content-Type: application/sdp\r\n\
-Content-Length: 228\r\n\r\n\
-v=0\r\n\
-o=- 3868000000 3868000000 IN IP4 203.0.113.10\r\n\
-s=door\r\n\
-c=IN IP4 203.0.113.10\r\n\
-t=0 0\r\n\
-m=audio 40000 RTP/AVP 8 0 101\r\n\
-a=rtpmap:8 PCMA/8000\r\n\
-a=rtpmap:101 telephone-event/8000\r\n\
-m=video 40002 RTP/AVP 96\r\n\
-a=rtpmap:96 H264/90000\r\n";
+    pub const INVITE: &[u8] = include_bytes!("../../protocol/tests/messages/invite-sdp.sip");
 
     /// The 200 OK answering [`REGISTER`].
-    pub const OK: &[u8] = b"SIP/2.0 200 OK\r\n\
-Via: SIP/2.0/TLS 192.0.2.4:49152;branch=z9hG4bK776asdhds;rport=49152;received=198.51.100.7\r\n\
-From: <sip:owner_client@gw.example.com>;tag=a73kszlfl\r\n\
-To: <sip:owner_client@gw.example.com>;tag=37GkEhwl6\r\n\
-Call-ID: 1j9FpLxk3uxtm8tn@192.0.2.4\r\n\
-CSeq: 2 REGISTER\r\n\
-Contact: <sip:owner_client@192.0.2.4:49152;transport=tls>;expires=600\r\n\
-Date: Mon, 23 Nov 2026 15:48:35 GMT\r\n\
-Content-Length: 0\r\n\r\n";
+    pub const OK: &[u8] = include_bytes!("../../protocol/tests/messages/ok-register.sip");
 
     /// RFC 4475 §3.1.1.1 "wsinv": a short tortuous INVITE (line folding, escapes, odd case).
     pub const WSINV: &[u8] = include_bytes!("../../protocol/tests/rfc4475/wsinv.dat");

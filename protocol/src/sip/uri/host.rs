@@ -116,43 +116,60 @@ fn host<'a>(c: &mut Cursor<'a>) -> Result<(Host<'a>, &'a str), (usize, UriErrorK
 /// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each at most 255
 /// (leading zeros are decimal, as the grammar allows them).
 fn ipv4(s: &str) -> Option<Ipv4Addr> {
+    // One pass over the bytes (this runs for every Via and URI host).
     let mut octets = [0u8; 4];
-    let mut parts = s.split('.');
-    for octet in &mut octets {
-        *octet = u8::try_from(parse_u64(parts.next()?, 3)?).ok()?;
+    let mut part = 0usize;
+    let mut value = 0u16;
+    let mut digits = 0u8;
+    for &b in s.as_bytes() {
+        if b == b'.' {
+            if digits == 0 || part == 3 {
+                return None;
+            }
+            octets[part] = u8::try_from(value).ok()?;
+            part += 1;
+            value = 0;
+            digits = 0;
+        } else if b.is_ascii_digit() && digits < 3 {
+            value = value * 10 + u16::from(b - b'0');
+            digits += 1;
+        } else {
+            return None;
+        }
     }
-    if parts.next().is_some() {
-        None
-    } else {
-        Some(Ipv4Addr::from(octets))
+    if digits == 0 || part != 3 {
+        return None;
     }
+    octets[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// Check `hostname = *( domainlabel "." ) toplabel [ "." ]` on a run of alphanumerics, `-`
 /// and `.`: labels are non-empty, start and end with an alphanumeric, and the top label
 /// starts with a letter. Returns the offset of the first bad label.
 fn hostname_fault(name: &str) -> Option<usize> {
-    let body = name.strip_suffix('.').unwrap_or(name);
-    let mut offset = 0;
-    let mut top = 0;
-    for label in body.split('.') {
-        let b = label.as_bytes();
-        let edges_ok = b.first().is_some_and(u8::is_ascii_alphanumeric)
-            && b.last().is_some_and(u8::is_ascii_alphanumeric);
-        if !edges_ok {
-            return Some(offset);
+    let b = name.as_bytes();
+    let body = b.strip_suffix(b".").unwrap_or(b);
+    // One pass: each label starts and ends with an alphanumeric; remember where the last
+    // (top) label starts.
+    let mut label = 0;
+    for i in 0..=body.len() {
+        if i < body.len() && body[i] != b'.' {
+            continue;
         }
-        top = offset;
-        offset += label.len() + 1;
+        let edges_ok =
+            i > label && body[label].is_ascii_alphanumeric() && body[i - 1].is_ascii_alphanumeric();
+        if !edges_ok {
+            return Some(label);
+        }
+        if i < body.len() {
+            label = i + 1;
+        }
     }
-    if body
-        .as_bytes()
-        .get(top)
-        .is_some_and(u8::is_ascii_alphabetic)
-    {
+    if body.get(label).is_some_and(u8::is_ascii_alphabetic) {
         None
     } else {
-        Some(top)
+        Some(label)
     }
 }
 

@@ -157,10 +157,7 @@ impl<'a> Challenge<'a> {
     /// The algorithm: `Ok(Md5)` when the parameter is absent (RFC 7616 §3.3), `Err(token)`
     /// when it names one this crate does not implement.
     pub fn algorithm(&self) -> Result<Algorithm, &'a str> {
-        match self.algorithm {
-            None => Ok(Algorithm::Md5),
-            Some(v) => Algorithm::from_token(v.as_raw()).ok_or(v.as_raw()),
-        }
+        algorithm_of(self.algorithm)
     }
 
     /// The `algorithm` parameter as written, if present.
@@ -413,10 +410,7 @@ impl<'a> Credentials<'a> {
 
     /// The algorithm: `Ok(Md5)` when absent, `Err(token)` when unknown.
     pub fn algorithm(&self) -> Result<Algorithm, &'a str> {
-        match self.algorithm {
-            None => Ok(Algorithm::Md5),
-            Some(v) => Algorithm::from_token(v.as_raw()).ok_or(v.as_raw()),
-        }
+        algorithm_of(self.algorithm)
     }
 
     /// The `algorithm` parameter as written, if present.
@@ -509,5 +503,14 @@ fn check_other_scheme(value: &str) -> Result<(), ParseError> {
             ParseErrorKind::ExpectedParameterName,
             value.len(),
         ))
+    }
+}
+
+/// `Ok(Md5)` when the `algorithm` parameter is absent (RFC 7616 §3.3), `Err(token)` when it
+/// names one this crate does not implement.
+fn algorithm_of(param: Option<ParamValue<'_>>) -> Result<Algorithm, &str> {
+    match param {
+        None => Ok(Algorithm::Md5),
+        Some(v) => Algorithm::from_token(v.as_raw()).ok_or(v.as_raw()),
     }
 }

@@ -151,10 +151,20 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skip linear white space; returns whether any was skipped.
+    #[inline]
     pub(crate) fn skip_lws(&mut self) -> bool {
+        if !matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            return false;
+        }
         let n = lws_len(&self.s.as_bytes()[self.pos..]);
         self.pos += n;
         n > 0
+    }
+
+    /// Move past `n` bytes the caller has examined (clamped to the end).
+    #[inline]
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.s.len());
     }
 
     /// Consume `b` if it is next.

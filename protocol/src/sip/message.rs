@@ -26,6 +26,9 @@ pub const INLINE_HEADERS: usize = 24;
 /// tiny headers cannot cost more than about 10 KiB); [`Message::parse_with_limit`] sets another.
 pub const DEFAULT_MAX_HEADERS: usize = 256;
 
+/// How much of the input past the leading empty lines is checked as UTF-8 in one pass.
+const UTF8_WINDOW: usize = 8 * 1024;
+
 /// A parsed SIP message borrowing the bytes it was parsed from.
 #[derive(Debug, Clone)]
 pub struct Message<'a> {
@@ -298,8 +301,7 @@ impl<'a> Message<'a> {
         }
         let head_start = pos;
 
-        // One pass over the lines of the header section: the first empty line ends it. Each
-        // line is checked for UTF-8 on its own (an ASCII fast path), so no byte is read twice.
+        // One pass over the lines of the header section: the first empty line ends it.
         let mut start: Option<StartLine<'a>> = None;
         let mut headers: SmallVec<[Header<'a>; INLINE_HEADERS]> = SmallVec::new();
         let mut content_length: Option<Option<usize>> = None;
@@ -307,6 +309,13 @@ impl<'a> Message<'a> {
         let mut line_start = head_start;
         let mut last_end = head_start;
         let mut newlines = memchr::memchr_iter(b'\n', &raw[head_start..]);
+        // UTF-8 is checked once over a window that holds any typical header section; lines
+        // are sliced from it. A line reaching past the window is checked on its own.
+        let window = &raw[head_start..raw.len().min(head_start + UTF8_WINDOW)];
+        let text = match core::str::from_utf8(window) {
+            Ok(t) => t,
+            Err(e) => core::str::from_utf8(&window[..e.valid_up_to()]).unwrap_or_default(),
+        };
         let (head_end, body_start, terminated) = loop {
             let Some(rel) = newlines.next() else {
                 // A header section not closed by an empty line is read to the end of the input
@@ -326,11 +335,14 @@ impl<'a> Message<'a> {
             if end == line_start {
                 break (last_end, nl + 1, true);
             }
-            let line = core::str::from_utf8(&raw[line_start..end]).map_err(|e| {
-                ParseError::InvalidUtf8 {
-                    offset: line_start + e.valid_up_to(),
-                }
-            })?;
+            let line = match text.get(line_start - head_start..end - head_start) {
+                Some(line) => line,
+                None => core::str::from_utf8(&raw[line_start..end]).map_err(|e| {
+                    ParseError::InvalidUtf8 {
+                        offset: line_start + e.valid_up_to(),
+                    }
+                })?,
+            };
             if start.is_none() {
                 start = Some(parse_start_line(line, line_start)?);
             } else if lex::is_wsp(line.as_bytes()[0]) {
@@ -766,6 +778,32 @@ v: SIP/2.0/TCP c;branch=3\r\nX-Weird: a, b\r\n\r\n";
     fn methods_are_case_sensitive() {
         assert_eq!(Method::from_token("INVITE"), Method::Invite);
         assert_eq!(Method::from_token("invite"), Method::Extension("invite"));
+    }
+
+    #[test]
+    fn utf8_is_checked_past_the_one_pass_window_and_bodies_may_be_binary() {
+        // Header lines that cross and pass the 8 KiB window are still read and checked.
+        let mut raw = alloc::vec::Vec::from(&b"MESSAGE sip:a@b SIP/2.0\r\n"[..]);
+        for i in 0..120 {
+            raw.extend_from_slice(alloc::format!("X-Long-{i}: {}é\r\n", "v".repeat(90)).as_bytes());
+        }
+        assert!(raw.len() > UTF8_WINDOW + 1000);
+        let good_len = raw.len();
+        raw.extend_from_slice(
+            b"Content-Type: application/octet-stream\r\nl: 4\r\n\r\n\xff\x00\xfe\x80",
+        );
+        let m = Message::parse(&raw).unwrap();
+        assert_eq!(m.headers().len(), 122);
+        assert!(m.headers()[119].value.ends_with('é'));
+        assert_eq!(m.body(), b"\xff\x00\xfe\x80");
+        // A bad byte in a header line past the window is found, at its offset.
+        let mut bad = raw[..good_len].to_vec();
+        bad.extend_from_slice(b"X-Bad: ok\xc3(\r\n\r\n");
+        let at = good_len + "X-Bad: ok".len();
+        assert_eq!(
+            Message::parse(&bad).unwrap_err(),
+            ParseError::InvalidUtf8 { offset: at }
+        );
     }
 
     #[test]

@@ -96,12 +96,25 @@ fn host<'a>(c: &mut Cursor<'a>) -> Result<(Host<'a>, &'a str), (usize, UriErrorK
             text.get(..inner.len() + 2).unwrap_or_default(),
         ));
     }
-    let name = c.take_while(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    // One pass finds the end of the name and whether it is digits and dots only.
+    let mut len = 0;
+    let mut digits_only = true;
+    for &b in text.as_bytes() {
+        if b.is_ascii_digit() || b == b'.' {
+        } else if b.is_ascii_alphabetic() || b == b'-' {
+            digits_only = false;
+        } else {
+            break;
+        }
+        len += 1;
+    }
+    let name = &text[..len];
+    c.advance(len);
     if name.is_empty() {
         return err(start);
     }
     // A top label starts with a letter, so digits and dots alone can only be an IPv4 address.
-    if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+    if digits_only {
         return match ipv4(name) {
             Some(addr) => Ok((Host::Ipv4(addr), name)),
             None => err(start),

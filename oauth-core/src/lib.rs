@@ -9,3 +9,4 @@ pub mod profile;
 pub mod request;
 pub mod response;
 pub mod secret;
+pub mod session;

@@ -118,6 +118,11 @@ pub enum TokenError {
     Transport(TransportError),
     /// The driver never answered within the request deadline.
     Timeout,
+    /// The tokens could not be saved (disk full, permissions); nothing was sent.
+    Storage {
+        /// The driver's explanation.
+        reason: String,
+    },
 }
 
 impl TokenError {
@@ -144,7 +149,8 @@ impl TokenError {
             TokenError::Status { .. }
             | TokenError::Malformed { .. }
             | TokenError::Transport(_)
-            | TokenError::Timeout => ErrorClass::Transient,
+            | TokenError::Timeout
+            | TokenError::Storage { .. } => ErrorClass::Transient,
         }
     }
 
@@ -201,6 +207,7 @@ impl fmt::Display for TokenError {
             TokenError::Malformed { reason } => write!(f, "unusable token response: {reason}"),
             TokenError::Transport(e) => write!(f, "token request failed: {e}"),
             TokenError::Timeout => f.write_str("token request got no answer in time"),
+            TokenError::Storage { reason } => write!(f, "cannot save the token state: {reason}"),
         }
     }
 }

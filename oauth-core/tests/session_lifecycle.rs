@@ -1,0 +1,660 @@
+//! The token session's rules, one behaviour per test, against the model server.
+
+mod common;
+
+use common::{Rig, T0};
+use latchkey_oauth_core::http::HttpResponse;
+use latchkey_oauth_core::response::parse_token_response;
+use latchkey_oauth_core::session::{
+    Event, Grant, SessionConfig, Snapshot, SnapshotError, TokenAnswer, TokenSession, TokenSource,
+    Unauthorized,
+};
+
+fn cfg() -> SessionConfig {
+    SessionConfig::default()
+}
+
+#[test]
+fn login_tokens_are_handed_out_only_once_persisted() {
+    let mut rig = Rig::new(900, cfg(), 1);
+    rig.login();
+    assert_eq!(rig.writes.len(), 1);
+    assert_eq!(rig.session.access_token(rig.now), TokenAnswer::Wait);
+    rig.write_one();
+    assert!(matches!(
+        rig.session.access_token(rig.now),
+        TokenAnswer::Ready { .. }
+    ));
+    assert_eq!(rig.count(|e| matches!(e, Event::TokenCreated { .. })), 1);
+    let disk = rig.disk.as_ref().unwrap();
+    assert_eq!(disk.generation, 1);
+    assert!(disk.refresh_token.is_some());
+}
+
+#[test]
+fn proactive_refresh_happens_margin_plus_bounded_jitter_before_expiry() {
+    // 15-minute tokens (Watts): margin max(60, 90) = 90 s, jitter ≤ 22 s.
+    for seed in 0..50 {
+        let rig = Rig::logged_in(900, cfg(), seed);
+        let at = rig.session.poll_timeout().unwrap();
+        assert!(
+            (T0 + 900 - 90 - 22..=T0 + 900 - 90).contains(&at),
+            "seed {seed}: {}",
+            at - T0
+        );
+    }
+    let mut rig = Rig::logged_in(900, cfg(), 3);
+    rig.run_until(T0 + 900 * 3);
+    assert_eq!(rig.server.refreshes, 3);
+    assert_eq!(rig.refreshed_events(), 3);
+    assert!(rig.token_now().is_some());
+}
+
+#[test]
+fn a_token_shorter_than_the_margin_refreshes_at_half_life_not_in_a_loop() {
+    // 20-second tokens with a 60-second minimum margin (camunda #33137).
+    let mut rig = Rig::logged_in(20, cfg(), 9);
+    rig.run_until(T0 + 200);
+    // One refresh per half-life at most: 200 s / 10 s.
+    assert!(rig.server.refreshes <= 20, "{}", rig.server.refreshes);
+    assert!(rig.server.refreshes >= 10, "{}", rig.server.refreshes);
+    let at = rig.token_now().unwrap();
+    assert!(rig.server.access_valid(&at, rig.now));
+}
+
+#[test]
+fn a_profile_margin_is_applied_with_the_right_sign() {
+    // U-tec: fixed 5-minute margin on 1-hour tokens (MSAL Java #874 applied it backwards).
+    let mut c = cfg();
+    c.margin.fixed = Some(300);
+    let rig = Rig::logged_in(3600, c, 5);
+    let at = rig.session.poll_timeout().unwrap();
+    assert!(
+        (T0 + 3600 - 300 - 75..=T0 + 3600 - 300).contains(&at),
+        "{}",
+        at - T0
+    );
+}
+
+#[test]
+fn concurrent_callers_at_expiry_share_one_refresh() {
+    let mut c = cfg();
+    c.keep_fresh = false;
+    let mut rig = Rig::logged_in(600, c, 2);
+    rig.now = T0 + 700;
+    for _ in 0..10 {
+        assert_eq!(rig.session.access_token(rig.now), TokenAnswer::Wait);
+        rig.collect();
+    }
+    // One marker write; no request until it is on disk.
+    assert_eq!(rig.writes.len(), 1);
+    assert!(rig.requests.is_empty());
+    rig.write_one();
+    assert_eq!(rig.requests.len(), 1);
+    for _ in 0..10 {
+        assert_eq!(rig.session.access_token(rig.now), TokenAnswer::Wait);
+        rig.collect();
+    }
+    rig.settle();
+    assert_eq!(rig.server.refreshes, 1);
+    for _ in 0..10 {
+        assert!(matches!(
+            rig.session.access_token(rig.now),
+            TokenAnswer::Ready { .. }
+        ));
+    }
+}
+
+#[test]
+fn the_marker_is_on_disk_before_the_refresh_request_leaves() {
+    let mut rig = Rig::logged_in(600, cfg(), 4);
+    let due = rig.session.poll_timeout().unwrap();
+    rig.now = due;
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    assert!(rig.requests.is_empty());
+    let w = rig.writes.front().unwrap();
+    assert!(w.snapshot.refresh_in_flight.is_some());
+    rig.write_one();
+    assert_eq!(rig.requests.len(), 1);
+    assert!(rig.disk.as_ref().unwrap().refresh_in_flight.is_some());
+}
+
+#[test]
+fn a_rotated_refresh_token_is_persisted_before_the_new_access_token_is_released() {
+    let mut rig = Rig::logged_in(600, cfg(), 4);
+    let old_at = rig.token_now().unwrap();
+    let old_rt = rig.disk.as_ref().unwrap().refresh_token.clone().unwrap();
+    rig.now = rig.session.poll_timeout().unwrap();
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    rig.write_one(); // marker
+    rig.serve_one();
+    rig.answer_one();
+    // The response is in; the write of the rotated token is pending.
+    assert_eq!(rig.writes.len(), 1);
+    let pending = &rig.writes[0].snapshot;
+    assert_ne!(pending.refresh_token.as_ref(), Some(&old_rt));
+    assert!(pending.refresh_in_flight.is_none());
+    // Still the old (valid) token.
+    match rig.session.access_token(rig.now) {
+        TokenAnswer::Ready { token, .. } => assert_eq!(token.expose(), old_at),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rig.refreshed_events(), 0);
+    rig.write_one();
+    assert_eq!(rig.refreshed_events(), 1);
+    assert_ne!(rig.token_now().unwrap(), old_at);
+    assert!(
+        rig.server.accepts(
+            rig.disk
+                .as_ref()
+                .unwrap()
+                .refresh_token
+                .as_ref()
+                .unwrap()
+                .expose()
+        )
+    );
+}
+
+#[test]
+fn no_refresh_token_in_the_response_keeps_the_old_one() {
+    let mut rig = Rig::logged_in(600, cfg(), 4);
+    rig.server.omit_refresh_token = true;
+    let rt = rig.disk.as_ref().unwrap().refresh_token.clone();
+    rig.run_until(T0 + 700);
+    assert_eq!(rig.server.refreshes, 1);
+    assert_eq!(rig.disk.as_ref().unwrap().refresh_token, rt);
+    assert!(matches!(
+        rig.events.last(),
+        Some(Event::TokenRefreshed { rotated: false, .. })
+    ));
+}
+
+#[test]
+fn a_401_forces_one_refresh_and_a_second_401_gives_up() {
+    let mut rig = Rig::logged_in(3600, cfg(), 6);
+    rig.now += 100;
+    let generation = match rig.session.access_token(rig.now) {
+        TokenAnswer::Ready { generation, .. } => generation,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        rig.session.handle_unauthorized(rig.now, generation),
+        Unauthorized::Wait
+    );
+    rig.collect();
+    // A second caller with the same refused token waits for the same refresh.
+    assert_eq!(
+        rig.session.handle_unauthorized(rig.now, generation),
+        Unauthorized::Wait
+    );
+    // The refused token is not handed out again.
+    assert_eq!(rig.session.access_token(rig.now), TokenAnswer::Wait);
+    rig.settle();
+    assert_eq!(rig.server.refreshes, 1);
+    let new_gen = match rig.session.access_token(rig.now) {
+        TokenAnswer::Ready { generation, .. } => generation,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(new_gen, generation + 1);
+    // A late 401 for the old token: retry with the new one, no refresh.
+    assert_eq!(
+        rig.session.handle_unauthorized(rig.now, generation),
+        Unauthorized::RetryNow
+    );
+    // The new token refused too, even much later: give up, never loop.
+    rig.now += 1000;
+    assert!(matches!(
+        rig.session.handle_unauthorized(rig.now, new_gen),
+        Unauthorized::GiveUp { .. }
+    ));
+    rig.collect();
+    assert!(rig.requests.is_empty() && rig.writes.is_empty());
+    assert_eq!(rig.server.refreshes, 1);
+}
+
+#[test]
+fn a_401_right_after_a_refresh_gives_up() {
+    let mut rig = Rig::logged_in(3600, cfg(), 6);
+    let generation = match rig.session.access_token(rig.now) {
+        TokenAnswer::Ready { generation, .. } => generation,
+        other => panic!("{other:?}"),
+    };
+    rig.now += 5;
+    assert!(matches!(
+        rig.session.handle_unauthorized(rig.now, generation),
+        Unauthorized::GiveUp { .. }
+    ));
+}
+
+#[test]
+fn transient_failures_back_off_and_the_valid_token_is_still_served() {
+    let mut rig = Rig::logged_in(900, cfg(), 8);
+    let token = rig.token_now().unwrap();
+    rig.server.down = true;
+    rig.run_until(T0 + 880);
+    let failures = rig.count(|e| matches!(e, Event::RefreshFailed { .. }));
+    assert!(failures >= 3, "{failures}");
+    // Exponential: far fewer attempts than seconds elapsed.
+    assert!(rig.server.refreshes < 12, "{}", rig.server.refreshes);
+    assert_eq!(rig.token_now().unwrap(), token);
+    // After expiry the caller is told why and when the next try is.
+    rig.now = T0 + 900;
+    match rig.session.access_token(rig.now) {
+        TokenAnswer::Unavailable { reason, retry_at } => {
+            assert!(reason.contains("503"), "{reason}");
+            assert!(retry_at.unwrap() > rig.now);
+        }
+        TokenAnswer::Wait => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rig.reauth_events(), 0);
+    rig.server.down = false;
+    rig.run_until(T0 + 1300);
+    assert!(rig.token_now().is_some());
+    assert_eq!(rig.reauth_events(), 0);
+    assert_eq!(rig.session.status(rig.now).failures, 0);
+}
+
+#[test]
+fn retry_after_from_the_server_is_honoured() {
+    let mut rig = Rig::logged_in(900, cfg(), 8);
+    rig.now = rig.session.poll_timeout().unwrap();
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    rig.write_one();
+    let (id, _) = rig.requests.pop_front().unwrap();
+    rig.session.handle_response(
+        rig.now,
+        id,
+        Ok(HttpResponse::new(429, "").with_header("Retry-After", "120")),
+    );
+    rig.collect();
+    assert_eq!(rig.session.poll_timeout(), Some(rig.now + 120));
+}
+
+#[test]
+fn network_errors_are_transient() {
+    let mut rig = Rig::logged_in(900, cfg(), 8);
+    rig.offline = true;
+    rig.run_until(T0 + 850);
+    assert!(rig.count(|e| matches!(e, Event::RefreshFailed { .. })) >= 1);
+    assert_eq!(rig.reauth_events(), 0);
+    rig.offline = false;
+    rig.run_until(T0 + 1200);
+    assert!(rig.token_now().is_some());
+}
+
+#[test]
+fn a_request_the_driver_never_answers_times_out_and_is_retried() {
+    let mut rig = Rig::logged_in(900, cfg(), 8);
+    rig.now = rig.session.poll_timeout().unwrap();
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    rig.write_one();
+    let (lost, _) = rig.requests.pop_front().unwrap();
+    rig.run_until(rig.now + 31);
+    assert!(rig.count(|e| matches!(e, Event::RefreshFailed { .. })) == 1);
+    // A very late answer to the lost request is ignored.
+    rig.session.handle_response(
+        rig.now,
+        lost,
+        Ok(HttpResponse::new(200, r#"{"access_token":"late"}"#)),
+    );
+    rig.collect();
+    assert!(rig.writes.is_empty());
+}
+
+#[test]
+fn invalid_grant_after_a_sibling_rotated_adopts_its_tokens() {
+    // A server that does not revoke on reuse (B2C); another process that ignored our lease
+    // spent the same refresh token first and stored the rotated one.
+    let mut rig = Rig::logged_in(900, cfg(), 10);
+    rig.server.revoke_on_reuse = false;
+    rig.session.force_refresh(rig.now);
+    rig.collect();
+    rig.write_one(); // our marker
+    let mut sibling = rig.disk.clone().unwrap();
+    let req = latchkey_oauth_core::request::refresh(
+        &common::profile(),
+        sibling.refresh_token.as_ref().unwrap(),
+    )
+    .unwrap();
+    let resp = rig.server.handle(rig.now, &req);
+    let tokens = parse_token_response(&resp, rig.now, &common::profile().response).unwrap();
+    sibling.revision += 1;
+    sibling.generation += 1;
+    sibling.refresh_in_flight = None;
+    sibling.access_token = Some(tokens.access_token);
+    sibling.refresh_token = tokens.refresh_token;
+    rig.disk = Some(sibling.clone());
+    rig.settle();
+    assert_eq!(rig.count(|e| matches!(e, Event::ReloadSnapshot)), 1);
+    assert_eq!(rig.reauth_events(), 0);
+    assert_eq!(
+        rig.count(|e| matches!(
+            e,
+            Event::TokenRefreshed {
+                source: TokenSource::Sibling,
+                ..
+            }
+        )),
+        1
+    );
+    assert_eq!(
+        rig.session.snapshot().unwrap().refresh_token,
+        sibling.refresh_token
+    );
+    assert!(rig.token_now().is_some());
+}
+
+#[test]
+fn invalid_grant_with_nobody_else_requires_reauth_once_and_remembers_it() {
+    let mut rig = Rig::logged_in(900, cfg(), 11);
+    let rt = rig.disk.as_ref().unwrap().refresh_token.clone().unwrap();
+    rig.server.revoked.extend(rig.server.live.keys().copied());
+    rig.run_until(T0 + 5000);
+    assert_eq!(rig.reauth_events(), 1);
+    assert_eq!(rig.server.refreshes, 1, "a revoked token is never retried");
+    let disk = rig.disk.clone().unwrap();
+    assert!(
+        disk.reauth_required
+            .as_deref()
+            .unwrap()
+            .contains("invalid_grant")
+    );
+    assert!(matches!(
+        rig.session.access_token(rig.now),
+        TokenAnswer::ReauthRequired { .. }
+    ));
+    // A restart does not retry either (home-assistant/core #179364).
+    rig.crash_and_restart(cfg(), 12);
+    rig.run_until(T0 + 10_000);
+    assert_eq!(rig.server.refreshes, 1);
+    assert!(matches!(
+        rig.session.access_token(rig.now),
+        TokenAnswer::ReauthRequired { .. }
+    ));
+    assert_eq!(
+        rig.session.snapshot().unwrap().refresh_token.as_ref(),
+        Some(&rt)
+    );
+    // A new login clears it.
+    rig.login();
+    rig.settle();
+    assert!(rig.token_now().is_some());
+    assert!(rig.disk.as_ref().unwrap().reauth_required.is_none());
+}
+
+#[test]
+fn terminal_errors_require_reauth_without_retrying() {
+    let mut rig = Rig::logged_in(900, cfg(), 13);
+    rig.now = rig.session.poll_timeout().unwrap();
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    rig.write_one();
+    let (id, _) = rig.requests.pop_front().unwrap();
+    rig.session.handle_response(
+        rig.now,
+        id,
+        Ok(HttpResponse::new(401, r#"{"error":"invalid_client"}"#)),
+    );
+    rig.collect();
+    rig.settle();
+    assert_eq!(rig.reauth_events(), 1);
+    assert!(rig.session.poll_timeout().is_none());
+}
+
+#[test]
+fn a_crash_before_the_request_left_recovers_without_reauth() {
+    let mut rig = Rig::logged_in(600, cfg(), 14);
+    rig.now = rig.session.poll_timeout().unwrap();
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    rig.write_one(); // marker on disk, request not yet sent
+    rig.crash_and_restart(cfg(), 15);
+    // The marker's lease (30 s) is respected, then the restarted session refreshes.
+    rig.run_until(rig.now + 60);
+    assert_eq!(rig.reauth_events(), 0);
+    assert!(rig.token_now().is_some());
+    assert!(rig.disk.as_ref().unwrap().refresh_in_flight.is_none());
+    assert_eq!(rig.server.refreshes, 1);
+}
+
+#[test]
+fn a_crash_after_the_server_rotated_is_detected_and_asks_for_login_once() {
+    let mut rig = Rig::logged_in(600, cfg(), 16);
+    rig.now = rig.session.poll_timeout().unwrap();
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    rig.write_one();
+    rig.serve_one(); // the server rotated; the answer is lost with the process
+    rig.crash_and_restart(cfg(), 17);
+    assert!(rig.disk.as_ref().unwrap().refresh_in_flight.is_some());
+    rig.run_until(rig.now + 120);
+    assert_eq!(rig.reauth_events(), 1);
+    assert_eq!(rig.server.refreshes, 2);
+}
+
+#[test]
+fn restoring_a_snapshot_of_another_provider_or_version_is_refused() {
+    let rig = Rig::logged_in(600, cfg(), 18);
+    let mut snap = rig.disk.clone().unwrap();
+    snap.provider = "watts".into();
+    let err = TokenSession::restore(common::profile(), cfg(), 1, snap.clone(), T0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "token state file belongs to provider \"watts\", not \"generic\""
+    );
+    snap.provider = "generic".into();
+    snap.version = 99;
+    assert!(matches!(
+        TokenSession::restore(common::profile(), cfg(), 1, snap, T0),
+        Err(SnapshotError::Version { found: 99 })
+    ));
+}
+
+#[test]
+fn snapshot_json_round_trips_and_bad_files_are_named() {
+    let rig = Rig::logged_in(600, cfg(), 18);
+    let snap = rig.disk.clone().unwrap();
+    let json = snap.to_json();
+    assert_eq!(Snapshot::from_json(&json).unwrap(), snap);
+    let err = Snapshot::from_json(b"{\"version\":1,\"provider\":").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("token state file is not valid:"),
+        "{err}"
+    );
+    assert!(Snapshot::from_json(b"").is_err());
+}
+
+#[test]
+fn an_idle_session_exercises_its_refresh_token_before_it_lapses() {
+    let mut c = cfg();
+    c.keep_fresh = false;
+    c.refresh_token_idle = Some(86_400);
+    let mut rig = Rig::logged_in(3600, c, 19);
+    rig.run_until(T0 + 3 * 86_400);
+    // Nobody asked for a token, yet the refresh token was used about every 21.6 h.
+    assert!(
+        (3..=4).contains(&rig.server.refreshes),
+        "{}",
+        rig.server.refreshes
+    );
+    let rt = rig.disk.as_ref().unwrap().refresh_token.clone().unwrap();
+    assert!(rig.server.accepts(rt.expose()));
+}
+
+#[test]
+fn reauth_soon_is_announced_once_before_an_absolute_expiry() {
+    let mut c = cfg();
+    c.refresh_token_lifetime = Some(90 * 86_400);
+    c.keep_fresh = false;
+    let mut rig = Rig::logged_in(900, c, 20);
+    rig.run_until(T0 + 82 * 86_400);
+    assert_eq!(rig.count(|e| matches!(e, Event::ReauthSoon { .. })), 0);
+    rig.run_until(T0 + 84 * 86_400);
+    assert_eq!(rig.count(|e| matches!(e, Event::ReauthSoon { refresh_expires_at } if *refresh_expires_at == T0 + 90 * 86_400)), 1);
+    rig.run_until(T0 + 89 * 86_400);
+    assert_eq!(rig.count(|e| matches!(e, Event::ReauthSoon { .. })), 1);
+}
+
+#[test]
+fn a_marker_that_cannot_be_written_stops_the_refresh() {
+    let mut rig = Rig::logged_in(900, cfg(), 21);
+    rig.disk_full = true;
+    rig.run_until(T0 + 850);
+    assert_eq!(
+        rig.server.refreshes, 0,
+        "no token is spent that could not be saved"
+    );
+    assert!(rig.count(|e| matches!(e, Event::RefreshFailed { error, .. } if error.to_string().contains("No space"))) >= 1);
+    rig.disk_full = false;
+    rig.run_until(T0 + 1300);
+    assert!(rig.token_now().is_some());
+}
+
+#[test]
+fn new_tokens_that_cannot_be_written_are_kept_and_the_write_retried() {
+    let mut rig = Rig::logged_in(900, cfg(), 22);
+    rig.now = rig.session.poll_timeout().unwrap();
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    rig.write_one();
+    rig.serve_one();
+    rig.answer_one();
+    rig.disk_full = true;
+    rig.write_one();
+    assert!(rig.count(|e| matches!(e, Event::RefreshFailed { .. })) == 1);
+    assert_eq!(rig.refreshed_events(), 0);
+    rig.disk_full = false;
+    let t = rig.session.poll_timeout().unwrap();
+    rig.run_until(t);
+    assert_eq!(rig.refreshed_events(), 1);
+    assert_eq!(
+        rig.server.refreshes, 1,
+        "the rotated token was saved, not re-fetched"
+    );
+    assert!(
+        rig.server.accepts(
+            rig.disk
+                .as_ref()
+                .unwrap()
+                .refresh_token
+                .as_ref()
+                .unwrap()
+                .expose()
+        )
+    );
+}
+
+#[test]
+fn two_processes_sharing_a_state_file_spend_each_refresh_token_once() {
+    // Process A refreshes; process B, started from the same file, wants to refresh at the
+    // same moment: its marker write conflicts, it waits for A's lease and adopts A's tokens.
+    let mut a = Rig::logged_in(600, cfg(), 23);
+    let mut b_session =
+        TokenSession::restore(common::profile(), cfg(), 24, a.disk.clone().unwrap(), a.now)
+            .unwrap();
+    a.now = T0 + 700;
+    assert_eq!(a.session.access_token(a.now), TokenAnswer::Wait);
+    a.collect();
+    a.write_one(); // A's marker is on disk
+    // B asks for a token: its marker write expects the old revision → conflict.
+    assert_eq!(b_session.access_token(a.now), TokenAnswer::Wait);
+    let mut b_write = None;
+    while let Some(ev) = b_session.poll_event() {
+        if let Event::Persist {
+            id,
+            expected_revision,
+            ..
+        } = ev
+        {
+            b_write = Some((id, expected_revision));
+        }
+    }
+    let (bid, bexp) = b_write.unwrap();
+    assert_ne!(bexp, Some(a.disk.as_ref().unwrap().revision));
+    b_session.handle_persist_conflict(a.now, bid, a.disk.clone());
+    assert_eq!(b_session.status(a.now).state, "waiting_for_other_process");
+    // A finishes.
+    a.settle();
+    assert_eq!(a.server.refreshes, 1);
+    // B re-reads and adopts.
+    a.now += 2;
+    b_session.handle_timeout(a.now);
+    let mut reload = false;
+    while let Some(ev) = b_session.poll_event() {
+        reload |= matches!(ev, Event::ReloadSnapshot);
+    }
+    assert!(reload);
+    b_session.handle_reloaded(a.now, a.disk.clone());
+    match b_session.access_token(a.now) {
+        TokenAnswer::Ready { token, .. } => {
+            assert_eq!(Some(token), a.disk.as_ref().unwrap().access_token.as_ref())
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(a.server.refreshes, 1);
+    assert!(a.server.revoked.is_empty());
+}
+
+fn next_effect(s: &mut TokenSession) -> Event {
+    loop {
+        match s.poll_event() {
+            Some(e @ (Event::Persist { .. } | Event::SendRequest { .. })) => return e,
+            Some(_) => {}
+            None => panic!("no effect queued"),
+        }
+    }
+}
+
+#[test]
+fn client_credentials_sessions_renew_by_running_the_grant_again() {
+    let mut p = common::profile().with_client_secret(latchkey_oauth_core::secret::Secret::new("s"));
+    p.client.auth = latchkey_oauth_core::profile::ClientAuth::ClientSecretPost;
+    let mut s = TokenSession::new(p.clone(), cfg(), 1);
+    let tokens = parse_token_response(
+        &HttpResponse::new(200, r#"{"access_token":"cc1","expires_in":600}"#),
+        T0,
+        &p.response,
+    )
+    .unwrap();
+    s.handle_login(T0, tokens, Grant::ClientCredentials);
+    let Event::Persist { id, .. } = next_effect(&mut s) else {
+        panic!()
+    };
+    s.handle_persisted(T0, id);
+    let t = s.poll_timeout().unwrap();
+    s.handle_timeout(t);
+    let Event::Persist { id, .. } = next_effect(&mut s) else {
+        panic!()
+    };
+    s.handle_persisted(t, id);
+    let Event::SendRequest { request, .. } = next_effect(&mut s) else {
+        panic!()
+    };
+    let body = String::from_utf8(request.body).unwrap();
+    assert!(body.contains("grant_type=client_credentials"), "{body}");
+    assert!(body.contains("client_secret=s"), "{body}");
+}
+
+#[test]
+fn status_reports_what_token_status_shows() {
+    let mut rig = Rig::logged_in(900, cfg(), 25);
+    let st = rig.session.status(rig.now);
+    assert_eq!(st.state, "ready");
+    assert!(st.token_valid);
+    assert!(st.has_refresh_token);
+    assert_eq!(st.access_expires_at, Some(T0 + 900));
+    assert_eq!(st.session_started_at, Some(T0));
+    assert!(st.next_action_at.unwrap() < T0 + 900);
+    rig.server.down = true;
+    rig.run_until(T0 + 850);
+    let st = rig.session.status(rig.now);
+    assert_eq!(st.state, "backoff");
+    assert!(st.last_error.unwrap().contains("503"));
+}

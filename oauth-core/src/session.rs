@@ -181,6 +181,12 @@ pub enum Event {
         /// The request (holds secrets; its `Debug` redacts them).
         request: HttpRequest,
     },
+    /// Abandon request `id` (its deadline passed): abort it if it is still running; any
+    /// answer to it is ignored from now on.
+    CancelRequest {
+        /// The request to abandon.
+        id: RequestId,
+    },
     /// Read the persisted snapshot and call [`TokenSession::handle_reloaded`].
     ReloadSnapshot,
     /// A login's tokens are stored and ready.
@@ -822,9 +828,16 @@ impl TokenSession {
                     self.start_refresh(now, RefreshReason::KeepAlive);
                 }
             }
-            State::Refreshing { deadline, used, .. } => {
+            State::Refreshing {
+                deadline,
+                used,
+                request,
+                ..
+            } => {
                 if now >= *deadline {
                     let used = used.clone();
+                    let id = *request;
+                    self.events.push_back(Event::CancelRequest { id });
                     self.refresh_failed(now, TokenError::Timeout, used);
                 }
             }

@@ -28,6 +28,8 @@ pub struct Server {
     pub counter: u64,
     /// Refresh requests received.
     pub refreshes: u32,
+    /// When each refresh request arrived.
+    pub refresh_times: Vec<u64>,
     /// Answer 503 while set.
     pub down: bool,
     /// Leave `refresh_token` out of responses.
@@ -48,6 +50,7 @@ impl Server {
             revoked: HashSet::new(),
             counter: 0,
             refreshes: 0,
+            refresh_times: Vec::new(),
             down: false,
             omit_refresh_token: false,
             revoke_on_reuse: true,
@@ -99,6 +102,7 @@ impl Server {
         match get("grant_type").as_deref() {
             Some("refresh_token") => {
                 self.refreshes += 1;
+                self.refresh_times.push(now);
                 let rt = get("refresh_token").unwrap_or_default();
                 let grant = self
                     .live
@@ -164,6 +168,9 @@ pub struct Rig {
     pub disk_full: bool,
     /// Drop the network (transport errors) while set.
     pub offline: bool,
+    /// Answers the server gave that the session never received (cancelled after its
+    /// deadline): the one case where a rotated refresh token is lost for good.
+    pub lost_responses: usize,
 }
 
 pub const T0: u64 = 1_800_000_000;
@@ -181,6 +188,7 @@ impl Rig {
             events: Vec::new(),
             disk_full: false,
             offline: false,
+            lost_responses: 0,
         }
     }
 
@@ -215,6 +223,13 @@ impl Rig {
                 }),
                 Event::SendRequest { id, request } => {
                     self.requests.push_back((*id, request.clone()));
+                }
+                Event::CancelRequest { id } => {
+                    self.requests.retain(|(r, _)| r != id);
+                    let before = self.responses.len();
+                    self.responses.retain(|(r, _)| r != id);
+                    // The server handled it but the answer never arrived.
+                    self.lost_responses += before - self.responses.len();
                 }
                 Event::ReloadSnapshot => {
                     let disk = self.disk.clone();

@@ -159,6 +159,9 @@ pub enum TransportErrorKind {
     TooLarge,
     /// The URL could not be used (bad scheme, host or port).
     InvalidUrl,
+    /// The request itself cannot be sent (an invalid header name or value): a bug in the
+    /// caller, not worth a retry.
+    InvalidRequest,
 }
 
 /// A failure below HTTP: nothing the server said, so always worth a later retry.
@@ -192,6 +195,7 @@ impl fmt::Display for TransportError {
             TransportErrorKind::Protocol => "invalid HTTP response",
             TransportErrorKind::TooLarge => "response too large",
             TransportErrorKind::InvalidUrl => "invalid URL",
+            TransportErrorKind::InvalidRequest => "invalid request",
         };
         write!(f, "{what}: {}", self.message)
     }

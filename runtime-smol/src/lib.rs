@@ -1,0 +1,80 @@
+//! Thin smol-family drivers for latchkey's sans-IO cores: an HTTPS client and atomic state
+//! files. The same API as `latchkey-tokio`, on async-net, async-io and futures-rustls.
+//!
+//! The pure crates (`latchkey-oauth-core`, …) hold every protocol rule and never touch a
+//! socket, a clock or a file. This crate is the layer that does: it performs the effects the
+//! cores emit and feeds the results back. No protocol rule lives here — if a driver needs an
+//! `if` about OAuth or SIP, that `if` belongs in a core.
+//!
+//! - [`http`]: performs an [`HttpRequest`](http::HttpRequest) over HTTPS/1.1 and returns the
+//!   [`HttpResponse`](http::HttpResponse) or a [`TransportError`](http::TransportError) — the
+//!   values of `latchkey_oauth_core::http`.
+//! - [`state`]: reads and atomically replaces small files in the state directory (mode 0600,
+//!   directory 0700), as the cores' `Persist` effects require.
+//!
+//! ```no_run
+//! use latchkey_smol::http::{HttpClient, HttpConfig, HttpRequest, Method};
+//! use latchkey_smol::state::StateDir;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # async_io::block_on(async {
+//! let mut config = HttpConfig::default();
+//! config.read_timeout = std::time::Duration::from_secs(15);
+//! let client = HttpClient::new(config)?;
+//!
+//! let mut request = HttpRequest::new(Method::Post, "https://login.example.com/token");
+//! request.push_header("Content-Type", "application/x-www-form-urlencoded");
+//! request.body = b"grant_type=refresh_token&refresh_token=...".to_vec();
+//! let response = client.send(&request).await?; // hand it to the core: handle_http_response
+//!
+//! let state = StateDir::open("./latchkey-data").await?;
+//! state.write("tokens.json", response.body).await?; // then acknowledge: handle_persisted
+//! let _again = state.read("tokens.json").await?;
+//! # Ok(())
+//! # })
+//! # }
+//! ```
+//!
+//! # Runtimes
+//!
+//! The crate depends on the pieces smol is made of — `async-net` (sockets, resolver),
+//! `async-io` (timers, reactor), `blocking` (thread pool for file system calls),
+//! `futures-lite` — rather than on `smol` itself, so it pulls no executor and no process or
+//! file-system wrappers. All I/O goes through the `futures-io` traits: it runs under
+//! `smol::block_on`, any `async-executor`, async-std, or a plain `futures_lite::future::block_on`
+//! (async-io then drives its reactor on its own thread).
+//!
+//! # Time
+//!
+//! Limits are [`std::time::Duration`]s measured with async-io's monotonic timers; nothing here
+//! reads wall-clock time.
+//!
+//! # One source, two runtimes
+//!
+//! Everything that does not depend on the runtime — configuration, root stores, URL
+//! handling, redirect policy, the ureq-proto driving, error mapping, the blocking state-file
+//! core — is written once, in `latchkey-tokio`'s `src/shared/`, against a small private
+//! `Runtime` trait (resolve, connect, TLS handshake, read, write, timeout, blocking pool).
+//! This crate implements the trait in its `src/rt.rs` and compiles the shared files as its
+//! own modules through `#[path]` attributes, so it does not depend on `latchkey-tokio` and
+//! never compiles tokio. The tests are shared the same way. `latchkey-tokio`'s crate docs
+//! give the reasons for this choice over the alternatives.
+//!
+//! # Dependencies and why
+//!
+//! - `rustls` 0.23 with the `ring` provider, `std` and `tls12` only (no aws-lc-rs, no C
+//!   build); `futures-rustls` 0.26 with the same features.
+//! - `ureq-proto` 0.7 (client only): sans-IO HTTP/1.1 framing; its `http` 1.x types parse URLs.
+//! - `webpki-roots` 1 (default roots, compiled in) and `rustls-native-certs` 0.8 (system
+//!   store, on request). PEM is read with `rustls-pki-types`' `PemObject`, not the
+//!   unmaintained `rustls-pemfile`.
+//! - `async-net` 2, `async-io` 2, `blocking` 1, `futures-lite` 2 (see Runtimes above).
+#![forbid(unsafe_code)]
+
+#[path = "../../runtime-tokio/src/shared/http/mod.rs"]
+pub mod http;
+mod rt;
+#[path = "../../runtime-tokio/src/shared/runtime.rs"]
+mod runtime;
+#[path = "../../runtime-tokio/src/shared/state.rs"]
+pub mod state;

@@ -1,0 +1,81 @@
+//! Thin tokio drivers for latchkey's sans-IO cores: an HTTPS client and atomic state files.
+//!
+//! The pure crates (`latchkey-oauth-core`, …) hold every protocol rule and never touch a
+//! socket, a clock or a file. This crate is the layer that does: it performs the effects the
+//! cores emit and feeds the results back. No protocol rule lives here — if a driver needs an
+//! `if` about OAuth or SIP, that `if` belongs in a core.
+//!
+//! - [`http`]: performs an [`HttpRequest`](http::HttpRequest) over HTTPS/1.1 and returns the
+//!   [`HttpResponse`](http::HttpResponse) or a [`TransportError`](http::TransportError) — the
+//!   values of `latchkey_oauth_core::http`.
+//! - [`state`]: reads and atomically replaces small files in the state directory (mode 0600,
+//!   directory 0700), as the cores' `Persist` effects require.
+//!
+//! ```no_run
+//! use latchkey_tokio::http::{HttpClient, HttpConfig, HttpRequest, Method};
+//! use latchkey_tokio::state::StateDir;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = HttpConfig::default();
+//! config.read_timeout = std::time::Duration::from_secs(15);
+//! let client = HttpClient::new(config)?;
+//!
+//! let mut request = HttpRequest::new(Method::Post, "https://login.example.com/token");
+//! request.push_header("Content-Type", "application/x-www-form-urlencoded");
+//! request.body = b"grant_type=refresh_token&refresh_token=...".to_vec();
+//! let response = client.send(&request).await?; // hand it to the core: handle_http_response
+//!
+//! let state = StateDir::open("./latchkey-data").await?;
+//! state.write("tokens.json", response.body).await?; // then acknowledge: handle_persisted
+//! let _again = state.read("tokens.json").await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Time
+//!
+//! Limits are [`std::time::Duration`]s measured on tokio's monotonic timer; nothing here
+//! reads wall-clock time.
+//!
+//! # One source, two runtimes
+//!
+//! `latchkey-smol` offers the same API on the smol family. Everything that does not depend on
+//! the runtime — configuration, root stores, URL handling, redirect policy, the ureq-proto
+//! driving, error mapping, the blocking state-file core — is written once, in this crate's
+//! `src/shared/`, against a small private `Runtime` trait (resolve, connect, TLS handshake,
+//! read, write, timeout, blocking pool). Each crate implements that trait in its `src/rt.rs`
+//! (~100 lines, like quinn's runtime files) and compiles `src/shared/` as its own modules;
+//! `latchkey-smol` does so with `#[path]` attributes pointing here. The tests are shared the
+//! same way (`tests/shared/`), so both runtimes pass the very same behaviour tests.
+//!
+//! Why not the alternatives: a module of this crate re-used by `latchkey-smol` would make smol
+//! users compile tokio; writing the tokio side against futures-io through `tokio-util`'s
+//! compat layer would add an adapter to every read and still leave the shared code needing a
+//! home; a third crate would be a top-level folder the architecture does not have. The cost
+//! of `#[path]`: `latchkey-smol` cannot be packaged for crates.io on its own as is (both are
+//! `publish = false`), and a shared file may only use dependencies both crates declare.
+//!
+//! # Dependencies and why
+//!
+//! - `rustls` 0.23 with the `ring` provider, `std` and `tls12` only: no aws-lc-rs (no C/CMake
+//!   build, no NASM), no logging. TLS 1.2 stays enabled because some cloud API gateways still
+//!   end there. The provider is passed explicitly, never installed process-wide.
+//! - `tokio-rustls` 0.26 (`ring`, `tls12`; default features off).
+//! - `tokio` 1 with `net`, `time`, `io-util`, `rt` only.
+//! - `ureq-proto` 0.7 (client only): sans-IO HTTP/1.1 — request serialization, response
+//!   parsing via httparse, chunked and length-delimited bodies, redirect target resolution.
+//!   It is what `ureq` 3 runs on, and sans-IO fits latchkey's layering. Its `http` 1.x types
+//!   also parse URLs (IPv6 literals included), so no URL crate is added.
+//! - `webpki-roots` 1: Mozilla's roots, compiled in, the default trust store.
+//! - `rustls-native-certs` 0.8: the system store, on request.
+//! - PEM is read with `rustls-pki-types`' own `PemObject` (re-exported by rustls), not the
+//!   unmaintained `rustls-pemfile`.
+#![forbid(unsafe_code)]
+
+#[path = "shared/http/mod.rs"]
+pub mod http;
+mod rt;
+#[path = "shared/runtime.rs"]
+mod runtime;
+#[path = "shared/state.rs"]
+pub mod state;

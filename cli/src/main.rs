@@ -1,7 +1,8 @@
 //! `latchkey` — the command-line front end of the latchkey workspace.
 //!
-//! This crate only parses arguments, reads input, calls the pure crates and prints results;
-//! every protocol rule lives in `latchkey-protocol`.
+//! This crate only parses arguments, reads input, calls the pure crates and the tokio drivers
+//! and prints results; every protocol rule lives in `latchkey-protocol` and
+//! `latchkey-oauth-core`.
 //!
 //! Argument parsing uses `clap` (derive, no default features beyond help and usage); JSON output
 //! uses `serde_json`.
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod oauth;
 mod sip_json;
 
 /// Largest input `latchkey sip parse` reads (a SIP message on a stream is capped at 64 KiB by
@@ -37,6 +39,18 @@ enum Command {
     Sip {
         #[command(subcommand)]
         command: SipCommand,
+    },
+    /// Log in to an OAuth provider once; the session is kept in the state directory.
+    Login {
+        #[command(flatten)]
+        provider: oauth::ProviderArgs,
+        #[command(flatten)]
+        mode: oauth::LoginMode,
+    },
+    /// Inspect, refresh, print or keep the stored OAuth tokens.
+    Token {
+        #[command(subcommand)]
+        command: oauth::TokenCommand,
     },
 }
 
@@ -72,6 +86,8 @@ enum TransportArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Login { provider, mode } => finish(oauth::login(provider, mode)),
+        Command::Token { command } => finish(oauth::token(command)),
         Command::Sip {
             command:
                 SipCommand::Parse {
@@ -111,6 +127,17 @@ fn main() -> ExitCode {
                 }
                 Err(fault) => print_line(&format!("rejected: {fault}"), ExitCode::from(1)),
             }
+        }
+    }
+}
+
+/// Exit status of an OAuth command: 0, or the failure's code with its message on stderr.
+fn finish(result: Result<(), (u8, String)>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(code)
         }
     }
 }

@@ -8,6 +8,8 @@
 //! - [`http`]: performs an [`HttpRequest`](http::HttpRequest) over HTTPS/1.1 and returns the
 //!   [`HttpResponse`](http::HttpResponse) or a [`TransportError`](http::TransportError) — the
 //!   values of `latchkey_oauth_core::http`.
+//! - [`keeper`]: [`TokenKeeper`](keeper::TokenKeeper) drives an OAuth token session: HTTPS
+//!   requests, compare-and-swap writes of its state file, timers.
 //! - [`state`]: reads and atomically replaces small files in the state directory (mode 0600,
 //!   directory 0700), as the cores' `Persist` effects require.
 //!
@@ -74,6 +76,8 @@
 
 #[path = "shared/http/mod.rs"]
 pub mod http;
+#[path = "shared/keeper.rs"]
+pub mod keeper;
 mod rt;
 #[path = "shared/runtime.rs"]
 mod runtime;

@@ -4,11 +4,17 @@
 
 use std::future::Future;
 
-pub(crate) use latchkey_smol::{http, state};
+#[allow(unused_imports)] // each test file uses its own subset
+pub(crate) use latchkey_smol::{http, keeper, state};
 
 /// Runs `fut` to completion with async-io's `block_on` (no executor needed).
 pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
     async_io::block_on(fut)
+}
+
+/// Sleeps for `duration` on async-io's timer.
+pub(crate) async fn sleep(duration: std::time::Duration) {
+    async_io::Timer::after(duration).await;
 }
 
 /// Asserts at compile time that `send` and the state-file futures can be spawned on a

@@ -160,6 +160,21 @@ impl StateDir {
         .await
     }
 
+    /// Reads file `name` and decides what to do with it while holding an exclusive lock on
+    /// `<name>.lock`, so that processes sharing the directory see each other's updates in
+    /// order (a compare-and-swap across processes). `decide` gets the current content and
+    /// returns [`Update::Write`] (written atomically, mode 0600) or [`Update::Keep`].
+    pub async fn update<T, F>(&self, name: &str, decide: F) -> Result<T, StateError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Option<Vec<u8>>) -> Update<T> + Send + 'static,
+    {
+        sync::check_name(name)?;
+        let dir = Arc::clone(&self.dir);
+        let name = name.to_owned();
+        blocking(&self.dir, move || sync::update(&dir, &name, decide)).await
+    }
+
     /// Removes file `name`; `false` when it did not exist.
     pub async fn remove(&self, name: &str) -> Result<bool, StateError> {
         sync::check_name(name)?;
@@ -167,6 +182,16 @@ impl StateDir {
         let name = name.to_owned();
         blocking(&self.dir, move || sync::remove(&dir, &name)).await
     }
+}
+
+/// What [`StateDir::update`] does after reading the file.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Update<T> {
+    /// Replace the file with these bytes, then return the value.
+    Write(Vec<u8>, T),
+    /// Leave the file as it is and return the value.
+    Keep(T),
 }
 
 /// Runs `f` on the blocking pool; `dir` names the directory should the pool refuse.
@@ -266,6 +291,34 @@ mod sync {
             return Err(e);
         }
         sync_dir(dir)
+    }
+
+    /// Read-decide-write under an exclusive lock on `<name>.lock` (released when the lock
+    /// file is closed, also when the process dies).
+    pub(super) fn update<T>(
+        dir: &Path,
+        name: &str,
+        decide: impl FnOnce(Option<Vec<u8>>) -> Update<T>,
+    ) -> Result<T, StateError> {
+        let lock_path = dir.join(format!("{name}.lock"));
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let lock = options
+            .open(&lock_path)
+            .map_err(|e| io_error("open lock file", &lock_path, e))?;
+        lock.lock().map_err(|e| io_error("lock", &lock_path, e))?;
+        let current = read(&dir.join(name))?;
+        let result = match decide(current) {
+            Update::Write(bytes, value) => {
+                write_atomic(dir, name, &bytes, FileMode::Secret, &mut |_| Ok(()))?;
+                value
+            }
+            Update::Keep(value) => value,
+        };
+        drop(lock);
+        Ok(result)
     }
 
     pub(super) fn remove(dir: &Path, name: &str) -> Result<bool, StateError> {

@@ -4,7 +4,8 @@
 
 use std::future::Future;
 
-pub(crate) use latchkey_tokio::{http, state};
+#[allow(unused_imports)] // each test file uses its own subset
+pub(crate) use latchkey_tokio::{http, keeper, state};
 
 /// Runs `fut` to completion on a fresh current-thread tokio runtime.
 pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
@@ -13,6 +14,11 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
         .build()
         .expect("tokio runtime")
         .block_on(fut)
+}
+
+/// Sleeps for `duration` on tokio's timer.
+pub(crate) async fn sleep(duration: std::time::Duration) {
+    tokio::time::sleep(duration).await;
 }
 
 /// Asserts at compile time that `send` and the state-file futures can be spawned on a

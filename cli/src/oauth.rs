@@ -1,0 +1,632 @@
+//! `latchkey login` and `latchkey token …`: the OAuth commands over `latchkey-tokio`'s
+//! `TokenKeeper`. Argument handling, prompts and printing only; every rule is in
+//! `latchkey-oauth-core`.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use latchkey_oauth_core::authorize::{AuthorizeOptions, authorization_request, parse_redirect};
+use latchkey_oauth_core::device::{DeviceEvent, DeviceFlow};
+use latchkey_oauth_core::discovery::{discovery_request, parse_discovery};
+use latchkey_oauth_core::profile::Profile;
+use latchkey_oauth_core::request;
+use latchkey_oauth_core::response::parse_token_response;
+use latchkey_oauth_core::secret::Secret;
+use latchkey_oauth_core::session::{Event, Grant, SessionConfig, Status};
+use latchkey_tokio::http::{HttpClient, HttpConfig};
+use latchkey_tokio::keeper::{TokenKeeper, now};
+use latchkey_tokio::state::StateDir;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Which provider and where its state lives (shared by every OAuth command).
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ProviderArgs {
+    /// Provider profile: watts, bticino-diy, bticino-c100x, utec, generic.
+    #[arg(long, default_value = "generic")]
+    provider: String,
+    /// A profile of your own (TOML, same schema as the shipped ones) instead of --provider.
+    #[arg(long)]
+    profile_file: Option<PathBuf>,
+    /// Client id (U-tec "Access Key", a generic provider's registration).
+    #[arg(long)]
+    client_id: Option<String>,
+    /// File holding the client secret (U-tec "Secret Key"); never pass secrets as arguments.
+    #[arg(long)]
+    client_secret_file: Option<PathBuf>,
+    /// Issuer URL of a generic provider (endpoints found by discovery).
+    #[arg(long)]
+    issuer: Option<String>,
+    /// Redirect URI registered for the client.
+    #[arg(long)]
+    redirect_uri: Option<String>,
+    /// Extra CA certificates (PEM) to trust, for private providers.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// State directory.
+    #[arg(long, default_value = "./latchkey-data")]
+    state_dir: PathBuf,
+}
+
+/// How `latchkey login` gets the authorization.
+#[derive(Args, Debug)]
+#[group(multiple = false)]
+pub(crate) struct LoginMode {
+    /// Capture the redirect on http://127.0.0.1:PORT/callback (RFC 8252).
+    #[arg(long)]
+    loopback: bool,
+    /// Port for --loopback (0 picks a free one).
+    #[arg(long, default_value_t = 0, requires = "loopback")]
+    port: u16,
+    /// Print the login URL and read the redirect URL you paste (custom-scheme apps).
+    #[arg(long)]
+    paste: bool,
+    /// Device flow: enter a code on another device (RFC 8628).
+    #[arg(long)]
+    device: bool,
+}
+
+/// `latchkey token …`
+#[derive(Subcommand, Debug)]
+pub(crate) enum TokenCommand {
+    /// Expiry, refresh-token age, last and next refresh.
+    Status {
+        #[command(flatten)]
+        provider: ProviderArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refresh now.
+    Refresh {
+        #[command(flatten)]
+        provider: ProviderArgs,
+    },
+    /// Print a valid access token (refreshing first if needed), for scripts:
+    /// curl -H "Authorization: Bearer $(latchkey token get)" …
+    Get {
+        #[command(flatten)]
+        provider: ProviderArgs,
+    },
+    /// Keep tokens fresh; serve GET /health and POST /api/oauth/refresh on --listen.
+    Keep {
+        #[command(flatten)]
+        provider: ProviderArgs,
+        /// Address of the health endpoint (loopback by default).
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        listen: String,
+    },
+}
+
+type Failure = (u8, String);
+
+fn fail(code: u8, message: impl Into<String>) -> Failure {
+    (code, message.into())
+}
+
+/// Runs `latchkey login`.
+pub(crate) fn login(args: ProviderArgs, mode: LoginMode) -> Result<(), Failure> {
+    runtime()?.block_on(async move {
+        let (profile, client, state) = setup(&args, true).await?;
+        let tokens = if mode.device {
+            device_login(&profile, &client).await?
+        } else {
+            code_login(&profile, &client, &mode).await?
+        };
+        let keeper = TokenKeeper::open(profile, session_config(), state, client)
+            .await
+            .map_err(|e| fail(2, e.to_string()))?;
+        keeper
+            .login(tokens, Grant::RefreshToken)
+            .await
+            .map_err(|e| fail(1, e.to_string()))?;
+        let st = keeper.status();
+        eprintln!(
+            "logged in; access token valid until {}, refresh token {}",
+            st.access_expires_at
+                .map_or_else(|| "unknown".to_owned(), |t| t.to_string()),
+            if st.has_refresh_token {
+                "stored"
+            } else {
+                "not issued"
+            }
+        );
+        Ok(())
+    })
+}
+
+/// Runs `latchkey token …`.
+pub(crate) fn token(command: TokenCommand) -> Result<(), Failure> {
+    runtime()?.block_on(async move {
+        match command {
+            TokenCommand::Status { provider, json } => {
+                let keeper = open(&provider).await?;
+                let st = keeper.status();
+                if json {
+                    println!("{}", status_json(&st));
+                } else {
+                    print!("{}", status_text(&st));
+                }
+                Ok(())
+            }
+            TokenCommand::Refresh { provider } => {
+                let keeper = open(&provider).await?;
+                keeper.refresh().await.map_err(|e| fail(1, e.to_string()))?;
+                eprintln!(
+                    "refreshed; valid until {}",
+                    keeper.status().access_expires_at.unwrap_or(0)
+                );
+                Ok(())
+            }
+            TokenCommand::Get { provider } => {
+                let keeper = open(&provider).await?;
+                let (token, _) = keeper
+                    .access_token()
+                    .await
+                    .map_err(|e| fail(1, e.to_string()))?;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}", token.expose()).map_err(|e| fail(2, e.to_string()))?;
+                Ok(())
+            }
+            TokenCommand::Keep { provider, listen } => {
+                let keeper = open(&provider).await?;
+                keep(keeper, &listen).await
+            }
+        }
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(2, format!("cannot start the async runtime: {e}")))
+}
+
+fn session_config() -> SessionConfig {
+    SessionConfig::default()
+}
+
+/// The profile with the user's overrides, an HTTPS client, and the state directory. At
+/// login the overrides are saved (`provider-<name>.json`, mode 0600) so later commands need
+/// only `--provider`.
+async fn setup(
+    args: &ProviderArgs,
+    saving: bool,
+) -> Result<(Profile, HttpClient, StateDir), Failure> {
+    let state = StateDir::open(&args.state_dir)
+        .await
+        .map_err(|e| fail(2, e.to_string()))?;
+    let mut profile = match &args.profile_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
+            Profile::from_toml(&text).map_err(|e| fail(2, e.to_string()))?
+        }
+        None => Profile::builtin(&args.provider).map_err(|e| fail(2, e.to_string()))?,
+    };
+    let saved_name = format!("provider-{}.json", profile.name);
+    let saved: Value = match state
+        .read(&saved_name)
+        .await
+        .map_err(|e| fail(2, e.to_string()))?
+    {
+        Some(bytes) if !saving => serde_json::from_slice(&bytes)
+            .map_err(|e| fail(2, format!("{saved_name} is not valid JSON: {e}")))?,
+        _ => json!({}),
+    };
+    let pick = |arg: &Option<String>, key: &str| -> Option<String> {
+        arg.clone()
+            .or_else(|| saved.get(key).and_then(Value::as_str).map(str::to_owned))
+    };
+    let client_id = pick(&args.client_id, "client_id");
+    let issuer = pick(&args.issuer, "issuer");
+    let redirect_uri = pick(&args.redirect_uri, "redirect_uri");
+    let ca_file = args.ca_file.clone().or_else(|| {
+        saved
+            .get("ca_file")
+            .and_then(Value::as_str)
+            .map(PathBuf::from)
+    });
+    let secret = match &args.client_secret_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?
+                .trim()
+                .to_owned(),
+        ),
+        None => saved
+            .get("client_secret")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    };
+    if let Some(id) = &client_id {
+        profile = profile.with_client_id(id.clone());
+    }
+    if let Some(s) = &secret {
+        profile = profile.with_client_secret(Secret::new(s.clone()));
+    }
+    if let Some(r) = &redirect_uri {
+        profile = profile.with_redirect_uri(r.clone());
+    }
+    let mut http = HttpConfig::default();
+    if let Some(path) = &ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
+        http.extra_roots_pem = Some(pem);
+    }
+    let client = HttpClient::new(http).map_err(|e| fail(2, e.to_string()))?;
+    if let Some(issuer) = &issuer {
+        profile = profile
+            .with_issuer(issuer.clone())
+            .map_err(|e| fail(2, e.to_string()))?;
+        if profile.endpoints.token.is_none() {
+            let resp = client
+                .send(&discovery_request(issuer))
+                .await
+                .map_err(|e| fail(1, format!("discovery failed: {e}")))?;
+            let endpoints = parse_discovery(&resp, issuer).map_err(|e| fail(1, e.to_string()))?;
+            profile = profile
+                .with_endpoints(endpoints)
+                .map_err(|e| fail(1, e.to_string()))?;
+        }
+    }
+    if saving {
+        let mut doc = serde_json::Map::new();
+        for (k, v) in [
+            ("client_id", client_id),
+            ("issuer", issuer),
+            ("redirect_uri", redirect_uri),
+            ("client_secret", secret),
+            ("ca_file", ca_file.map(|p| p.display().to_string())),
+        ] {
+            if let Some(v) = v {
+                doc.insert(k.to_owned(), Value::String(v));
+            }
+        }
+        let bytes = serde_json::to_vec_pretty(&Value::Object(doc)).unwrap_or_default();
+        state
+            .write(&saved_name, bytes)
+            .await
+            .map_err(|e| fail(2, e.to_string()))?;
+    }
+    Ok((profile, client, state))
+}
+
+async fn open(args: &ProviderArgs) -> Result<TokenKeeper, Failure> {
+    let (profile, client, state) = setup(args, false).await?;
+    let observer: latchkey_tokio::keeper::Observer = Box::new(|event: &Event| {
+        if let Some(line) = event_json(event) {
+            eprintln!("{line}");
+        }
+    });
+    Ok(TokenKeeper::open(profile, session_config(), state, client)
+        .await
+        .map_err(|e| fail(2, e.to_string()))?
+        .with_observer(observer))
+}
+
+/// Authorization code login: loopback capture or paste.
+async fn code_login(
+    profile: &Profile,
+    client: &HttpClient,
+    mode: &LoginMode,
+) -> Result<latchkey_oauth_core::response::TokenResponse, Failure> {
+    let mut rng = OsRng;
+    let listener = if mode.loopback {
+        Some(
+            TcpListener::bind(("127.0.0.1", mode.port))
+                .await
+                .map_err(|e| fail(2, format!("cannot listen on 127.0.0.1:{}: {e}", mode.port)))?,
+        )
+    } else {
+        None
+    };
+    let mut options = AuthorizeOptions::default();
+    if let Some(l) = &listener {
+        let port = l.local_addr().map_err(|e| fail(2, e.to_string()))?.port();
+        options.redirect_uri = Some(format!("http://127.0.0.1:{port}/callback"));
+    }
+    let auth =
+        authorization_request(profile, &options, &mut rng).map_err(|e| fail(2, e.to_string()))?;
+    eprintln!("Open this URL in a browser and sign in:\n\n{}\n", auth.url);
+    let redirect = match listener {
+        Some(l) => capture_redirect(l).await?,
+        None => {
+            eprintln!(
+                "Then paste the whole URL the browser was sent to (it may show an error page):"
+            );
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| fail(2, format!("cannot read standard input: {e}")))?;
+            line
+        }
+    };
+    let code = parse_redirect(&redirect, &auth, &profile.authorize.code_params)
+        .map_err(|e| fail(1, e.to_string()))?;
+    let req =
+        request::authorization_code(profile, &code.code, auth.pkce.as_ref(), &auth.redirect_uri)
+            .map_err(|e| fail(2, e.to_string()))?;
+    let resp = client
+        .send(&req)
+        .await
+        .map_err(|e| fail(1, e.to_string()))?;
+    parse_token_response(&resp, now(), &profile.response).map_err(|e| fail(1, e.to_string()))
+}
+
+/// Accepts browser connections on the loopback listener until one carries the redirect
+/// (bounded: 10 minutes, 64 connections, 16 KiB per request head).
+async fn capture_redirect(listener: TcpListener) -> Result<String, Failure> {
+    let wait = async {
+        for _ in 0..64 {
+            let (mut sock, _) = listener
+                .accept()
+                .await
+                .map_err(|e| fail(2, e.to_string()))?;
+            let mut buf = vec![0u8; 16 * 1024];
+            let mut len = 0;
+            let target = loop {
+                let n =
+                    match tokio::time::timeout(Duration::from_secs(10), sock.read(&mut buf[len..]))
+                        .await
+                    {
+                        Ok(Ok(n)) if n > 0 => n,
+                        _ => break None,
+                    };
+                len += n;
+                let mut headers = [httparse::EMPTY_HEADER; 64];
+                let mut req = httparse::Request::new(&mut headers);
+                match req.parse(&buf[..len]) {
+                    Ok(httparse::Status::Complete(_)) => break req.path.map(str::to_owned),
+                    Ok(httparse::Status::Partial) if len < buf.len() => {}
+                    _ => break None,
+                }
+            };
+            let Some(target) = target.filter(|t| t.starts_with("/callback")) else {
+                let _ = sock
+                    .write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    )
+                    .await;
+                continue;
+            };
+            let page = "<!doctype html><title>latchkey</title><p>Signed in. You can close this tab and return to the terminal.</p>";
+            let _ = sock
+                .write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}", page.len()).as_bytes())
+                .await;
+            return Ok(target);
+        }
+        Err(fail(1, "no redirect arrived on the loopback listener"))
+    };
+    tokio::time::timeout(Duration::from_secs(600), wait)
+        .await
+        .map_err(|_| fail(1, "no redirect within 10 minutes"))?
+}
+
+async fn device_login(
+    profile: &Profile,
+    client: &HttpClient,
+) -> Result<latchkey_oauth_core::response::TokenResponse, Failure> {
+    let mut flow = DeviceFlow::start(profile.clone(), now()).map_err(|e| fail(2, e.to_string()))?;
+    loop {
+        while let Some(event) = flow.poll_event() {
+            match event {
+                DeviceEvent::SendRequest { id, request } => {
+                    let result = client.send(&request).await;
+                    flow.handle_response(now(), id, result);
+                }
+                DeviceEvent::ShowCode(code) => {
+                    eprintln!(
+                        "On another device, open {} and enter the code {}",
+                        code.verification_uri, code.user_code
+                    );
+                    if let Some(full) = code.verification_uri_complete {
+                        eprintln!("(or open {full})");
+                    }
+                }
+                DeviceEvent::Completed(tokens) => return Ok(*tokens),
+                DeviceEvent::Failed(e) => return Err(fail(1, e.to_string())),
+                _ => {}
+            }
+        }
+        let Some(at) = flow.poll_timeout() else {
+            return Err(fail(1, "device flow ended without tokens"));
+        };
+        tokio::time::sleep(Duration::from_secs(at.saturating_sub(now()).max(1))).await;
+        flow.handle_timeout(now());
+    }
+}
+
+/// `token keep`: the keeper's timer loop plus the U-tec gateway's health endpoints.
+async fn keep(keeper: TokenKeeper, listen: &str) -> Result<(), Failure> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| fail(2, format!("cannot listen on {listen}: {e}")))?;
+    eprintln!("keeping tokens fresh; health on http://{listen}/health");
+    let runner = keeper.clone();
+    let serve = async {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                continue;
+            };
+            let keeper = keeper.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut len = 0;
+                let head = loop {
+                    match tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf[len..]))
+                        .await
+                    {
+                        Ok(Ok(n)) if n > 0 => len += n,
+                        _ => break None,
+                    }
+                    let mut headers = [httparse::EMPTY_HEADER; 32];
+                    let mut req = httparse::Request::new(&mut headers);
+                    match req.parse(&buf[..len]) {
+                        Ok(httparse::Status::Complete(_)) => {
+                            break Some((
+                                req.method.unwrap_or("").to_owned(),
+                                req.path.unwrap_or("").to_owned(),
+                            ));
+                        }
+                        Ok(httparse::Status::Partial) if len < buf.len() => {}
+                        _ => break None,
+                    }
+                };
+                let (status, body) = match head.as_ref().map(|(m, p)| (m.as_str(), p.as_str())) {
+                    Some(("GET", "/health")) => (200, health_json(&keeper.status())),
+                    Some(("POST", "/api/oauth/refresh")) => match keeper.refresh().await {
+                        Ok(()) => (
+                            200,
+                            json!({"status": "ok", "message": "token refreshed", "expires_at": keeper.status().access_expires_at}),
+                        ),
+                        Err(e) => (500, json!({"status": "error", "message": e.to_string()})),
+                    },
+                    Some(_) => (404, json!({"status": "error", "message": "not found"})),
+                    None => (400, json!({"status": "error", "message": "bad request"})),
+                };
+                let body = body.to_string();
+                let reason = match status {
+                    200 => "OK",
+                    404 => "Not Found",
+                    500 => "Internal Server Error",
+                    _ => "Bad Request",
+                };
+                let _ = sock
+                    .write_all(format!("HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes())
+                    .await;
+            });
+        }
+    };
+    tokio::select! {
+        () = runner.run() => Ok(()),
+        () = serve => Ok(()),
+    }
+}
+
+/// The U-tec gateway's `/health` shape (FACTS.md §2).
+fn health_json(st: &Status) -> Value {
+    let now = now();
+    json!({
+        "status": "ok",
+        "health": if st.token_valid { "healthy" } else { "token_expiring_or_missing" },
+        "token_valid": st.token_valid,
+        "token_expires_at": st.access_expires_at,
+        "time_until_expiry": st.access_expires_at.map(|t| t.saturating_sub(now)),
+        "auto_refresh_enabled": true,
+    })
+}
+
+fn status_json(st: &Status) -> Value {
+    json!({
+        "state": st.state,
+        "token_valid": st.token_valid,
+        "access_expires_at": st.access_expires_at,
+        "has_refresh_token": st.has_refresh_token,
+        "refresh_issued_at": st.refresh_issued_at,
+        "refresh_token_age_secs": st.refresh_issued_at.map(|t| now().saturating_sub(t)),
+        "refresh_expires_at": st.refresh_expires_at,
+        "session_started_at": st.session_started_at,
+        "last_refresh_at": st.last_refresh_at,
+        "next_action_at": st.next_action_at,
+        "failures": st.failures,
+        "last_error": st.last_error,
+        "reauth_reason": st.reauth_reason,
+        "clock_skew_secs": st.clock_skew,
+    })
+}
+
+fn status_text(st: &Status) -> String {
+    let now = now();
+    let rel = |t: Option<u64>| match t {
+        Some(t) if t >= now => format!("in {} s (Unix {t})", t - now),
+        Some(t) => format!("{} s ago (Unix {t})", now - t),
+        None => "unknown".to_owned(),
+    };
+    let mut s = format!("state:             {}\n", st.state);
+    s += &format!(
+        "access token:      {}, expires {}\n",
+        if st.token_valid { "valid" } else { "not valid" },
+        rel(st.access_expires_at)
+    );
+    s += &format!(
+        "refresh token:     {}\n",
+        if st.has_refresh_token {
+            format!("issued {}", rel(st.refresh_issued_at))
+        } else {
+            "none".to_owned()
+        }
+    );
+    if st.refresh_expires_at.is_some() {
+        s += &format!("refresh expires:   {}\n", rel(st.refresh_expires_at));
+    }
+    s += &format!("last refresh:      {}\n", rel(st.last_refresh_at));
+    s += &format!("next action:       {}\n", rel(st.next_action_at));
+    if let Some(e) = &st.last_error {
+        s += &format!("last error:        {e} ({} failures)\n", st.failures);
+    }
+    if let Some(r) = &st.reauth_reason {
+        s += &format!("log in again:      {r}\n");
+    }
+    s
+}
+
+/// One JSON line per application event (no secrets: effects are never passed here).
+fn event_json(event: &Event) -> Option<String> {
+    let v = match event {
+        Event::TokenCreated { expires_at } => {
+            json!({"event": "token_created", "expires_at": expires_at})
+        }
+        Event::TokenRefreshed {
+            expires_at,
+            rotated,
+            source,
+        } => {
+            json!({"event": "token_refreshed", "expires_at": expires_at, "rotated": rotated, "source": format!("{source:?}").to_lowercase()})
+        }
+        Event::RefreshFailed {
+            error,
+            failures,
+            retry_at,
+        } => {
+            json!({"event": "refresh_failed", "error": error.to_string(), "failures": failures, "retry_at": retry_at})
+        }
+        Event::ReauthRequired { reason } => json!({"event": "reauth_required", "reason": reason}),
+        Event::ReauthSoon { refresh_expires_at } => {
+            json!({"event": "reauth_soon", "refresh_expires_at": refresh_expires_at})
+        }
+        _ => return None,
+    };
+    Some(v.to_string())
+}
+
+/// The OS random source as a `rand_core` generator (the binary may read it; the cores
+/// only take it as an argument).
+struct OsRng;
+
+impl rand_core::TryRng for OsRng {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        // Without OS randomness no login can be made safely: stop rather than use weak state.
+        #[allow(clippy::expect_used)]
+        getrandom::fill(dst).expect("the operating system's random source failed");
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for OsRng {}

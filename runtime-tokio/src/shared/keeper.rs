@@ -1,0 +1,521 @@
+//! `TokenKeeper`: drives a `latchkey_oauth_core::session::TokenSession` over HTTPS and the
+//! state directory, so an application only asks for tokens.
+//!
+//! Every rule (when to refresh, single flight, what to persist when, how to react to
+//! `invalid_grant`) is the core's; this file only performs the effects it emits:
+//!
+//! * `Persist` → a read-compare-write of `tokens-<provider>.json` under an exclusive lock on
+//!   `tokens-<provider>.json.lock` ([`StateDir::update`]): written atomically (temp file,
+//!   fsync, rename, mode 0600) when the file still holds the revision the core expects,
+//!   otherwise the file's content goes back to the core as a conflict. That is what lets
+//!   several processes (a `latchkey token keep` daemon and a `latchkey token get` in a
+//!   script) share one session without spending a refresh token twice.
+//! * `SendRequest` → [`HttpClient::send`]; `ReloadSnapshot` → a read of the file.
+//!
+//! Whoever needs progress drives: the first caller that finds work performs the queued
+//! effects while the others wait for a change signal. [`TokenKeeper::run`] drives the timers
+//! (proactive refresh, backoff, keep-alive) for long-running processes; short-lived ones
+//! (a CLI command) just call [`TokenKeeper::access_token`].
+//!
+//! Shared source: compiled into both `latchkey-tokio` and `latchkey-smol`.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use event_listener::Event as Signal;
+use latchkey_oauth_core::http::{HttpRequest, HttpResponse, TransportError};
+use latchkey_oauth_core::profile::Profile;
+use latchkey_oauth_core::response::TokenResponse;
+use latchkey_oauth_core::secret::Secret;
+use latchkey_oauth_core::session::{
+    Event, Grant, PersistId, SessionConfig, Snapshot, SnapshotError, Status, TokenAnswer,
+    TokenSession, Unauthorized,
+};
+
+use crate::http::HttpClient;
+use crate::rt::Rt;
+use crate::runtime::Runtime;
+use crate::state::{StateDir, StateError, Update};
+
+/// Why no token could be had.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum KeeperError {
+    /// Nobody has logged in (no state file).
+    NoSession,
+    /// The session needs a new login.
+    ReauthRequired(String),
+    /// Refreshing is failing for now; the core retries at `retry_at` (Unix seconds).
+    Unavailable {
+        /// The last failure.
+        reason: String,
+        /// The next attempt.
+        retry_at: Option<u64>,
+    },
+    /// No answer within the wait limit.
+    TimedOut,
+    /// The state directory failed.
+    State(StateError),
+    /// The state file is unusable.
+    Snapshot(SnapshotError),
+    /// A resource request failed below HTTP.
+    Transport(TransportError),
+}
+
+impl fmt::Display for KeeperError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeeperError::NoSession => f.write_str("not logged in; run `latchkey login` first"),
+            KeeperError::ReauthRequired(r) => write!(f, "log in again: {r}"),
+            KeeperError::Unavailable {
+                reason,
+                retry_at: Some(t),
+            } => write!(
+                f,
+                "no valid token: {reason} (next attempt at Unix time {t})"
+            ),
+            KeeperError::Unavailable { reason, .. } => write!(f, "no valid token: {reason}"),
+            KeeperError::TimedOut => f.write_str("no token within the wait limit"),
+            KeeperError::State(e) => write!(f, "{e}"),
+            KeeperError::Snapshot(e) => write!(f, "{e}"),
+            KeeperError::Transport(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for KeeperError {}
+
+impl From<StateError> for KeeperError {
+    fn from(e: StateError) -> Self {
+        KeeperError::State(e)
+    }
+}
+
+impl From<SnapshotError> for KeeperError {
+    fn from(e: SnapshotError) -> Self {
+        KeeperError::Snapshot(e)
+    }
+}
+
+/// Receives the events an application cares about (`TokenCreated`, `TokenRefreshed`,
+/// `RefreshFailed`, `ReauthRequired`, `ReauthSoon`); never the effects, which hold secrets.
+pub type Observer = Box<dyn Fn(&Event) + Send + Sync>;
+
+/// A token session kept alive over HTTPS and the state directory. Cheap to clone; all
+/// clones share the session.
+#[derive(Clone)]
+pub struct TokenKeeper {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    session: Mutex<TokenSession>,
+    changed: Signal,
+    driving: AtomicBool,
+    http: HttpClient,
+    state: StateDir,
+    file: String,
+    observer: Option<Observer>,
+    max_wait: Duration,
+}
+
+impl fmt::Debug for TokenKeeper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenKeeper")
+            .field("file", &self.inner.file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state file of `provider` in a state directory.
+#[must_use]
+pub fn state_file_name(provider: &str) -> String {
+    format!("tokens-{provider}.json")
+}
+
+/// Wall-clock Unix seconds, the core's time.
+#[must_use]
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl TokenKeeper {
+    /// Opens the session of `profile` kept in `state` (none yet if the file is absent).
+    ///
+    /// The core's request deadline is raised to cover the client's connect and read
+    /// timeouts, so the core never abandons a request the client is still performing.
+    ///
+    /// # Errors
+    /// A state directory failure or an unusable state file (named in the message).
+    pub async fn open(
+        profile: Profile,
+        mut config: SessionConfig,
+        state: StateDir,
+        http: HttpClient,
+    ) -> Result<TokenKeeper, KeeperError> {
+        let file = state_file_name(&profile.name);
+        let http_limit = http.config().connect_timeout + http.config().read_timeout;
+        config.request_timeout = config.request_timeout.max(http_limit.as_secs() + 5);
+        let max_wait = Duration::from_secs(config.request_timeout.saturating_mul(3) + 10);
+        let seed = seed();
+        let session = match state.read(&file).await? {
+            Some(bytes) => {
+                let snapshot = Snapshot::from_json(&bytes)?;
+                TokenSession::restore(profile, config, seed, snapshot, now())?
+            }
+            None => TokenSession::new(profile, config, seed),
+        };
+        Ok(TokenKeeper {
+            inner: Arc::new(Inner {
+                session: Mutex::new(session),
+                changed: Signal::new(),
+                driving: AtomicBool::new(false),
+                http,
+                state,
+                file,
+                observer: None,
+                max_wait,
+            }),
+        })
+    }
+
+    /// Calls `observer` for every application event (before any clone is made).
+    ///
+    /// # Panics
+    /// Never; the observer is only added while this is the only handle (otherwise ignored).
+    #[must_use]
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.observer = Some(observer);
+        }
+        self
+    }
+
+    /// How long [`TokenKeeper::access_token`] waits at most.
+    #[must_use]
+    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.max_wait = max_wait;
+        }
+        self
+    }
+
+    /// The state file's name in the state directory.
+    #[must_use]
+    pub fn file_name(&self) -> &str {
+        &self.inner.file
+    }
+
+    /// A summary of the session.
+    #[must_use]
+    pub fn status(&self) -> Status {
+        self.lock().status(now())
+    }
+
+    /// Stores a login's tokens (replacing any session) and waits until they are persisted.
+    ///
+    /// # Errors
+    /// When the tokens cannot be saved within the wait limit.
+    pub async fn login(&self, tokens: TokenResponse, grant: Grant) -> Result<(), KeeperError> {
+        self.lock().handle_login(now(), tokens, grant);
+        let started = std::time::Instant::now();
+        loop {
+            let listener = self.inner.changed.listen();
+            self.drive().await;
+            let status = self.lock().status(now());
+            if status.state != "saving" {
+                return Ok(());
+            }
+            if status.failures > 0 {
+                return Err(KeeperError::Unavailable {
+                    reason: status.last_error.unwrap_or_default(),
+                    retry_at: status.next_action_at,
+                });
+            }
+            if started.elapsed() > self.inner.max_wait {
+                return Err(KeeperError::TimedOut);
+            }
+            let _ = Rt::timeout(Duration::from_secs(1), listener).await;
+        }
+    }
+
+    /// A valid access token and its generation (pass the generation to
+    /// [`TokenKeeper::unauthorized`]). Refreshes first when needed; concurrent callers share
+    /// one refresh.
+    ///
+    /// # Errors
+    /// [`KeeperError`] saying why there is none (no session, login needed, refresh failing).
+    pub async fn access_token(&self) -> Result<(Secret, u64), KeeperError> {
+        let started = std::time::Instant::now();
+        loop {
+            let listener = self.inner.changed.listen();
+            if let Some(answer) = self.answer() {
+                return answer;
+            }
+            if started.elapsed() > self.inner.max_wait {
+                return Err(KeeperError::TimedOut);
+            }
+            let drove = self.drive().await;
+            if let Some(answer) = self.answer() {
+                return answer;
+            }
+            // Waiting on another driver, or on a timer (refresh floor, another process's lease).
+            let wait = if drove {
+                self.until_next_timeout().min(Duration::from_secs(1))
+            } else {
+                Duration::from_secs(1)
+            };
+            let _ = Rt::timeout(wait, listener).await;
+        }
+    }
+
+    /// Refreshes now, whatever the schedule, and waits for the outcome.
+    ///
+    /// # Errors
+    /// As [`TokenKeeper::access_token`].
+    pub async fn refresh(&self) -> Result<(), KeeperError> {
+        let before = self.lock().status(now()).generation;
+        self.lock().force_refresh(now());
+        let started = std::time::Instant::now();
+        loop {
+            let listener = self.inner.changed.listen();
+            self.drive().await;
+            let status = self.lock().status(now());
+            if status.generation > before {
+                return Ok(());
+            }
+            match status.state {
+                "reauth_required" => {
+                    return Err(KeeperError::ReauthRequired(
+                        status.reauth_reason.unwrap_or_default(),
+                    ));
+                }
+                "backoff" => {
+                    return Err(KeeperError::Unavailable {
+                        reason: status.last_error.unwrap_or_default(),
+                        retry_at: status.next_action_at,
+                    });
+                }
+                "no_session" => return Err(KeeperError::NoSession),
+                _ => {}
+            }
+            if started.elapsed() > self.inner.max_wait {
+                return Err(KeeperError::TimedOut);
+            }
+            let _ = Rt::timeout(Duration::from_secs(1), listener).await;
+        }
+    }
+
+    /// The resource API answered 401 to a request made with the token of `generation`:
+    /// whether to retry once (the core forces one refresh unless that cannot help).
+    pub fn unauthorized(&self, generation: u64) -> Unauthorized {
+        let answer = self.lock().handle_unauthorized(now(), generation);
+        self.inner.changed.notify(usize::MAX);
+        answer
+    }
+
+    /// Sends `request` with `Authorization: Bearer <token>`; on a 401, lets the core decide
+    /// and retries at most once with the new token. A final 401 is returned as the response.
+    ///
+    /// # Errors
+    /// No token ([`KeeperError`]) or a transport failure.
+    pub async fn send_authorized(
+        &self,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse, KeeperError> {
+        let (token, generation) = self.access_token().await?;
+        let response = self.send_with(request, &token).await?;
+        if response.status != 401 {
+            return Ok(response);
+        }
+        match self.unauthorized(generation) {
+            Unauthorized::GiveUp { .. } => Ok(response),
+            _ => {
+                let (token, _) = self.access_token().await?;
+                self.send_with(request, &token).await
+            }
+        }
+    }
+
+    /// Keeps the session fresh for as long as it is polled: performs effects and fires the
+    /// core's timers (proactive refresh, backoff, keep-alive). Spawn it in long-running
+    /// processes; it never returns.
+    pub async fn run(&self) {
+        loop {
+            let listener = self.inner.changed.listen();
+            self.drive().await;
+            let wait = self.until_next_timeout().min(Duration::from_secs(60));
+            let _ = Rt::timeout(wait, listener).await;
+        }
+    }
+
+    // --- internals -------------------------------------------------------------------
+
+    fn lock(&self) -> MutexGuard<'_, TokenSession> {
+        // A panic while holding the lock leaves a consistent session (the core does not
+        // panic mid-update); keep going with it.
+        self.inner
+            .session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The answer if it is final (not `Wait`).
+    fn answer(&self) -> Option<Result<(Secret, u64), KeeperError>> {
+        let mut s = self.lock();
+        match s.access_token(now()) {
+            TokenAnswer::Ready {
+                token, generation, ..
+            } => Some(Ok((token.clone(), generation))),
+            TokenAnswer::Wait => None,
+            TokenAnswer::Unavailable { reason, retry_at } => {
+                Some(Err(KeeperError::Unavailable { reason, retry_at }))
+            }
+            TokenAnswer::ReauthRequired { reason } => {
+                Some(Err(KeeperError::ReauthRequired(reason.to_owned())))
+            }
+            _ => Some(Err(KeeperError::NoSession)),
+        }
+    }
+
+    /// Time until the core's next deadline (at least 50 ms, at most 60 s when none).
+    fn until_next_timeout(&self) -> Duration {
+        let next = self.lock().poll_timeout();
+        let Some(at) = next else {
+            return Duration::from_secs(60);
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Duration::from_secs(at)
+            .saturating_sub(now)
+            .max(Duration::from_millis(50))
+    }
+
+    /// Performs queued effects until none is left. Returns `false` when another caller is
+    /// already driving.
+    async fn drive(&self) -> bool {
+        if self.inner.driving.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let _guard = DriveGuard(&self.inner);
+        loop {
+            let event = {
+                let mut s = self.lock();
+                let t = now();
+                if s.poll_timeout().is_some_and(|d| d <= t) {
+                    s.handle_timeout(t);
+                }
+                s.poll_event()
+            };
+            let Some(event) = event else {
+                break;
+            };
+            self.perform(event).await;
+            self.inner.changed.notify(usize::MAX);
+        }
+        true
+    }
+
+    async fn perform(&self, event: Event) {
+        match event {
+            Event::Persist {
+                id,
+                expected_revision,
+                snapshot,
+            } => self.persist(id, expected_revision, *snapshot).await,
+            Event::SendRequest { id, request } => {
+                let result = self.inner.http.send(&request).await;
+                self.lock().handle_response(now(), id, result);
+            }
+            Event::ReloadSnapshot => {
+                let on_disk = match self.inner.state.read(&self.inner.file).await {
+                    Ok(Some(bytes)) => Snapshot::from_json(&bytes).ok(),
+                    _ => None,
+                };
+                self.lock().handle_reloaded(now(), on_disk);
+            }
+            // Requests are awaited inline, so none is still running when the core gives up.
+            Event::CancelRequest { .. } => {}
+            other => {
+                if let Some(observer) = &self.inner.observer {
+                    observer(&other);
+                }
+            }
+        }
+    }
+
+    async fn persist(&self, id: PersistId, expected: Option<u64>, snapshot: Snapshot) {
+        enum Outcome {
+            Written,
+            Conflict(Option<Box<Snapshot>>),
+        }
+        let bytes = snapshot.to_json();
+        let result = self
+            .inner
+            .state
+            .update(&self.inner.file, move |current| {
+                let Some(expected) = expected else {
+                    return Update::Write(bytes, Outcome::Written);
+                };
+                match current.as_deref().map(Snapshot::from_json) {
+                    Some(Ok(d)) if d.revision == expected => Update::Write(bytes, Outcome::Written),
+                    Some(Ok(d)) => Update::Keep(Outcome::Conflict(Some(Box::new(d)))),
+                    // An unreadable file holds nothing worth keeping over valid state.
+                    Some(Err(_)) => Update::Write(bytes, Outcome::Written),
+                    None => Update::Keep(Outcome::Conflict(None)),
+                }
+            })
+            .await;
+        let mut s = self.lock();
+        match result {
+            Ok(Outcome::Written) => s.handle_persisted(now(), id),
+            Ok(Outcome::Conflict(on_disk)) => {
+                s.handle_persist_conflict(now(), id, on_disk.map(|d| *d));
+            }
+            Err(e) => s.handle_persist_failed(now(), id, &e.to_string()),
+        }
+    }
+
+    async fn send_with(
+        &self,
+        request: &HttpRequest,
+        token: &Secret,
+    ) -> Result<HttpResponse, KeeperError> {
+        let mut request = request.clone();
+        request
+            .headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+        request.push_header("Authorization", format!("Bearer {}", token.expose()));
+        self.inner
+            .http
+            .send(&request)
+            .await
+            .map_err(KeeperError::Transport)
+    }
+}
+
+/// Clears the driving flag and wakes waiters, also when the driving future is dropped.
+struct DriveGuard<'a>(&'a Inner);
+
+impl Drop for DriveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.driving.store(false, Ordering::Release);
+        self.0.changed.notify(usize::MAX);
+    }
+}
+
+/// A seed for the session's jitter and instance id from the OS random source.
+fn seed() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        // No OS randomness: time and pid still spread a fleet.
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        t ^ u64::from(std::process::id()).rotate_left(32)
+    })
+}

@@ -1,0 +1,283 @@
+//! The token keeper against a scripted HTTPS token endpoint that rotates refresh tokens and
+//! revokes the grant on reuse: single flight across threads, restart from the state file,
+//! retry-once on 401, and two processes sharing one state file.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use latchkey_oauth_core::form;
+use latchkey_oauth_core::http::HttpResponse;
+use latchkey_oauth_core::profile::Profile;
+use latchkey_oauth_core::response::parse_token_response;
+use latchkey_oauth_core::session::{Grant, SessionConfig};
+
+use crate::rt::block_on;
+use crate::rt::http::{HttpClient, HttpConfig, HttpRequest, Method, Roots};
+use crate::rt::keeper::{TokenKeeper, now, state_file_name};
+use crate::rt::state::StateDir;
+use crate::support::{Ending, Received, Server, pki};
+
+/// The token endpoint's memory: current refresh token, spent ones, revoked flag, counters.
+#[derive(Debug, Default)]
+struct Idp {
+    live: String,
+    spent: Vec<String>,
+    revoked: bool,
+    counter: u32,
+    refreshes: u32,
+    lifetime: u64,
+    /// Access tokens the resource API accepts.
+    valid: Vec<String>,
+}
+
+fn token_server(idp: Arc<Mutex<Idp>>) -> Server {
+    Server::tls(
+        move |req: &Received, out: &mut dyn Write| -> io::Result<Ending> {
+            let mut idp = idp.lock().unwrap();
+            if req.target.starts_with("/resource") {
+                let ok = req
+                    .header("authorization")
+                    .and_then(|h| h.strip_prefix("Bearer "))
+                    .is_some_and(|t| idp.valid.iter().any(|v| v == t));
+                let status = if ok { "200 OK" } else { "401 Unauthorized" };
+                write!(out, "HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok")?;
+                return Ok(Ending::Clean);
+            }
+            let fields = form::decode(std::str::from_utf8(&req.body).unwrap_or(""));
+            let rt = fields
+                .iter()
+                .find(|(k, _)| k == "refresh_token")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            idp.refreshes += 1;
+            let body = if !idp.revoked && rt == idp.live {
+                idp.spent.push(rt);
+                idp.counter += 1;
+                let (at, new_rt) = (format!("at{}", idp.counter), format!("rt{}", idp.counter));
+                idp.live = new_rt.clone();
+                idp.valid = vec![at.clone()];
+                format!(
+                    r#"{{"access_token":"{at}","token_type":"Bearer","expires_in":{},"refresh_token":"{new_rt}"}}"#,
+                    idp.lifetime
+                )
+            } else {
+                if idp.spent.contains(&rt) {
+                    idp.revoked = true;
+                }
+                let b = r#"{"error":"invalid_grant"}"#;
+                write!(
+                    out,
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+                    b.len()
+                )?;
+                return Ok(Ending::Clean);
+            };
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )?;
+            Ok(Ending::Clean)
+        },
+    )
+}
+
+fn client() -> HttpClient {
+    let mut config = HttpConfig::default();
+    config.roots = Roots::Pem(pki().ca_pem.clone().into_bytes());
+    config.read_timeout = Duration::from_secs(5);
+    config.connect_timeout = Duration::from_secs(5);
+    HttpClient::new(config).expect("client")
+}
+
+fn profile(server: &Server) -> Profile {
+    let mut p = Profile::builtin("generic")
+        .unwrap()
+        .with_client_id("keeper-test");
+    p.endpoints.token = Some(server.url("/token"));
+    p
+}
+
+struct World {
+    idp: Arc<Mutex<Idp>>,
+    server: Server,
+    dir: tempdir::Dir,
+}
+
+mod tempdir {
+    /// A temporary directory removed on drop.
+    pub(crate) struct Dir(pub(crate) std::path::PathBuf);
+    impl Dir {
+        pub(crate) fn new(tag: &str) -> Dir {
+            static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let p = std::env::temp_dir()
+                .join(format!("latchkey-keeper-{tag}-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            Dir(p)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn world(tag: &str, lifetime: u64) -> World {
+    let idp = Arc::new(Mutex::new(Idp {
+        live: "rt0".into(),
+        lifetime,
+        ..Idp::default()
+    }));
+    let server = token_server(Arc::clone(&idp));
+    World {
+        idp,
+        server,
+        dir: tempdir::Dir::new(tag),
+    }
+}
+
+async fn keeper(w: &World) -> TokenKeeper {
+    keeper_with(w, SessionConfig::default()).await
+}
+
+async fn keeper_with(w: &World, config: SessionConfig) -> TokenKeeper {
+    let state = StateDir::open(&w.dir.0).await.unwrap();
+    TokenKeeper::open(profile(&w.server), config, state, client())
+        .await
+        .unwrap()
+}
+
+/// Logs in with tokens that are already expired (so the next caller must refresh).
+async fn login_expired(w: &World, k: &TokenKeeper) {
+    let resp = HttpResponse::new(
+        200,
+        r#"{"access_token":"at0","expires_in":0,"refresh_token":"rt0"}"#,
+    );
+    let tokens = parse_token_response(&resp, now(), &profile(&w.server).response).unwrap();
+    k.login(tokens, Grant::RefreshToken).await.ok();
+}
+
+#[test]
+fn ten_concurrent_callers_at_expiry_cause_exactly_one_refresh() {
+    let w = world("single", 600);
+    let k = block_on(keeper(&w));
+    block_on(login_expired(&w, &k));
+    let counter = Arc::new(AtomicU32::new(0));
+    let threads: Vec<_> = (0..10)
+        .map(|_| {
+            let k = k.clone();
+            let counter = Arc::clone(&counter);
+            std::thread::spawn(move || {
+                let (token, _) = block_on(k.access_token()).expect("token");
+                counter.fetch_add(1, Ordering::Relaxed);
+                token.expose().to_owned()
+            })
+        })
+        .collect();
+    let tokens: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(counter.load(Ordering::Relaxed), 10);
+    assert!(tokens.iter().all(|t| t == "at1"), "{tokens:?}");
+    assert_eq!(w.idp.lock().unwrap().refreshes, 1);
+}
+
+#[test]
+fn a_restarted_keeper_resumes_from_the_state_file_without_a_request() {
+    let w = world("restart", 600);
+    {
+        let k = block_on(keeper(&w));
+        block_on(login_expired(&w, &k));
+        block_on(k.access_token()).unwrap();
+    }
+    let k = block_on(keeper(&w));
+    let (token, _) = block_on(k.access_token()).unwrap();
+    assert_eq!(token.expose(), "at1");
+    assert_eq!(w.idp.lock().unwrap().refreshes, 1);
+    let path = w.dir.0.join(state_file_name("generic"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"rt1\""));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
+
+#[test]
+fn a_401_right_after_a_refresh_is_returned_not_refreshed_again() {
+    let w = world("401-cooldown", 600);
+    let k = block_on(keeper(&w));
+    block_on(login_expired(&w, &k));
+    block_on(k.access_token()).unwrap();
+    w.idp.lock().unwrap().valid.clear();
+    let req = HttpRequest::new(Method::Get, w.server.url("/resource"));
+    let resp = block_on(k.send_authorized(&req)).unwrap();
+    assert_eq!(
+        resp.status, 401,
+        "the token is seconds old: no refresh helps"
+    );
+    assert_eq!(w.idp.lock().unwrap().refreshes, 1);
+}
+
+#[test]
+fn a_401_from_the_resource_is_retried_once_with_a_refreshed_token() {
+    let w = world("401", 600);
+    let mut config = SessionConfig::default();
+    config.unauthorized_cooldown = 0;
+    let k = block_on(keeper_with(&w, config));
+    block_on(login_expired(&w, &k));
+    block_on(k.access_token()).unwrap();
+    // The server revokes the current access token.
+    w.idp.lock().unwrap().valid.clear();
+    let req = HttpRequest::new(Method::Get, w.server.url("/resource"));
+    let resp = block_on(k.send_authorized(&req)).unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(w.idp.lock().unwrap().refreshes, 2);
+    // The token obtained after the 401 is refused too: returned as is, no second refresh.
+    w.idp.lock().unwrap().valid.clear();
+    let resp = block_on(k.send_authorized(&req)).unwrap();
+    assert_eq!(resp.status, 401);
+    assert_eq!(w.idp.lock().unwrap().refreshes, 2, "never a refresh loop");
+}
+
+#[test]
+fn two_keepers_on_one_state_file_never_spend_a_refresh_token_twice() {
+    let w = world("two", 600);
+    let a = block_on(keeper(&w));
+    block_on(login_expired(&w, &a));
+    // B starts from the same file while the token is expired.
+    let b = block_on(keeper(&w));
+    let ta = std::thread::spawn({
+        let a = a.clone();
+        move || block_on(a.access_token()).map(|(t, _)| t.expose().to_owned())
+    });
+    let tb = std::thread::spawn({
+        let b = b.clone();
+        move || block_on(b.access_token()).map(|(t, _)| t.expose().to_owned())
+    });
+    let (ra, rb) = (ta.join().unwrap(), tb.join().unwrap());
+    let idp = w.idp.lock().unwrap();
+    assert!(!idp.revoked, "a refresh token was replayed");
+    assert_eq!(ra.unwrap(), rb.unwrap());
+    assert_eq!(idp.refreshes, 1);
+}
+
+#[test]
+fn a_revoked_session_asks_for_login_once_and_a_restart_does_not_retry() {
+    let w = world("revoked", 600);
+    let k = block_on(keeper(&w));
+    block_on(login_expired(&w, &k));
+    w.idp.lock().unwrap().live = "something-else".into();
+    let err = block_on(k.access_token()).unwrap_err();
+    assert!(err.to_string().contains("invalid_grant"), "{err}");
+    drop(k);
+    let k = block_on(keeper(&w));
+    assert!(block_on(k.access_token()).is_err());
+    assert_eq!(w.idp.lock().unwrap().refreshes, 1);
+}

@@ -193,6 +193,80 @@ const TABLE: &[(&str, Option<u8>, HeaderName)] = &[
     ("WWW-Authenticate", None, HeaderName::WwwAuthenticate),
 ];
 
+/// A name of 2 to [`LONGEST`] bytes, ASCII letters folded to lower case, packed into three
+/// words with overlapping loads (with the length, the words determine every byte).
+type Key = (u64, u64, u64);
+
+/// `fold` each byte of a word: set bit 5 of the bytes that have bit 6 set. It maps `A`–`Z`
+/// onto `a`–`z`, leaves `a`–`z`, `-` and every other byte below 0x40 alone, and maps no other
+/// byte onto a lower-case letter or `-`, so two names fold alike exactly when they are equal
+/// ignoring ASCII case, or when one holds a byte no known name has.
+const fn fold(w: u64) -> u64 {
+    w | ((w >> 1) & 0x2020_2020_2020_2020)
+}
+
+/// Little-endian word of `b[at..at + n]` (n ≤ 8).
+const fn word(b: &[u8], at: usize, n: usize) -> u64 {
+    let mut w = 0u64;
+    let mut i = 0;
+    while i < n {
+        w |= (b[at + i] as u64) << (8 * i);
+        i += 1;
+    }
+    w
+}
+
+/// The folded key of a name of 2 to [`LONGEST`] bytes.
+#[inline]
+const fn fold_key(b: &[u8]) -> Key {
+    let n = b.len();
+    let (a, m, z) = if n < 4 {
+        (word(b, 0, n), 0, 0)
+    } else if n < 8 {
+        (word(b, 0, 4) | (word(b, n - 4, 4) << 32), 0, 0)
+    } else if n <= 16 {
+        (word(b, 0, 8), word(b, n - 8, 8), 0)
+    } else {
+        (word(b, 0, 8), word(b, 8, 8), word(b, n - 8, 8))
+    };
+    (fold(a), fold(m), fold(z))
+}
+
+/// [`TABLE`]'s long forms keyed and grouped by length: `entries[starts[n]..starts[n + 1]]`
+/// are the names of `n` bytes.
+struct ByLen {
+    entries: [(Key, HeaderName); TABLE.len()],
+    starts: [u8; LONGEST + 2],
+}
+
+static BY_LEN: ByLen = {
+    let mut entries = [((0, 0, 0), HeaderName::Other); TABLE.len()];
+    let mut starts = [0u8; LONGEST + 2];
+    let mut k = 0;
+    let mut len = 0;
+    while len <= LONGEST {
+        #[allow(clippy::cast_possible_truncation)] // fewer than 256 names
+        {
+            starts[len] = k as u8;
+        }
+        let mut i = 0;
+        while i < TABLE.len() {
+            let name = TABLE[i].0.as_bytes();
+            if name.len() == len {
+                entries[k] = (fold_key(name), TABLE[i].2);
+                k += 1;
+            }
+            i += 1;
+        }
+        len += 1;
+    }
+    #[allow(clippy::cast_possible_truncation)] // fewer than 256 names
+    {
+        starts[LONGEST + 1] = k as u8;
+    }
+    ByLen { entries, starts }
+};
+
 impl HeaderName {
     /// Classify a header name (long or compact form, any case).
     #[must_use]
@@ -204,67 +278,17 @@ impl HeaderName {
         if b.len() > LONGEST {
             return HeaderName::Other;
         }
-        let mut lower = [0u8; LONGEST];
-        for (d, s) in lower.iter_mut().zip(b) {
-            *d = s.to_ascii_lowercase();
-        }
-        match &lower[..b.len()] {
-            b"accept" => HeaderName::Accept,
-            b"accept-contact" => HeaderName::AcceptContact,
-            b"accept-encoding" => HeaderName::AcceptEncoding,
-            b"accept-language" => HeaderName::AcceptLanguage,
-            b"alert-info" => HeaderName::AlertInfo,
-            b"allow" => HeaderName::Allow,
-            b"allow-events" => HeaderName::AllowEvents,
-            b"authentication-info" => HeaderName::AuthenticationInfo,
-            b"authorization" => HeaderName::Authorization,
-            b"call-id" => HeaderName::CallId,
-            b"call-info" => HeaderName::CallInfo,
-            b"contact" => HeaderName::Contact,
-            b"content-disposition" => HeaderName::ContentDisposition,
-            b"content-encoding" => HeaderName::ContentEncoding,
-            b"content-language" => HeaderName::ContentLanguage,
-            b"content-length" => HeaderName::ContentLength,
-            b"content-type" => HeaderName::ContentType,
-            b"cseq" => HeaderName::CSeq,
-            b"date" => HeaderName::Date,
-            b"error-info" => HeaderName::ErrorInfo,
-            b"event" => HeaderName::Event,
-            b"expires" => HeaderName::Expires,
-            b"from" => HeaderName::From,
-            b"identity" => HeaderName::Identity,
-            b"in-reply-to" => HeaderName::InReplyTo,
-            b"max-forwards" => HeaderName::MaxForwards,
-            b"mime-version" => HeaderName::MimeVersion,
-            b"min-expires" => HeaderName::MinExpires,
-            b"organization" => HeaderName::Organization,
-            b"priority" => HeaderName::Priority,
-            b"proxy-authenticate" => HeaderName::ProxyAuthenticate,
-            b"proxy-authorization" => HeaderName::ProxyAuthorization,
-            b"proxy-require" => HeaderName::ProxyRequire,
-            b"record-route" => HeaderName::RecordRoute,
-            b"refer-to" => HeaderName::ReferTo,
-            b"referred-by" => HeaderName::ReferredBy,
-            b"reject-contact" => HeaderName::RejectContact,
-            b"reply-to" => HeaderName::ReplyTo,
-            b"require" => HeaderName::Require,
-            b"retry-after" => HeaderName::RetryAfter,
-            b"route" => HeaderName::Route,
-            b"server" => HeaderName::Server,
-            b"session-expires" => HeaderName::SessionExpires,
-            b"subject" => HeaderName::Subject,
-            b"subscription-state" => HeaderName::SubscriptionState,
-            b"supported" => HeaderName::Supported,
-            b"timestamp" => HeaderName::Timestamp,
-            b"to" => HeaderName::To,
-            b"unsupported" => HeaderName::Unsupported,
-            b"user-agent" => HeaderName::UserAgent,
-            b"via" => HeaderName::Via,
-            b"warning" => HeaderName::Warning,
-            b"www-authenticate" => HeaderName::WwwAuthenticate,
-            b"request-disposition" => HeaderName::RequestDisposition,
-            _ => HeaderName::Other,
-        }
+        // The name folded to lower case in at most three machine words; the known names of
+        // the same length are then a few word compares away (one per candidate, mostly).
+        let key = fold_key(b);
+        let (from, to) = (BY_LEN.starts[b.len()], BY_LEN.starts[b.len() + 1]);
+        BY_LEN
+            .entries
+            .get(usize::from(from)..usize::from(to))
+            .unwrap_or_default()
+            .iter()
+            .find(|e| e.0 == key)
+            .map_or(HeaderName::Other, |e| e.1)
     }
 
     fn from_compact(c: u8) -> HeaderName {
@@ -394,6 +418,116 @@ impl<'a> Header<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Reference;
+
+    impl Reference {
+        /// The classification as a plain `match` on the lower-cased name: the reference
+        /// [`HeaderName::from_name`] is checked against.
+        fn from_name_by_match(name: &str) -> HeaderName {
+            let b = name.as_bytes();
+            if b.len() == 1 {
+                return HeaderName::from_compact(b[0]);
+            }
+            if b.len() > LONGEST {
+                return HeaderName::Other;
+            }
+            let mut lower = [0u8; LONGEST];
+            for (d, s) in lower.iter_mut().zip(b) {
+                *d = s.to_ascii_lowercase();
+            }
+            match &lower[..b.len()] {
+                b"accept" => HeaderName::Accept,
+                b"accept-contact" => HeaderName::AcceptContact,
+                b"accept-encoding" => HeaderName::AcceptEncoding,
+                b"accept-language" => HeaderName::AcceptLanguage,
+                b"alert-info" => HeaderName::AlertInfo,
+                b"allow" => HeaderName::Allow,
+                b"allow-events" => HeaderName::AllowEvents,
+                b"authentication-info" => HeaderName::AuthenticationInfo,
+                b"authorization" => HeaderName::Authorization,
+                b"call-id" => HeaderName::CallId,
+                b"call-info" => HeaderName::CallInfo,
+                b"contact" => HeaderName::Contact,
+                b"content-disposition" => HeaderName::ContentDisposition,
+                b"content-encoding" => HeaderName::ContentEncoding,
+                b"content-language" => HeaderName::ContentLanguage,
+                b"content-length" => HeaderName::ContentLength,
+                b"content-type" => HeaderName::ContentType,
+                b"cseq" => HeaderName::CSeq,
+                b"date" => HeaderName::Date,
+                b"error-info" => HeaderName::ErrorInfo,
+                b"event" => HeaderName::Event,
+                b"expires" => HeaderName::Expires,
+                b"from" => HeaderName::From,
+                b"identity" => HeaderName::Identity,
+                b"in-reply-to" => HeaderName::InReplyTo,
+                b"max-forwards" => HeaderName::MaxForwards,
+                b"mime-version" => HeaderName::MimeVersion,
+                b"min-expires" => HeaderName::MinExpires,
+                b"organization" => HeaderName::Organization,
+                b"priority" => HeaderName::Priority,
+                b"proxy-authenticate" => HeaderName::ProxyAuthenticate,
+                b"proxy-authorization" => HeaderName::ProxyAuthorization,
+                b"proxy-require" => HeaderName::ProxyRequire,
+                b"record-route" => HeaderName::RecordRoute,
+                b"refer-to" => HeaderName::ReferTo,
+                b"referred-by" => HeaderName::ReferredBy,
+                b"reject-contact" => HeaderName::RejectContact,
+                b"reply-to" => HeaderName::ReplyTo,
+                b"require" => HeaderName::Require,
+                b"retry-after" => HeaderName::RetryAfter,
+                b"route" => HeaderName::Route,
+                b"server" => HeaderName::Server,
+                b"session-expires" => HeaderName::SessionExpires,
+                b"subject" => HeaderName::Subject,
+                b"subscription-state" => HeaderName::SubscriptionState,
+                b"supported" => HeaderName::Supported,
+                b"timestamp" => HeaderName::Timestamp,
+                b"to" => HeaderName::To,
+                b"unsupported" => HeaderName::Unsupported,
+                b"user-agent" => HeaderName::UserAgent,
+                b"via" => HeaderName::Via,
+                b"warning" => HeaderName::Warning,
+                b"www-authenticate" => HeaderName::WwwAuthenticate,
+                b"request-disposition" => HeaderName::RequestDisposition,
+                _ => HeaderName::Other,
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn from_name_agrees_with_a_plain_match_on_the_lower_cased_name(
+            name in "(?i)(call-id|via|from|to|cseq|contact|content-length|www-authenticate|x|[a-z]|[a-z-]{2,20}|[\\x00-\\xff]{0,20})",
+        ) {
+            proptest::prop_assert_eq!(HeaderName::from_name(&name), Reference::from_name_by_match(&name));
+        }
+    }
+
+    #[test]
+    fn folding_matches_no_name_that_differs_in_more_than_case() {
+        for (long, _, name) in TABLE {
+            let mut lower = alloc::string::String::from(*long);
+            lower.make_ascii_lowercase();
+            assert_eq!(HeaderName::from_name(&lower), *name);
+            // A CR where a '-' is, '_' or DEL for a letter: bytes that a careless fold would
+            // take for the name.
+            for (from, to) in [
+                ('-', '\r'),
+                ('-', '\x0d'),
+                ('a', '\x7f'),
+                ('e', '_'),
+                ('a', 'A'),
+            ] {
+                if lower.contains(from) {
+                    let other = lower.replacen(from, &alloc::format!("{to}"), 1);
+                    let want = if to == 'A' { *name } else { HeaderName::Other };
+                    assert_eq!(HeaderName::from_name(&other), want, "{other:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_rfc3261_compact_form_maps_to_its_long_form() {

@@ -7,6 +7,7 @@
 /// Byte classes, one bit each, looked up in [`CLASS`] (one load per byte on the hot path).
 const TOKEN: u8 = 1;
 const PARAM: u8 = 2;
+const WORD: u8 = 4;
 
 /// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
 const fn token_rule(b: u8) -> bool {
@@ -18,6 +19,26 @@ const fn token_rule(b: u8) -> bool {
 /// Parameter name and unquoted value characters: token plus the URI paramchar extras.
 const fn param_rule(b: u8) -> bool {
     token_rule(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'$' | b'(' | b')')
+}
+
+/// `word` characters (Call-ID, RFC 3261 §25.1): token plus `( ) < > : \ " / [ ] ? { }`.
+const fn word_rule(b: u8) -> bool {
+    token_rule(b)
+        || matches!(
+            b,
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'/'
+                | b'['
+                | b']'
+                | b'?'
+                | b'{'
+                | b'}'
+        )
 }
 
 static CLASS: [u8; 256] = {
@@ -32,6 +53,9 @@ static CLASS: [u8; 256] = {
         if param_rule(b) {
             t[i] |= PARAM;
         }
+        if word_rule(b) {
+            t[i] |= WORD;
+        }
         i += 1;
     }
     t
@@ -41,6 +65,12 @@ static CLASS: [u8; 256] = {
 #[inline]
 pub(crate) fn is_token_char(b: u8) -> bool {
     CLASS[usize::from(b)] & TOKEN != 0
+}
+
+/// `word` characters (Call-ID, RFC 3261 §25.1).
+#[inline]
+pub(crate) fn is_word_char(b: u8) -> bool {
+    CLASS[usize::from(b)] & WORD != 0
 }
 
 /// SP or HTAB.
@@ -99,8 +129,14 @@ pub(crate) fn trim_wsp_end(s: &str) -> &str {
 }
 
 /// `s` without leading and trailing LWS.
+#[inline]
 pub(crate) fn trim_lws(s: &str) -> &str {
     let b = s.as_bytes();
+    let lws = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    // Fast path: values the parser has trimmed already.
+    if !b.first().is_some_and(lws) && !b.last().is_some_and(lws) {
+        return s;
+    }
     let start = lws_len(b);
     let mut end = b.len();
     while end > start && matches!(b[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
@@ -118,11 +154,13 @@ pub(crate) struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
     pub(crate) fn new(s: &'a str) -> Self {
         Cursor { s, pos: 0 }
     }
 
     /// A cursor over `s` positioned at `pos` (clamped to the end).
+    #[inline]
     pub(crate) fn at(s: &'a str, pos: usize) -> Self {
         Cursor {
             s,
@@ -131,32 +169,43 @@ impl<'a> Cursor<'a> {
     }
 
     /// Current byte offset.
+    #[inline]
     pub(crate) fn pos(&self) -> usize {
         self.pos
     }
 
     /// The unread rest.
+    #[inline]
     pub(crate) fn rest(&self) -> &'a str {
         &self.s[self.pos..]
     }
 
     /// Whether everything was read.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.pos >= self.s.len()
     }
 
     /// The next byte, if any.
+    #[inline]
     pub(crate) fn peek(&self) -> Option<u8> {
         self.s.as_bytes().get(self.pos).copied()
     }
 
     /// Skip linear white space; returns whether any was skipped.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn skip_lws(&mut self) -> bool {
+        // The test for "no white space here" (nearly every call) is inlined into the caller;
+        // the loop is not.
         if !matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
             return false;
         }
-        let n = lws_len(&self.s.as_bytes()[self.pos..]);
+        self.skip_lws_run()
+    }
+
+    #[inline(never)]
+    fn skip_lws_run(&mut self) -> bool {
+        let n = lws_len(self.s.as_bytes().get(self.pos..).unwrap_or_default());
         self.pos += n;
         n > 0
     }
@@ -168,6 +217,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Consume `b` if it is next.
+    #[inline]
     pub(crate) fn eat(&mut self, b: u8) -> bool {
         if self.peek() == Some(b) {
             self.pos += 1;
@@ -179,6 +229,7 @@ impl<'a> Cursor<'a> {
 
     /// Consume `b` surrounded by optional LWS (`SWS b SWS`, as in RFC 3261's SEMI, COMMA,
     /// EQUAL, SLASH, COLON).
+    #[inline]
     pub(crate) fn eat_sep(&mut self, b: u8) -> bool {
         let save = self.pos;
         self.skip_lws();
@@ -192,18 +243,20 @@ impl<'a> Cursor<'a> {
     }
 
     /// Consume bytes while `f` holds; returns them (possibly empty).
+    #[inline]
     pub(crate) fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'a str {
         let start = self.pos;
-        let b = self.s.as_bytes();
-        while self.pos < b.len() && f(b[self.pos]) {
-            self.pos += 1;
-        }
+        let rest = self.s.as_bytes().get(start..).unwrap_or_default();
+        // A local index over the rest (not `self.pos` per byte) keeps the loop in registers.
+        let n = rest.iter().position(|&b| !f(b)).unwrap_or(rest.len());
+        self.pos = start + n;
         // Only ASCII predicates are used, so the boundaries are char boundaries unless `f`
         // accepts non-ASCII bytes, in which case it accepts whole UTF-8 sequences.
         &self.s[start..self.pos]
     }
 
     /// A non-empty `token`.
+    #[inline]
     pub(crate) fn token(&mut self) -> Option<&'a str> {
         let t = self.take_while(is_token_char);
         if t.is_empty() { None } else { Some(t) }
@@ -252,6 +305,17 @@ pub(crate) fn split_list(value: &str) -> SplitList<'_> {
         pos: 0,
         done: false,
     }
+}
+
+/// The first element [`split_list`] yields for `value`, found without the iterator: the
+/// common single-element value costs one search for the bytes that matter.
+#[inline]
+pub(crate) fn first_element(value: &str) -> &str {
+    let b = value.as_bytes();
+    if memchr::memchr3(b',', b'"', b'<', b).is_none() {
+        return trim_lws(value);
+    }
+    split_list(value).next().map_or("", |(_, v)| v)
 }
 
 /// Iterator returned by [`split_list`].
@@ -529,6 +593,48 @@ mod tests {
         let v = "\"a, b\" <sip:x@y;p=1,2>;q=1 , <sip:z@w>";
         let parts: Vec<_> = split_list(v).map(|(_, s)| s).collect();
         assert_eq!(parts, ["\"a, b\" <sip:x@y;p=1,2>;q=1", "<sip:z@w>"]);
+    }
+
+    #[test]
+    fn first_element_is_what_split_list_yields_first() {
+        for v in [
+            "",
+            "a",
+            " a ",
+            "SIP/2.0/UDP a;branch=1",
+            "SIP/2.0/UDP a;branch=1, SIP/2.0/UDP b",
+            ", b",
+            "\"x, y\" <sip:a,b@c>;q=1, <sip:d@e>",
+            "<sip:a@b",
+            "\"open, b",
+        ] {
+            assert_eq!(
+                first_element(v),
+                split_list(v).next().map_or("", |(_, e)| e),
+                "{v:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn first_element_agrees_with_split_list(v in "[a ,\"<>\\\\;=\r\n\t]{0,24}") {
+            proptest::prop_assert_eq!(
+                first_element(&v),
+                split_list(&v).next().map_or("", |(_, e)| e)
+            );
+        }
+
+        #[test]
+        fn trim_lws_fast_path_agrees_with_the_general_trim(v in "[a \t\r\n]{0,12}") {
+            let b = v.as_bytes();
+            let start = lws_len(b);
+            let mut end = b.len();
+            while end > start && matches!(b[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+                end -= 1;
+            }
+            proptest::prop_assert_eq!(trim_lws(&v), &v[start..end]);
+        }
     }
 
     #[test]

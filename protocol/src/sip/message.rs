@@ -560,11 +560,17 @@ fn header_line(line: &str, offset: usize, end: usize) -> Result<Pending<'_>, Par
         return Err(ParseError::BadHeaderLine { offset, reason });
     }
     let name = &line[..name_len];
+    // Skip the SP / HTAB after the colon here (the value is trimmed again in `push_header`,
+    // which also removes folded line breaks; this makes that the quick case).
+    let mut v = i + 1;
+    while v < b.len() && lex::is_wsp(b[v]) {
+        v += 1;
+    }
     Ok(Pending {
         name,
         kind: HeaderName::from_name(name),
-        first: &line[i + 1..],
-        value_start: offset + i + 1,
+        first: &line[v..],
+        value_start: offset + v,
         end,
     })
 }

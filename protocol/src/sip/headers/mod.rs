@@ -100,14 +100,23 @@ fn canonical(name: HeaderName) -> &'static str {
 impl<'a> Message<'a> {
     /// Parse the first value of `name` with `parse`, naming the header and message offset on
     /// failure.
+    #[inline]
     fn typed_first<T>(
         &self,
         name: HeaderName,
         parse: impl Fn(&'a str) -> Result<T, ValueError>,
     ) -> Result<T, HeaderError> {
-        let (off, v) = self.values(name).next().ok_or(HeaderError::Missing {
+        // The first value of the first line: what `values(name).next()` yields, without the
+        // iterator adapters (this runs for every typed read of every message).
+        let h = self.header(name).ok_or(HeaderError::Missing {
             header: canonical(name),
         })?;
+        let v = if name.is_list() {
+            super::lex::first_element(h.value)
+        } else {
+            h.value
+        };
+        let off = self.offset_of(v);
         parse(v).map_err(|e| HeaderError::Invalid {
             header: canonical(name),
             offset: off + e.offset,
@@ -136,16 +145,19 @@ impl<'a> Message<'a> {
     }
 
     /// The topmost Via.
+    #[inline]
     pub fn top_via(&self) -> Result<Via<'a>, HeaderError> {
         self.typed_first(HeaderName::Via, Via::parse)
     }
 
     /// The From header.
+    #[inline]
     pub fn from(&self) -> Result<NameAddr<'a>, HeaderError> {
         self.typed_first(HeaderName::From, NameAddr::parse)
     }
 
     /// The To header.
+    #[inline]
     pub fn to(&self) -> Result<NameAddr<'a>, HeaderError> {
         self.typed_first(HeaderName::To, NameAddr::parse)
     }
@@ -166,11 +178,13 @@ impl<'a> Message<'a> {
     }
 
     /// The Call-ID (`word [ "@" word ]`).
+    #[inline]
     pub fn call_id(&self) -> Result<&'a str, HeaderError> {
         self.typed_first(HeaderName::CallId, simple::parse_call_id)
     }
 
     /// The CSeq header.
+    #[inline]
     pub fn cseq(&self) -> Result<CSeq<'a>, HeaderError> {
         self.typed_first(HeaderName::CSeq, CSeq::parse)
     }

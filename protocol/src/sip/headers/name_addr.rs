@@ -68,23 +68,29 @@ impl<'a> NameAddr<'a> {
         let mut c = Cursor::new(value);
         c.skip_lws();
         let (display_name, uri_str, uri_off, bracketed) = if let Some(lt) = find_laquot(c.rest())? {
-            let display = parse_display_name(&c.rest()[..lt], c.pos())?;
-            c = Cursor::at(value, c.pos() + lt + 1);
-            let inner_start = c.pos();
-            let gt = c
-                .rest()
-                .bytes()
-                .position(|b| b == b'>')
-                .ok_or(ValueError::new(inner_start - 1, "'<' without matching '>'"))?;
+            let display = if lt == 0 {
+                None
+            } else {
+                parse_display_name(&c.rest()[..lt], c.pos())?
+            };
+            let inner_start = c.pos() + lt + 1;
+            let inner = value.as_bytes().get(inner_start..).unwrap_or_default();
+            // One pass finds the '>' and any white space before it.
+            let stop = inner
+                .iter()
+                .position(|&b| matches!(b, b'>' | b' ' | b'\t' | b'\r' | b'\n'));
+            let gt = match stop {
+                Some(i) if inner.get(i) == Some(&b'>') => i,
+                Some(ws) if inner[ws..].contains(&b'>') => {
+                    // RFC 3261 §25.1: LAQUOT and RAQUOT take LWS outside the brackets only
+                    // (RFC 4475 §3.1.2.14).
+                    return Err(ValueError::new(inner_start + ws, "white space inside '<>'"));
+                }
+                _ => {
+                    return Err(ValueError::new(inner_start - 1, "'<' without matching '>'"));
+                }
+            };
             let uri = &value[inner_start..inner_start + gt];
-            if let Some(ws) = uri
-                .bytes()
-                .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-            {
-                // RFC 3261 §25.1: LAQUOT and RAQUOT take LWS outside the brackets only
-                // (RFC 4475 §3.1.2.14).
-                return Err(ValueError::new(inner_start + ws, "white space inside '<>'"));
-            }
             c = Cursor::at(value, inner_start + gt + 1);
             (display, uri, inner_start, true)
         } else {
@@ -274,6 +280,25 @@ mod tests {
         let c = Contact::parse("<sip:b@192.0.2.4>;expires=600;q=0.7").unwrap();
         assert_eq!(c.addr().unwrap().expires(), Some(600));
         assert_eq!(c.addr().unwrap().q(), Some("0.7"));
+    }
+
+    #[test]
+    fn a_missing_gt_is_reported_before_white_space_inside_the_brackets() {
+        // One scan finds both; the missing '>' wins, as it did with two scans.
+        let e = NameAddr::parse("<sip:a @b").unwrap_err();
+        assert_eq!((e.offset, e.reason), (0, "'<' without matching '>'"));
+        let e = NameAddr::parse("x <sip:a@b").unwrap_err();
+        assert_eq!((e.offset, e.reason), (2, "'<' without matching '>'"));
+        // RFC 4475 §3.1.2.14: LWS inside the brackets, at its offset.
+        let e = NameAddr::parse("<sip:a @b>").unwrap_err();
+        assert_eq!((e.offset, e.reason), (6, "white space inside '<>'"));
+        let e = NameAddr::parse("Bob <sip:a@b\t>").unwrap_err();
+        assert_eq!((e.offset, e.reason), (12, "white space inside '<>'"));
+        assert_eq!(
+            NameAddr::parse("<sip:a@b>;tag=1 , x").unwrap_err().offset,
+            16,
+            "a value is one element, not a list"
+        );
     }
 
     #[test]

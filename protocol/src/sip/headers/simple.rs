@@ -5,26 +5,6 @@ use super::ValueError;
 use crate::sip::lex::{self, Cursor, Params};
 use crate::sip::message::Method;
 
-/// `word` characters of a Call-ID (RFC 3261 §25.1).
-fn is_word_char(b: u8) -> bool {
-    lex::is_token_char(b)
-        || matches!(
-            b,
-            b'(' | b')'
-                | b'<'
-                | b'>'
-                | b':'
-                | b'\\'
-                | b'"'
-                | b'/'
-                | b'['
-                | b']'
-                | b'?'
-                | b'{'
-                | b'}'
-        )
-}
-
 fn whole<'a, T>(
     value: &'a str,
     f: impl FnOnce(&mut Cursor<'a>) -> Result<T, ValueError>,
@@ -47,10 +27,10 @@ fn whole<'a, T>(
 pub(crate) fn parse_call_id(value: &str) -> Result<&str, ValueError> {
     whole(value, |c| {
         let start = c.pos();
-        if c.take_while(is_word_char).is_empty() {
+        if c.take_while(lex::is_word_char).is_empty() {
             return Err(ValueError::new(c.pos(), "Call-ID must start with a word"));
         }
-        if c.eat(b'@') && c.take_while(is_word_char).is_empty() {
+        if c.eat(b'@') && c.take_while(lex::is_word_char).is_empty() {
             return Err(ValueError::new(c.pos(), "expected a word after '@'"));
         }
         Ok(&value[start..c.pos()])

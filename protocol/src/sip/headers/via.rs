@@ -109,7 +109,18 @@ impl<'a> Known<'a> {
     /// Check one parameter and remember it if it is the first of its name.
     fn visit(&mut self, p: Param<'a>, at: usize) -> Result<(), (usize, &'static str)> {
         let name = p.name;
-        let is = |n: &str| name.len() == n.len() && name.eq_ignore_ascii_case(n);
+        // One length test picks the only candidate, then one case-insensitive compare.
+        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        let known = match name.len() {
+            3 => is("ttl"),
+            5 => is("rport") || is("maddr"),
+            6 => is("branch"),
+            8 => is("received"),
+            _ => false,
+        };
+        if !known {
+            return Ok(());
+        }
         if is("branch") {
             let v = p
                 .value
@@ -244,6 +255,11 @@ impl<'a> Via<'a> {
 /// An IP address as `received` carries it: IPv4, or IPv6 with or without brackets
 /// (RFC 3261 §20.42 writes it bare; RFC 5118 §4.5 notes both forms in the field).
 fn parse_ip(v: &str) -> Option<Host<'_>> {
+    // Dotted-quad first, without a cursor: what `Host::parse` returns for it, and the common
+    // case (anything `ipv4` rejects goes the general way below).
+    if let Some(a) = uri::ipv4(v) {
+        return Some(Host::Ipv4(a));
+    }
     match Host::parse(v) {
         Ok(h @ (Host::Ipv4(_) | Host::Ipv6(_))) => Some(h),
         Ok(_) => None,

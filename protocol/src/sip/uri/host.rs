@@ -96,16 +96,45 @@ fn host<'a>(c: &mut Cursor<'a>) -> Result<(Host<'a>, &'a str), (usize, UriErrorK
             text.get(..inner.len() + 2).unwrap_or_default(),
         ));
     }
-    // One pass finds the end of the name and whether it is digits and dots only.
+    // Fast path: a dotted quad that the host ends after (what the general scan below would
+    // also return for it); anything else, including a digit run that continues as a name,
+    // goes the general way.
+    if let Some((addr, n)) = ipv4_prefix(text.as_bytes())
+        && text
+            .as_bytes()
+            .get(n)
+            .is_none_or(|&x| HOST_CLASS[usize::from(x)] == 0)
+    {
+        c.advance(n);
+        return Ok((Host::Ipv4(addr), text.get(..n).unwrap_or_default()));
+    }
+    // One pass finds the end of the name, whether it is digits and dots only, and the first
+    // label that breaks the `hostname` rules (what `hostname_fault` computes, without a second
+    // pass).
+    let b = text.as_bytes();
     let mut len = 0;
-    let mut digits_only = true;
-    for &b in text.as_bytes() {
-        if b.is_ascii_digit() || b == b'.' {
-        } else if b.is_ascii_alphabetic() || b == b'-' {
-            digits_only = false;
-        } else {
+    let mut seen = 0u8;
+    let mut prev = DOT;
+    let mut label = 0;
+    let mut prev_label = 0;
+    let mut fault = None;
+    while let Some(&x) = b.get(len) {
+        let k = HOST_CLASS[usize::from(x)];
+        if k == 0 {
             break;
         }
+        if k == DOT {
+            // The label before this dot is empty or ends with '-'.
+            if prev & ALNUM == 0 {
+                fault.get_or_insert(label);
+            }
+            prev_label = label;
+            label = len + 1;
+        } else if prev == DOT && k == DASH {
+            fault.get_or_insert(label);
+        }
+        seen |= k;
+        prev = k;
         len += 1;
     }
     let name = &text[..len];
@@ -114,21 +143,74 @@ fn host<'a>(c: &mut Cursor<'a>) -> Result<(Host<'a>, &'a str), (usize, UriErrorK
         return err(start);
     }
     // A top label starts with a letter, so digits and dots alone can only be an IPv4 address.
-    if digits_only {
+    if seen & (ALPHA | DASH) == 0 {
         return match ipv4(name) {
             Some(addr) => Ok((Host::Ipv4(addr), name)),
             None => err(start),
         };
     }
-    match hostname_fault(name) {
+    // The top label: the last one, or the one before a single trailing dot.
+    let top = if prev == DOT {
+        if len == 1 {
+            fault.get_or_insert(0);
+        }
+        prev_label
+    } else {
+        if prev & ALNUM == 0 {
+            fault.get_or_insert(label);
+        }
+        label
+    };
+    if !b.get(top).is_some_and(u8::is_ascii_alphabetic) {
+        fault.get_or_insert(top);
+    }
+    debug_assert_eq!(fault, hostname_fault(name));
+    match fault {
         None => Ok((Host::Domain(name), name)),
         Some(at) => err(start + at),
     }
 }
 
+/// The dotted quad at the start of `b` and its length, read in one pass that stops at the
+/// first byte that is neither a digit nor a dot; `None` when those bytes are not exactly an
+/// [`ipv4`] address.
+#[inline]
+fn ipv4_prefix(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
+    let mut octets = [0u8; 4];
+    let mut part = 0usize;
+    let mut value = 0u16;
+    let mut digits = 0u8;
+    let mut len = 0;
+    for &x in b {
+        if x == b'.' {
+            if digits == 0 || part == 3 {
+                return None;
+            }
+            *octets.get_mut(part)? = u8::try_from(value).ok()?;
+            part += 1;
+            value = 0;
+            digits = 0;
+        } else if x.is_ascii_digit() {
+            if digits == 3 {
+                return None;
+            }
+            value = value * 10 + u16::from(x - b'0');
+            digits += 1;
+        } else {
+            break;
+        }
+        len += 1;
+    }
+    if digits == 0 || part != 3 {
+        return None;
+    }
+    octets[3] = u8::try_from(value).ok()?;
+    Some((Ipv4Addr::from(octets), len))
+}
+
 /// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each at most 255
 /// (leading zeros are decimal, as the grammar allows them).
-fn ipv4(s: &str) -> Option<Ipv4Addr> {
+pub(crate) fn ipv4(s: &str) -> Option<Ipv4Addr> {
     // One pass over the bytes (this runs for every Via and URI host).
     let mut octets = [0u8; 4];
     let mut part = 0usize;
@@ -157,33 +239,65 @@ fn ipv4(s: &str) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(octets))
 }
 
+/// Byte classes of a host name, one bit each.
+const DIGIT: u8 = 1;
+const ALPHA: u8 = 2;
+const DASH: u8 = 4;
+const DOT: u8 = 8;
+const ALNUM: u8 = DIGIT | ALPHA;
+
+static HOST_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        #[allow(clippy::cast_possible_truncation)] // i < 256
+        let b = i as u8;
+        t[i] = if b.is_ascii_digit() {
+            DIGIT
+        } else if b.is_ascii_alphabetic() {
+            ALPHA
+        } else if b == b'-' {
+            DASH
+        } else if b == b'.' {
+            DOT
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
 /// Check `hostname = *( domainlabel "." ) toplabel [ "." ]` on a run of alphanumerics, `-`
 /// and `.`: labels are non-empty, start and end with an alphanumeric, and the top label
 /// starts with a letter. Returns the offset of the first bad label.
-fn hostname_fault(name: &str) -> Option<usize> {
+pub(super) fn hostname_fault(name: &str) -> Option<usize> {
     let b = name.as_bytes();
     let body = b.strip_suffix(b".").unwrap_or(b);
-    // One pass: each label starts and ends with an alphanumeric; remember where the last
-    // (top) label starts.
+    // One pass: each label starts and ends with an alphanumeric (only the bytes next to a
+    // dot and the two ends need a look); remember where the last (top) label starts.
     let mut label = 0;
-    for i in 0..=body.len() {
-        if i < body.len() && body[i] != b'.' {
-            continue;
-        }
-        let edges_ok =
-            i > label && body[label].is_ascii_alphanumeric() && body[i - 1].is_ascii_alphanumeric();
-        if !edges_ok {
-            return Some(label);
-        }
-        if i < body.len() {
+    for (i, &x) in body.iter().enumerate() {
+        if x == b'.' {
+            if !label_ok(&body[label..i]) {
+                return Some(label);
+            }
             label = i + 1;
         }
     }
-    if body.get(label).is_some_and(u8::is_ascii_alphabetic) {
+    let top = &body[label..];
+    if label_ok(top) && top.first().is_some_and(u8::is_ascii_alphabetic) {
         None
     } else {
         Some(label)
     }
+}
+
+/// A non-empty label that starts and ends with an alphanumeric.
+#[inline]
+fn label_ok(label: &[u8]) -> bool {
+    matches!((label.first(), label.last()), (Some(f), Some(l))
+        if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric())
 }
 
 /// Whether `s` is exactly a `hostname` (RFC 3261 §25.1; also RFC 3966's `domainname`).

@@ -51,7 +51,7 @@ mod tel;
 mod tests;
 
 pub use host::Host;
-pub(crate) use host::parse_host_port;
+pub(crate) use host::{ipv4, parse_host_port};
 pub use tel::TelUri;
 
 /// A URI as it appears in a Request-URI or an address header.
@@ -584,22 +584,55 @@ fn scheme<'a>(c: &mut Cursor<'a>) -> Result<&'a str, UriError> {
 }
 
 /// A run of bytes of `class` or `%HH` escapes (possibly empty); a `%` that does not start an
-/// escape is an error at its offset.
+/// escape is an error at its offset. One pass: escapes are checked where they are met.
+#[inline]
 pub(crate) fn component<'a>(
     c: &mut Cursor<'a>,
-    class: fn(u8) -> bool,
+    class: impl Fn(u8) -> bool,
 ) -> Result<&'a str, UriError> {
     let start = c.pos();
-    let run = c.take_while(|b| class(b) || b == b'%');
-    let b = run.as_bytes();
-    for (i, _) in b.iter().enumerate().filter(|(_, b)| **b == b'%') {
-        let hex = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
-        if !(hex(i + 1) && hex(i + 2)) {
-            return Err(UriError::new(start + i, UriErrorKind::Escape));
+    let rest = c.rest();
+    let b = rest.as_bytes();
+    let mut i = 0;
+    while let Some(&x) = b.get(i) {
+        if class(x) {
+            i += 1;
+        } else if x == b'%' {
+            // Every class holds the hex digits, so an escape never ends a run early.
+            match b.get(i + 1..i + 3) {
+                Some([hi, lo]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => i += 3,
+                _ => return Err(UriError::new(start + i, UriErrorKind::Escape)),
+            }
+        } else {
+            break;
         }
     }
-    Ok(run)
+    c.advance(i);
+    Ok(rest.get(..i).unwrap_or_default())
 }
+
+/// Byte classes of the URI components, one bit each, looked up in [`URI_CLASS`].
+const USER: u8 = 1;
+const PASSWORD: u8 = 2;
+const PARAM: u8 = 4;
+const HNV: u8 = 8;
+const URIC: u8 = 16;
+
+static URI_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        #[allow(clippy::cast_possible_truncation)] // i < 256
+        let b = i as u8;
+        t[i] = if user_rule(b) { USER } else { 0 }
+            | if password_rule(b) { PASSWORD } else { 0 }
+            | if param_rule(b) { PARAM } else { 0 }
+            | if hnv_rule(b) { HNV } else { 0 }
+            | if uric_rule(b) { URIC } else { 0 };
+        i += 1;
+    }
+    t
+};
 
 /// `unreserved = alphanum / mark`.
 pub(crate) const fn is_unreserved(b: u8) -> bool {
@@ -611,30 +644,60 @@ pub(crate) const fn is_unreserved(b: u8) -> bool {
 }
 
 /// `user = 1*( unreserved / escaped / user-unreserved )`, escapes aside.
-const fn is_user(b: u8) -> bool {
+const fn user_rule(b: u8) -> bool {
     is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
 }
 
 /// `password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )`, escapes aside.
-const fn is_password(b: u8) -> bool {
+const fn password_rule(b: u8) -> bool {
     is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
 }
 
 /// `paramchar = param-unreserved / unreserved / escaped`, escapes aside.
-pub(crate) const fn is_param(b: u8) -> bool {
+const fn param_rule(b: u8) -> bool {
     is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
 }
 
 /// `hnv-unreserved / unreserved`.
-const fn is_hnv(b: u8) -> bool {
+const fn hnv_rule(b: u8) -> bool {
     is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
 }
 
 /// `uric = reserved / unreserved / escaped`, escapes aside, plus `[` `]` (RFC 2732).
-const fn is_uric(b: u8) -> bool {
+const fn uric_rule(b: u8) -> bool {
     is_unreserved(b)
         || matches!(
             b,
             b';' | b'/' | b'?' | b':' | b'@' | b'&' | b'=' | b'+' | b'$' | b',' | b'[' | b']'
         )
+}
+
+/// [`user_rule`] by table.
+#[inline]
+fn is_user(b: u8) -> bool {
+    URI_CLASS[usize::from(b)] & USER != 0
+}
+
+/// [`password_rule`] by table.
+#[inline]
+fn is_password(b: u8) -> bool {
+    URI_CLASS[usize::from(b)] & PASSWORD != 0
+}
+
+/// [`param_rule`] by table.
+#[inline]
+pub(crate) fn is_param(b: u8) -> bool {
+    URI_CLASS[usize::from(b)] & PARAM != 0
+}
+
+/// [`hnv_rule`] by table.
+#[inline]
+fn is_hnv(b: u8) -> bool {
+    URI_CLASS[usize::from(b)] & HNV != 0
+}
+
+/// [`uric_rule`] by table.
+#[inline]
+fn is_uric(b: u8) -> bool {
+    URI_CLASS[usize::from(b)] & URIC != 0
 }

@@ -797,3 +797,108 @@ proptest! {
         prop_assert_eq!(headers, headers_gen);
     }
 }
+
+proptest! {
+    /// The one-pass host scan finds the same first bad label as the label rules checked on
+    /// their own (`hostname_fault`), on any run of host-name bytes.
+    #[test]
+    fn host_scan_finds_the_same_bad_label_as_the_label_rules(s in "[a-zA-Z0-9.-]{1,24}") {
+        let digits_only = s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        let got = Host::parse(&s);
+        if digits_only {
+            let want = host::ipv4(&s)
+                .map(Host::Ipv4)
+                .ok_or(UriError::new(0, UriErrorKind::Host));
+            prop_assert_eq!(got, want);
+        } else {
+            match host::hostname_fault(&s) {
+                None => prop_assert_eq!(got, Ok(Host::Domain(&s))),
+                Some(at) => prop_assert_eq!(got, Err(UriError::new(at, UriErrorKind::Host))),
+            }
+        }
+    }
+
+    /// One pass over a component checks escapes where they are met: the run and the first bad
+    /// `%` are what a scan of the run followed by a check of each `%` in it finds.
+    #[test]
+    fn component_escapes_are_checked_where_they_are_met(s in "[a-c%0-9fgA-F;@]{0,16}") {
+        let mut c = Cursor::new(&s);
+        let got = component(&mut c, is_user);
+        let run_len = s
+            .bytes()
+            .position(|b| !(is_user(b) || b == b'%'))
+            .unwrap_or(s.len());
+        let run = &s[..run_len];
+        let bad = run.bytes().enumerate().find(|&(i, b)| {
+            b == b'%'
+                && !(run.as_bytes().get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                    && run.as_bytes().get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+        });
+        match bad {
+            Some((i, _)) => prop_assert_eq!(got, Err(UriError::new(i, UriErrorKind::Escape))),
+            None => {
+                prop_assert_eq!(got, Ok(run));
+                prop_assert_eq!(c.pos(), run_len);
+            }
+        }
+    }
+}
+
+#[test]
+fn host_labels_are_checked_in_the_one_pass_scan() {
+    for (s, fault) in [
+        ("a.b.", None),
+        ("a.", None),
+        ("gw.example.com", None),
+        (".", Some(0)),
+        ("a..b", Some(2)),
+        ("a.b..", Some(4)),
+        ("-a.b", Some(0)),
+        ("a-.b", Some(0)),
+        ("a.b-", Some(2)),
+        ("a.1b", Some(2)),
+        ("1.2.3.x-", Some(6)),
+    ] {
+        assert_eq!(host::hostname_fault(s), fault, "{s}");
+        match fault {
+            None => assert_eq!(Host::parse(s), Ok(Host::Domain(s)), "{s}"),
+            Some(at) => assert_eq!(
+                Host::parse(s),
+                Err(UriError::new(at, UriErrorKind::Host)),
+                "{s}"
+            ),
+        }
+    }
+}
+
+proptest! {
+    /// The dotted-quad fast path of the host scan returns what the general scan returns: the
+    /// host is the whole run of host-name bytes, an IPv4 address only when that run is digits
+    /// and dots alone.
+    #[test]
+    fn dotted_quad_fast_path_agrees_with_the_general_host_scan(
+        ip in "[0-9]{1,4}(\\.[0-9]{1,4}){0,4}",
+        suffix in "(|a|-|\\.|\\.b|:1|;x| )",
+    ) {
+        let s = format!("{ip}{suffix}");
+        let run = s
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+            .unwrap_or(s.len());
+        let name = &s[..run];
+        let want = if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            host::ipv4(name).map(Host::Ipv4).ok_or(0)
+        } else {
+            match host::hostname_fault(name) {
+                None => Ok(Host::Domain(name)),
+                Some(at) => Err(at),
+            }
+        };
+        let mut c = Cursor::new(&s);
+        let got = parse_host_port(&mut c).map(|(h, _)| h);
+        if want.is_ok() && got.is_ok() {
+            prop_assert_eq!(c.pos() >= run, true);
+        }
+        prop_assert_eq!(got, want);
+    }
+}

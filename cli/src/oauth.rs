@@ -116,6 +116,12 @@ pub(crate) fn login(args: ProviderArgs, mode: LoginMode) -> Result<(), Failure> 
         } else {
             code_login(&profile, &client, &mode).await?
         };
+        if tokens.refresh_token.is_none() {
+            eprintln!(
+                "warning: the provider issued no refresh token; the session ends when the \
+                 access token expires (ask for the offline_access scope, with consent)"
+            );
+        }
         let keeper = TokenKeeper::open(profile, session_config(), state, client)
             .await
             .map_err(|e| fail(2, e.to_string()))?;

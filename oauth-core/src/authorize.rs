@@ -42,6 +42,9 @@ pub struct AuthorizationRequest {
     pub pkce: Option<PkceVerifier>,
     /// The redirect URI sent (the code exchange must send the same).
     pub redirect_uri: String,
+    /// The issuer the login goes to, when the profile knows it; a redirect's RFC 9207 `iss`
+    /// must match it.
+    pub issuer: Option<String>,
 }
 
 /// Builds the authorization URL: `response_type=code`, `client_id`, `redirect_uri`, `scope`,
@@ -109,6 +112,7 @@ pub fn authorization_request(
         state,
         pkce,
         redirect_uri,
+        issuer: profile.issuer.clone(),
     })
 }
 
@@ -168,6 +172,14 @@ pub enum RedirectError {
         /// The redirect URI expected.
         expected: String,
     },
+    /// The redirect's `iss` (RFC 9207) names another authorization server than the one the
+    /// login went to: a mix-up attack or a misconfiguration.
+    IssuerMismatch {
+        /// The issuer the login went to.
+        expected: String,
+        /// The `iss` the redirect carried.
+        found: String,
+    },
 }
 
 /// Longest redirect accepted (codes are a few KiB at most).
@@ -185,6 +197,7 @@ impl fmt::Display for RedirectError {
             RedirectError::MissingCode { looked_for } => write!(f, "the redirect has no `{}` parameter; paste the whole URL", looked_for.join("` or `")),
             RedirectError::IsAuthorizationUrl => f.write_str("this is the login URL itself; open it, sign in, and paste the URL you are sent to afterwards"),
             RedirectError::WrongRedirectUri { expected } => write!(f, "the URL is not a redirect to {expected}"),
+            RedirectError::IssuerMismatch { expected, found } => write!(f, "the redirect comes from issuer {found:?}, not {expected:?} (RFC 9207); refusing it"),
         }
     }
 }
@@ -226,6 +239,16 @@ pub fn parse_redirect(
     }
     let pairs = form::decode(params);
     let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    // RFC 9207 §2.4: when the authorization server says who it is, it must be the one the
+    // login went to (checked before anything else, error responses included).
+    if let (Some(iss), Some(expected)) = (get("iss"), &request.issuer)
+        && iss.trim_end_matches('/') != expected.trim_end_matches('/')
+    {
+        return Err(RedirectError::IssuerMismatch {
+            expected: expected.clone(),
+            found: iss.clone(),
+        });
+    }
     if let Some(error) = get("error") {
         return Err(RedirectError::Denied {
             error: error.clone(),

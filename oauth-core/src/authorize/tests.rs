@@ -237,3 +237,29 @@ proptest::proptest! {
         proptest::prop_assert_eq!(got.code.expose(), code.as_str());
     }
 }
+
+/// RFC 9207 §2.4: a redirect naming another issuer is refused; the right one passes.
+#[test]
+fn a_redirect_from_another_issuer_is_refused_per_rfc9207() {
+    let mut p = Profile::builtin("generic")
+        .unwrap()
+        .with_client_id("c")
+        .with_redirect_uri("http://127.0.0.1:9/callback")
+        .with_issuer("https://idp.example")
+        .unwrap();
+    p.endpoints.authorization = Some("https://idp.example/auth".into());
+    let req = authorization_request(&p, &AuthorizeOptions::default(), &mut rng()).unwrap();
+    let s = req.state.expose();
+    let good =
+        format!("http://127.0.0.1:9/callback?code=c&state={s}&iss=https%3A%2F%2Fidp.example");
+    assert!(parse_redirect(&good, &req, &p.authorize.code_params).is_ok());
+    let bad =
+        format!("http://127.0.0.1:9/callback?code=c&state={s}&iss=https%3A%2F%2Fevil.example");
+    assert_eq!(
+        parse_redirect(&bad, &req, &p.authorize.code_params),
+        Err(RedirectError::IssuerMismatch {
+            expected: "https://idp.example".into(),
+            found: "https://evil.example".into()
+        })
+    );
+}

@@ -232,39 +232,37 @@ const fn fold_key(b: &[u8]) -> Key {
     (fold(a), fold(m), fold(z))
 }
 
-/// [`TABLE`]'s long forms keyed and grouped by length: `entries[starts[n]..starts[n + 1]]`
-/// are the names of `n` bytes.
-struct ByLen {
-    entries: [(Key, HeaderName); TABLE.len()],
-    starts: [u8; LONGEST + 2],
+/// The slot of a name of `len` bytes with folded key `key` in [`SLOTS`]: a multiplicative hash
+/// of the first two key words and the length. The multiplier was chosen so that the known
+/// names take distinct slots; building [`SLOTS`] fails to compile if a name added to [`TABLE`]
+/// collides.
+#[inline]
+const fn slot(key: &Key, len: usize) -> usize {
+    const MUL: u64 = 0xbfc3_ca10_41a5_7a3f;
+    ((key.0 ^ key.1.rotate_left(31) ^ len as u64).wrapping_mul(MUL) >> (64 - SLOT_BITS)) as usize
 }
 
-static BY_LEN: ByLen = {
-    let mut entries = [((0, 0, 0), HeaderName::Other); TABLE.len()];
-    let mut starts = [0u8; LONGEST + 2];
-    let mut k = 0;
-    let mut len = 0;
-    while len <= LONGEST {
-        #[allow(clippy::cast_possible_truncation)] // fewer than 256 names
+const SLOT_BITS: u32 = 7;
+
+/// [`TABLE`]'s long forms by [`slot`]: (key, length, name); empty slots have length 0.
+static SLOTS: [(Key, u8, HeaderName); 1 << SLOT_BITS] = {
+    let mut slots = [((0, 0, 0), 0u8, HeaderName::Other); 1 << SLOT_BITS];
+    let mut i = 0;
+    while i < TABLE.len() {
+        let name = TABLE[i].0.as_bytes();
+        let key = fold_key(name);
+        let at = slot(&key, name.len());
+        assert!(
+            slots[at].1 == 0,
+            "two header names share a slot: change slot()'s multiplier"
+        );
+        #[allow(clippy::cast_possible_truncation)] // names are at most LONGEST bytes
         {
-            starts[len] = k as u8;
+            slots[at] = (key, name.len() as u8, TABLE[i].2);
         }
-        let mut i = 0;
-        while i < TABLE.len() {
-            let name = TABLE[i].0.as_bytes();
-            if name.len() == len {
-                entries[k] = (fold_key(name), TABLE[i].2);
-                k += 1;
-            }
-            i += 1;
-        }
-        len += 1;
+        i += 1;
     }
-    #[allow(clippy::cast_possible_truncation)] // fewer than 256 names
-    {
-        starts[LONGEST + 1] = k as u8;
-    }
-    ByLen { entries, starts }
+    slots
 };
 
 impl HeaderName {
@@ -278,17 +276,15 @@ impl HeaderName {
         if b.len() > LONGEST {
             return HeaderName::Other;
         }
-        // The name folded to lower case in at most three machine words; the known names of
-        // the same length are then a few word compares away (one per candidate, mostly).
+        // The name folded to lower case in at most three machine words; the only known name it
+        // can be is the one in its hash slot.
         let key = fold_key(b);
-        let (from, to) = (BY_LEN.starts[b.len()], BY_LEN.starts[b.len() + 1]);
-        BY_LEN
-            .entries
-            .get(usize::from(from)..usize::from(to))
-            .unwrap_or_default()
-            .iter()
-            .find(|e| e.0 == key)
-            .map_or(HeaderName::Other, |e| e.1)
+        let e = &SLOTS[slot(&key, b.len())];
+        if usize::from(e.1) == b.len() && e.0 == key {
+            e.2
+        } else {
+            HeaderName::Other
+        }
     }
 
     fn from_compact(c: u8) -> HeaderName {

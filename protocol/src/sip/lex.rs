@@ -550,6 +550,63 @@ pub(crate) fn scan_params_visit<'a>(
     Ok(Params::from_raw(&c.s[start..end]))
 }
 
+/// [`scan_params_visit`] for the shape nearly every parameter list has, in one pass over the
+/// bytes: at `at` either the end of `s` (no parameters) or `;` and then `name[=value]`
+/// parameters separated by `;`, with no LWS, no quoted value and nothing after the last one.
+/// Each parameter and the offset of its name go to `visit`, which returns `false` to give up.
+/// `None` for any other shape (the caller then runs its full grammar); otherwise the same
+/// parameters, in the same order, as [`scan_params_visit`] yields after the first `;`.
+#[inline]
+pub(crate) fn scan_params_common<'a>(
+    s: &'a str,
+    at: usize,
+    mut visit: impl FnMut(Param<'a>, usize) -> bool,
+) -> Option<Params<'a>> {
+    let b = s.as_bytes();
+    if at == b.len() {
+        return Some(Params::default());
+    }
+    if b.get(at) != Some(&b';') {
+        return None;
+    }
+    let start = at + 1;
+    let mut i = start;
+    loop {
+        let n = run_len(b, i, is_param_char);
+        if n == 0 {
+            return None;
+        }
+        let name = s.get(i..i + n)?;
+        let name_at = i;
+        i += n;
+        let mut value = None;
+        if b.get(i) == Some(&b'=') {
+            i += 1;
+            let m = run_len(b, i, is_param_value_char);
+            if m == 0 {
+                return None;
+            }
+            value = Some(s.get(i..i + m)?);
+            i += m;
+        }
+        if !visit(Param { name, value }, name_at) {
+            return None;
+        }
+        match b.get(i) {
+            None => return Some(Params::from_raw(s.get(start..)?)),
+            Some(b';') => i += 1,
+            Some(_) => return None,
+        }
+    }
+}
+
+/// Length of the run of bytes of `b` from `at` for which `f` holds (0 past the end).
+#[inline]
+pub(crate) fn run_len(b: &[u8], at: usize, f: impl Fn(u8) -> bool) -> usize {
+    let rest = b.get(at..).unwrap_or_default();
+    rest.iter().position(|&x| !f(x)).unwrap_or(rest.len())
+}
+
 /// Decode one hex digit.
 #[inline]
 pub(crate) const fn hex_val(b: u8) -> Option<u8> {
@@ -562,15 +619,53 @@ pub(crate) const fn hex_val(b: u8) -> Option<u8> {
 }
 
 /// Parse a decimal number of at most `max_digits` digits that fits in `u64`.
+#[inline]
 pub(crate) fn parse_u64(s: &str, max_digits: usize) -> Option<u64> {
-    if s.is_empty() || s.len() > max_digits || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > max_digits {
         return None;
     }
+    // One pass: each byte is checked as a digit where it is added.
     let mut n: u64 = 0;
     for b in s.bytes() {
-        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
     }
     Some(n)
+}
+
+/// A key that compares a name of 1 to 8 bytes ASCII-case-insensitively with a known name: for
+/// any bytes `b` and a known name `k` of the same length made of lower-case letters, digits and
+/// `-`, `short_key(b) == short_key(k)` exactly when `b` equals `k` ignoring ASCII case
+/// (`const` keys of the known names are computed by the same function). Longer names all get
+/// the same key, so callers compare the length too.
+///
+/// The bytes are packed little-endian into a word (names of 4 to 8 bytes as two overlapping
+/// 4-byte loads, which with the length determine every byte) and folded: bit 5 is set in every
+/// byte that has bit 6 set, which maps `A`–`Z` onto `a`–`z`; no other byte becomes a
+/// lower-case letter, and digits and `-` (bit 6 clear) stay what they are.
+#[inline]
+pub(crate) const fn short_key(b: &[u8]) -> u64 {
+    const fn le(b: &[u8], at: usize, n: usize) -> u64 {
+        let mut w = 0u64;
+        let mut i = 0;
+        while i < n {
+            w |= (b[at + i] as u64) << (8 * i);
+            i += 1;
+        }
+        w
+    }
+    let n = b.len();
+    let w = if n < 4 {
+        le(b, 0, n)
+    } else if n <= 8 {
+        le(b, 0, 4) | (le(b, n - 4, 4) << 32)
+    } else {
+        return u64::MAX;
+    };
+    w | ((w >> 1) & 0x2020_2020_2020_2020)
 }
 
 #[cfg(test)]
@@ -634,6 +729,40 @@ mod tests {
                 end -= 1;
             }
             proptest::prop_assert_eq!(trim_lws(&v), &v[start..end]);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn short_key_matches_exactly_the_names_equal_ignoring_case(
+            a in "[A-Za-z0-9_.!~*'()\\[\\]/:&+$%`-]{1,8}|[\\x00-\\xff]{1,4}",
+            known in "(branch|received|rport|maddr|ttl|tag|tls-sctp|wss|[a-z0-9-]{1,8})",
+            flips in proptest::collection::vec(proptest::bool::ANY, 8),
+        ) {
+            let k = short_key(known.as_bytes());
+            if a.len() == known.len() {
+                proptest::prop_assert_eq!(short_key(a.as_bytes()) == k, a.eq_ignore_ascii_case(&known));
+            }
+            // Any mix of cases of the known name has its key.
+            let mixed: Vec<u8> = known
+                .bytes()
+                .zip(flips.iter().cycle())
+                .map(|(b, &up)| if up { b.to_ascii_uppercase() } else { b })
+                .collect();
+            proptest::prop_assert_eq!(short_key(&mixed), k);
+        }
+
+        #[test]
+        fn parse_u64_reads_at_most_max_digits_of_a_decimal_number(
+            s in "[0-9]{0,21}|[0-9+ a-]{0,6}",
+            max in 0usize..21,
+        ) {
+            let want = if s.is_empty() || s.len() > max || !s.bytes().all(|b| b.is_ascii_digit()) {
+                None
+            } else {
+                s.parse::<u64>().ok()
+            };
+            proptest::prop_assert_eq!(parse_u64(&s, max), want);
         }
     }
 

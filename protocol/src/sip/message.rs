@@ -304,8 +304,8 @@ impl<'a> Message<'a> {
         // One pass over the lines of the header section: the first empty line ends it.
         let mut start: Option<StartLine<'a>> = None;
         let mut headers: SmallVec<[Header<'a>; INLINE_HEADERS]> = SmallVec::new();
-        let mut content_length: Option<Option<usize>> = None;
-        let mut cur: Option<Pending<'a>> = None;
+        // Offset of the value of the last header, which a folded line continues.
+        let mut last_value: Option<usize> = None;
         let mut line_start = head_start;
         let mut last_end = head_start;
         let mut newlines = memchr::memchr_iter(b'\n', &raw[head_start..]);
@@ -315,6 +315,13 @@ impl<'a> Message<'a> {
         let text = match core::str::from_utf8(window) {
             Ok(t) => t,
             Err(e) => core::str::from_utf8(&window[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        // `raw[from..to]` as text: from the checked window, or checked on its own.
+        let slice = |from: usize, to: usize| match text.get(from - head_start..to - head_start) {
+            Some(s) => Ok(s),
+            None => core::str::from_utf8(&raw[from..to]).map_err(|e| ParseError::InvalidUtf8 {
+                offset: from + e.valid_up_to(),
+            }),
         };
         let (head_end, body_start, terminated) = loop {
             let Some(rel) = newlines.next() else {
@@ -335,47 +342,45 @@ impl<'a> Message<'a> {
             if end == line_start {
                 break (last_end, nl + 1, true);
             }
-            let line = match text.get(line_start - head_start..end - head_start) {
-                Some(line) => line,
-                None => core::str::from_utf8(&raw[line_start..end]).map_err(|e| {
-                    ParseError::InvalidUtf8 {
-                        offset: line_start + e.valid_up_to(),
-                    }
-                })?,
-            };
+            let line = slice(line_start, end)?;
             if start.is_none() {
                 start = Some(parse_start_line(line, line_start)?);
             } else if lex::is_wsp(line.as_bytes()[0]) {
-                // Folded continuation of the current header (RFC 3261 §7.3.1).
-                let Some(c) = cur.as_mut() else {
+                // Folded continuation of the last header (RFC 3261 §7.3.1): its value now runs
+                // to the end of this line (the lines were each checked as UTF-8; joined by ASCII
+                // line breaks they still are).
+                let (Some(value_start), Some(h)) = (last_value, headers.last_mut()) else {
                     return Err(ParseError::OrphanContinuation { offset: line_start });
                 };
-                c.end = end;
+                h.value = lex::trim_lws(slice(value_start, end)?);
             } else {
-                if let Some(c) = cur.take() {
-                    push_header(&mut headers, &mut content_length, raw, c)?;
-                }
                 if headers.len() >= max_headers {
                     return Err(ParseError::TooManyHeaders {
                         offset: line_start,
                         limit: max_headers,
                     });
                 }
-                cur = Some(header_line(line, line_start, end)?);
+                let (h, value_at) = header_line(line, line_start)?;
+                headers.push(h);
+                last_value = Some(line_start + value_at);
             }
             last_end = end;
             line_start = nl + 1;
         };
-        if let Some(c) = cur.take() {
-            push_header(&mut headers, &mut content_length, raw, c)?;
-        }
         let Some(start) = start else {
             return Err(ParseError::Empty);
         };
 
+        // The first Content-Length decides the body cut; an invalid or repeated one is left to
+        // the strict check.
+        let content_length = headers
+            .iter()
+            .find(|h| h.kind == HeaderName::ContentLength)
+            .and_then(|h| lex::parse_u64(h.value, 19))
+            .and_then(|n| usize::try_from(n).ok());
         let rest = &raw[body_start..];
         let body_len = match content_length {
-            Some(Some(n)) if n <= rest.len() => n,
+            Some(n) if n <= rest.len() => n,
             _ => rest.len(),
         };
         Ok(Message {
@@ -529,19 +534,11 @@ fn offset_in(whole: &[u8], part: &[u8]) -> usize {
     }
 }
 
-/// A header line whose value may still grow by folded continuation lines.
-struct Pending<'a> {
-    name: &'a str,
-    kind: HeaderName,
-    /// The value on the first line (after the colon), used when nothing was folded in.
-    first: &'a str,
-    /// Offset of the value's first byte and end of the last line that belongs to it.
-    value_start: usize,
-    end: usize,
-}
-
-/// Split one header line into name and value: `token *(SP/HTAB) ":" value`.
-fn header_line(line: &str, offset: usize, end: usize) -> Result<Pending<'_>, ParseError> {
+/// Split one header line into name and value: `token *(SP/HTAB) ":" value`. Returns the
+/// header and the offset in the line of its value's first byte (where a folded continuation
+/// line would extend it from).
+#[inline]
+fn header_line(line: &str, offset: usize) -> Result<(Header<'_>, usize), ParseError> {
     let b = line.as_bytes();
     let name_len = b
         .iter()
@@ -560,48 +557,22 @@ fn header_line(line: &str, offset: usize, end: usize) -> Result<Pending<'_>, Par
         return Err(ParseError::BadHeaderLine { offset, reason });
     }
     let name = &line[..name_len];
-    // Skip the SP / HTAB after the colon here (the value is trimmed again in `push_header`,
-    // which also removes folded line breaks; this makes that the quick case).
+    // Skip the SP / HTAB after the colon and trim the end: what `lex::trim_lws` does to a
+    // value within one line (which holds no LF, so no folded line break can start it).
     let mut v = i + 1;
     while v < b.len() && lex::is_wsp(b[v]) {
         v += 1;
     }
-    Ok(Pending {
+    let mut e = b.len();
+    while e > v && matches!(b[e - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        e -= 1;
+    }
+    let header = Header {
         name,
         kind: HeaderName::from_name(name),
-        first: &line[v..],
-        value_start: offset + v,
-        end,
-    })
-}
-
-fn push_header<'a>(
-    headers: &mut SmallVec<[Header<'a>; INLINE_HEADERS]>,
-    content_length: &mut Option<Option<usize>>,
-    raw: &'a [u8],
-    p: Pending<'a>,
-) -> Result<(), ParseError> {
-    let folded = p.value_start + p.first.len() != p.end;
-    let value = if folded {
-        // The lines were each checked as UTF-8; joined by ASCII line breaks they still are.
-        core::str::from_utf8(&raw[p.value_start..p.end]).map_err(|e| ParseError::InvalidUtf8 {
-            offset: p.value_start + e.valid_up_to(),
-        })?
-    } else {
-        p.first
+        value: &line[v..e],
     };
-    let value = lex::trim_lws(value);
-    if p.kind == HeaderName::ContentLength && content_length.is_none() {
-        // The first Content-Length decides the body cut; an invalid or repeated one is left to
-        // the strict check (`None` means "unusable").
-        *content_length = Some(lex::parse_u64(value, 19).and_then(|n| usize::try_from(n).ok()));
-    }
-    headers.push(Header {
-        name: p.name,
-        kind: p.kind,
-        value,
-    });
-    Ok(())
+    Ok((header, v))
 }
 
 fn parse_start_line(line: &str, offset: usize) -> Result<StartLine<'_>, ParseError> {
@@ -657,6 +628,10 @@ fn parse_start_line(line: &str, offset: usize) -> Result<StartLine<'_>, ParseErr
         line: full_line,
     }))
 }
+
+#[cfg(test)]
+#[path = "message_reference.rs"]
+mod reference;
 
 #[cfg(test)]
 mod tests {
@@ -847,5 +822,42 @@ v: SIP/2.0/TCP c;branch=3\r\nX-Weird: a, b\r\n\r\n";
         let m = Message::parse(&raw).unwrap();
         assert_eq!(m.headers().len(), 100);
         assert_eq!(m.headers()[99].value, "99");
+    }
+
+    /// A header section line: known and unknown headers, folded continuations, Content-Length
+    /// values, and lines the reader must reject.
+    fn line() -> impl proptest::strategy::Strategy<Value = alloc::string::String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "(Via|v|To|From|Call-ID|CSeq|Subject|X-A|l|Content-Length) ?: ?[a-z0-9 ;=<>@:.\"-]{0,12}",
+            "(l|Content-Length|content-length): ?[0-9+ ]{0,4}",
+            "[ \t]{1,2}[a-z ]{0,6}",
+            "[A-Za-z:; \t-]{0,8}",
+            "[a-z]{1,4}:[\\x00-\\xff]{0,4}",
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn indexing_headers_as_their_lines_are_read_gives_what_the_reference_reader_gives(
+            start in "(OPTIONS sip:a@b SIP/2.0|SIP/2.0 200 OK|\r\n|  x|)",
+            lines in proptest::collection::vec(line(), 0..8),
+            lf_only in proptest::collection::vec(proptest::bool::ANY, 8),
+            end in "(\r\n|\n|)",
+            body in "[a-z]{0,8}",
+            max in 1usize..10,
+        ) {
+            let mut raw = start.clone();
+            raw += if lf_only[0] { "\n" } else { "\r\n" };
+            for (l, lf) in lines.iter().zip(lf_only.iter().cycle().skip(1)) {
+                raw += l;
+                raw += if *lf { "\n" } else { "\r\n" };
+            }
+            raw += &end;
+            raw += &body;
+            let got = Message::parse_with_limit(raw.as_bytes(), max);
+            let want = reference::parse_with_limit(raw.as_bytes(), max);
+            proptest::prop_assert_eq!(alloc::format!("{got:?}"), alloc::format!("{want:?}"), "{:?}", raw);
+        }
     }
 }

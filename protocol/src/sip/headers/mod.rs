@@ -4,6 +4,8 @@
 //! of the value, and a [`Message`] accessor whose [`HeaderError`] names the header and the
 //! byte offset in the whole message. Views borrow the message; none allocates.
 
+#[cfg(test)]
+mod common_shape_tests;
 mod name_addr;
 mod simple;
 mod via;
@@ -108,7 +110,7 @@ impl<'a> Message<'a> {
     ) -> Result<T, HeaderError> {
         // The first value of the first line: what `values(name).next()` yields, without the
         // iterator adapters (this runs for every typed read of every message).
-        let h = self.header(name).ok_or(HeaderError::Missing {
+        let h = self.header(name).ok_or_else(|| HeaderError::Missing {
             header: canonical(name),
         })?;
         let v = if name.is_list() {
@@ -147,6 +149,15 @@ impl<'a> Message<'a> {
     /// The topmost Via.
     #[inline]
     pub fn top_via(&self) -> Result<Via<'a>, HeaderError> {
+        // A first Via line holding one value of the common shape (nearly every message) is
+        // read without looking for the list's first element: the one-pass reader gives up at
+        // a comma, quote or white space, so when it accepts the whole line, the line is that
+        // one element.
+        if let Some(h) = self.header(HeaderName::Via)
+            && let Some(via) = Via::parse_common(h.value)
+        {
+            return Ok(via);
+        }
         self.typed_first(HeaderName::Via, Via::parse)
     }
 

@@ -25,6 +25,25 @@ fn whole<'a, T>(
 
 /// Call-ID: `word [ "@" word ]`.
 pub(crate) fn parse_call_id(value: &str) -> Result<&str, ValueError> {
+    // The common shape, without white space around it, in one pass; anything else (and every
+    // error) the general way below.
+    let b = value.as_bytes();
+    let n = lex::run_len(b, 0, lex::is_word_char);
+    if n > 0
+        && (n == b.len()
+            || (b[n] == b'@' && {
+                let m = lex::run_len(b, n + 1, lex::is_word_char);
+                m > 0 && n + 1 + m == b.len()
+            }))
+    {
+        return Ok(value);
+    }
+    parse_call_id_full(value)
+}
+
+/// [`parse_call_id`] by the general grammar.
+#[inline(never)] // kept out of the one-pass reader that runs first
+pub(super) fn parse_call_id_full(value: &str) -> Result<&str, ValueError> {
     whole(value, |c| {
         let start = c.pos();
         if c.take_while(lex::is_word_char).is_empty() {
@@ -103,6 +122,29 @@ pub struct CSeq<'a> {
 impl<'a> CSeq<'a> {
     /// Parse a CSeq value.
     pub fn parse(value: &'a str) -> Result<CSeq<'a>, ValueError> {
+        // The common shape `digits SP method` in one pass; anything else (and every error) the
+        // general way.
+        let b = value.as_bytes();
+        let d = lex::run_len(b, 0, |x| x.is_ascii_digit());
+        if d > 0 && b.get(d) == Some(&b' ') {
+            let t = lex::run_len(b, d + 1, lex::is_token_char);
+            if t > 0
+                && d + 1 + t == b.len()
+                && let Some(seq) =
+                    lex::parse_u64(&value[..d], 10).and_then(|n| u32::try_from(n).ok())
+            {
+                return Ok(CSeq {
+                    seq,
+                    method: Method::from_token(&value[d + 1..]),
+                });
+            }
+        }
+        Self::parse_full(value)
+    }
+
+    /// [`CSeq::parse`] by the general grammar.
+    #[inline(never)] // kept out of the one-pass reader that runs first
+    pub(super) fn parse_full(value: &'a str) -> Result<CSeq<'a>, ValueError> {
         whole(value, |c| {
             let at = c.pos();
             let d = digits(c, "CSeq must start with a sequence number")?;

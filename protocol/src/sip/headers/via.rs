@@ -32,19 +32,23 @@ impl<'a> Transport<'a> {
     /// Classify a transport token (case-insensitive).
     #[must_use]
     pub fn from_token(t: &'a str) -> Transport<'a> {
-        const KNOWN: [(&str, Transport<'static>); 7] = [
-            ("UDP", Transport::Udp),
-            ("TCP", Transport::Tcp),
-            ("TLS", Transport::Tls),
-            ("SCTP", Transport::Sctp),
-            ("TLS-SCTP", Transport::TlsSctp),
-            ("WS", Transport::Ws),
-            ("WSS", Transport::Wss),
-        ];
-        KNOWN
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(t))
-            .map_or(Transport::Other(t), |(_, tr)| *tr)
+        const UDP: u64 = lex::short_key(b"udp");
+        const TCP: u64 = lex::short_key(b"tcp");
+        const TLS: u64 = lex::short_key(b"tls");
+        const SCTP: u64 = lex::short_key(b"sctp");
+        const TLS_SCTP: u64 = lex::short_key(b"tls-sctp");
+        const WS: u64 = lex::short_key(b"ws");
+        const WSS: u64 = lex::short_key(b"wss");
+        match (t.len(), lex::short_key(t.as_bytes())) {
+            (3, UDP) => Transport::Udp,
+            (3, TCP) => Transport::Tcp,
+            (3, TLS) => Transport::Tls,
+            (4, SCTP) => Transport::Sctp,
+            (8, TLS_SCTP) => Transport::TlsSctp,
+            (2, WS) => Transport::Ws,
+            (3, WSS) => Transport::Wss,
+            _ => Transport::Other(t),
+        }
     }
 
     /// The canonical token.
@@ -108,50 +112,55 @@ struct Known<'a> {
 impl<'a> Known<'a> {
     /// Check one parameter and remember it if it is the first of its name.
     fn visit(&mut self, p: Param<'a>, at: usize) -> Result<(), (usize, &'static str)> {
-        let name = p.name;
-        // One length test picks the only candidate, then one case-insensitive compare.
-        let is = |n: &str| name.eq_ignore_ascii_case(n);
-        let known = match name.len() {
-            3 => is("ttl"),
-            5 => is("rport") || is("maddr"),
-            6 => is("branch"),
-            8 => is("received"),
-            _ => false,
-        };
-        if !known {
+        const BRANCH: u64 = lex::short_key(b"branch");
+        const RECEIVED: u64 = lex::short_key(b"received");
+        const RPORT: u64 = lex::short_key(b"rport");
+        const MADDR: u64 = lex::short_key(b"maddr");
+        const TTL: u64 = lex::short_key(b"ttl");
+        let name = p.name.as_bytes();
+        // The length and one word compare pick the parameter (names of other lengths are not
+        // looked at further).
+        if !matches!(name.len(), 3 | 5 | 6 | 8) {
             return Ok(());
         }
-        if is("branch") {
-            let v = p
-                .value
-                .filter(|v| !v.is_empty())
-                .ok_or((at, "branch needs a value"))?;
-            self.branch.get_or_insert(v);
-        } else if is("received") {
-            let ip = p
-                .value
-                .and_then(parse_ip)
-                .ok_or((at, "received must be an IP address"))?;
-            self.received.get_or_insert(ip);
-        } else if is("rport") {
-            let port = match p.value {
-                None => None,
-                Some(v) => Some(parse_port(v).ok_or((at, "rport must be a port number"))?),
-            };
-            self.rport.get_or_insert(port);
-        } else if is("maddr") {
-            let v = p
-                .value
-                .filter(|v| !v.is_empty())
-                .ok_or((at, "maddr needs a value"))?;
-            self.maddr.get_or_insert(v);
-        } else if is("ttl") {
-            let ttl = p
-                .value
-                .and_then(|v| lex::parse_u64(v, 3))
-                .and_then(|n| u8::try_from(n).ok())
-                .ok_or((at, "ttl must be 0-255"))?;
-            self.ttl.get_or_insert(ttl);
+        match (name.len(), lex::short_key(name)) {
+            (6, BRANCH) => {
+                let v = p
+                    .value
+                    .filter(|v| !v.is_empty())
+                    .ok_or((at, "branch needs a value"))?;
+                self.branch.get_or_insert(v);
+            }
+            (8, RECEIVED) => {
+                let ip = p
+                    .value
+                    .and_then(parse_ip)
+                    .ok_or((at, "received must be an IP address"))?;
+                self.received.get_or_insert(ip);
+            }
+            (5, RPORT) => {
+                let port = match p.value {
+                    None => None,
+                    Some(v) => Some(parse_port(v).ok_or((at, "rport must be a port number"))?),
+                };
+                self.rport.get_or_insert(port);
+            }
+            (5, MADDR) => {
+                let v = p
+                    .value
+                    .filter(|v| !v.is_empty())
+                    .ok_or((at, "maddr needs a value"))?;
+                self.maddr.get_or_insert(v);
+            }
+            (3, TTL) => {
+                let ttl = p
+                    .value
+                    .and_then(|v| lex::parse_u64(v, 3))
+                    .and_then(|n| u8::try_from(n).ok())
+                    .ok_or((at, "ttl must be 0-255"))?;
+                self.ttl.get_or_insert(ttl);
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -163,6 +172,48 @@ pub const BRANCH_MAGIC_COOKIE: &str = "z9hG4bK";
 impl<'a> Via<'a> {
     /// Parse one Via value (one element of a possibly comma-separated header).
     pub fn parse(value: &'a str) -> Result<Via<'a>, ValueError> {
+        match Self::parse_common(value) {
+            Some(via) => Ok(via),
+            None => Self::parse_full(value),
+        }
+    }
+
+    /// The shape nearly every Via has, read in one pass over the bytes:
+    /// `SIP/2.0/transport SP host[:port]` followed by `;name[=value]` parameters with no white
+    /// space, quotes or anything after them. `None` for anything else (the full grammar then
+    /// decides, errors included); when it returns a value, [`Via::parse_full`] returns the same
+    /// (a property test checks it on generated and mutated values).
+    #[inline]
+    pub(super) fn parse_common(value: &'a str) -> Option<Via<'a>> {
+        const SIP_2_0: &[u8] = b"SIP/2.0/";
+        let b = value.as_bytes();
+        if b.get(..SIP_2_0.len()) != Some(SIP_2_0) {
+            return None;
+        }
+        let t_start = SIP_2_0.len();
+        let t_len = lex::run_len(b, t_start, lex::is_token_char);
+        let host_start = t_start + t_len + 1;
+        if t_len == 0 || b.get(host_start - 1) != Some(&b' ') {
+            return None;
+        }
+        let mut c = Cursor::at(value, host_start);
+        let (host, port) = uri::parse_host_port(&mut c).ok()?;
+        let mut known = Known::default();
+        let params = lex::scan_params_common(value, c.pos(), |p, at| known.visit(p, at).is_ok())?;
+        Some(Via {
+            protocol: value.get(..3)?,
+            version: value.get(4..7)?,
+            transport: Transport::from_token(value.get(t_start..t_start + t_len)?),
+            host,
+            port,
+            params,
+            known,
+        })
+    }
+
+    /// The full RFC 3261 grammar (LWS around separators, quoted parameter values, errors).
+    #[inline(never)] // kept out of the one-pass reader that runs first
+    pub(super) fn parse_full(value: &'a str) -> Result<Via<'a>, ValueError> {
         let mut c = Cursor::new(value);
         c.skip_lws();
         let protocol = c

@@ -108,31 +108,21 @@ fn host<'a>(c: &mut Cursor<'a>) -> Result<(Host<'a>, &'a str), (usize, UriErrorK
         c.advance(n);
         return Ok((Host::Ipv4(addr), text.get(..n).unwrap_or_default()));
     }
-    // One pass finds the end of the name, whether it is digits and dots only, and the first
-    // label that breaks the `hostname` rules (what `hostname_fault` computes, without a second
-    // pass).
+    // One pass finds the end of the name, whether it is digits and dots only, and whether
+    // two neighbours break the label rules (a label starting or ending with '-' or empty); the
+    // exact fault is looked for only when something is wrong.
     let b = text.as_bytes();
     let mut len = 0;
     let mut seen = 0u8;
-    let mut prev = DOT;
-    let mut label = 0;
-    let mut prev_label = 0;
-    let mut fault = None;
+    // The name starts as if after a dot: it may not start with '.' or '-'.
+    let mut prev = HOST_CLASS[usize::from(b'.')];
+    let mut bad = 0u8;
     while let Some(&x) = b.get(len) {
         let k = HOST_CLASS[usize::from(x)];
         if k == 0 {
             break;
         }
-        if k == DOT {
-            // The label before this dot is empty or ends with '-'.
-            if prev & ALNUM == 0 {
-                fault.get_or_insert(label);
-            }
-            prev_label = label;
-            label = len + 1;
-        } else if prev == DOT && k == DASH {
-            fault.get_or_insert(label);
-        }
+        bad |= (prev >> 4) & k;
         seen |= k;
         prev = k;
         len += 1;
@@ -150,22 +140,13 @@ fn host<'a>(c: &mut Cursor<'a>) -> Result<(Host<'a>, &'a str), (usize, UriErrorK
         };
     }
     // The top label: the last one, or the one before a single trailing dot.
-    let top = if prev == DOT {
-        if len == 1 {
-            fault.get_or_insert(0);
-        }
-        prev_label
-    } else {
-        if prev & ALNUM == 0 {
-            fault.get_or_insert(label);
-        }
-        label
-    };
-    if !b.get(top).is_some_and(u8::is_ascii_alphabetic) {
-        fault.get_or_insert(top);
+    let body = name.strip_suffix('.').unwrap_or(name).as_bytes();
+    let top = body.iter().rposition(|&x| x == b'.').map_or(0, |i| i + 1);
+    if bad == 0 && prev & DASH == 0 && body.get(top).is_some_and(u8::is_ascii_alphabetic) {
+        debug_assert_eq!(hostname_fault(name), None);
+        return Ok((Host::Domain(name), name));
     }
-    debug_assert_eq!(fault, hostname_fault(name));
-    match fault {
+    match hostname_fault(name) {
         None => Ok((Host::Domain(name), name)),
         Some(at) => err(start + at),
     }
@@ -211,40 +192,41 @@ fn ipv4_prefix(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
 /// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each at most 255
 /// (leading zeros are decimal, as the grammar allows them).
 pub(crate) fn ipv4(s: &str) -> Option<Ipv4Addr> {
-    // One pass over the bytes (this runs for every Via and URI host).
+    // Octet by octet, 1 to 3 digits each (this runs for every Via `received`).
+    let b = s.as_bytes();
+    let digit = |i: usize| b.get(i).map(|x| x.wrapping_sub(b'0')).filter(|&d| d <= 9);
     let mut octets = [0u8; 4];
-    let mut part = 0usize;
-    let mut value = 0u16;
-    let mut digits = 0u8;
-    for &b in s.as_bytes() {
-        if b == b'.' {
-            if digits == 0 || part == 3 {
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
                 return None;
             }
-            octets[part] = u8::try_from(value).ok()?;
-            part += 1;
-            value = 0;
-            digits = 0;
-        } else if b.is_ascii_digit() && digits < 3 {
-            value = value * 10 + u16::from(b - b'0');
-            digits += 1;
-        } else {
-            return None;
+            i += 1;
         }
+        let mut value = u16::from(digit(i)?);
+        i += 1;
+        if let Some(d) = digit(i) {
+            value = value * 10 + u16::from(d);
+            i += 1;
+            if let Some(d) = digit(i) {
+                value = value * 10 + u16::from(d);
+                i += 1;
+            }
+        }
+        *octet = u8::try_from(value).ok()?;
     }
-    if digits == 0 || part != 3 {
-        return None;
-    }
-    octets[3] = u8::try_from(value).ok()?;
-    Some(Ipv4Addr::from(octets))
+    (i == b.len()).then_some(Ipv4Addr::from(octets))
 }
 
-/// Byte classes of a host name, one bit each.
+/// Byte classes of a host name, one bit each in the low four bits of [`HOST_CLASS`]; the high
+/// four bits of a class's entry hold the classes that may not follow it in a host name (after
+/// a dot: a dot or a dash, which would make an empty label or one starting with '-'; after a
+/// dash: a dot, which would end a label with '-').
 const DIGIT: u8 = 1;
 const ALPHA: u8 = 2;
 const DASH: u8 = 4;
 const DOT: u8 = 8;
-const ALNUM: u8 = DIGIT | ALPHA;
 
 static HOST_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -257,9 +239,9 @@ static HOST_CLASS: [u8; 256] = {
         } else if b.is_ascii_alphabetic() {
             ALPHA
         } else if b == b'-' {
-            DASH
+            DASH | (DOT << 4)
         } else if b == b'.' {
-            DOT
+            DOT | ((DOT | DASH) << 4)
         } else {
             0
         };

@@ -902,3 +902,42 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+/// The dotted-quad reader as it was before it read octet by octet: the reference
+/// [`host::ipv4`] is checked against.
+fn ipv4_by_bytes(s: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut part = 0usize;
+    let mut value = 0u16;
+    let mut digits = 0u8;
+    for &b in s.as_bytes() {
+        if b == b'.' {
+            if digits == 0 || part == 3 {
+                return None;
+            }
+            octets[part] = u8::try_from(value).ok()?;
+            part += 1;
+            value = 0;
+            digits = 0;
+        } else if b.is_ascii_digit() && digits < 3 {
+            value = value * 10 + u16::from(b - b'0');
+            digits += 1;
+        } else {
+            return None;
+        }
+    }
+    if digits == 0 || part != 3 {
+        return None;
+    }
+    octets[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
+}
+
+proptest! {
+    #[test]
+    fn ipv4_reads_octet_by_octet_what_the_byte_reader_reads(
+        s in "[0-9]{0,4}(\\.[0-9]{0,4}){0,4}[.a ]?",
+    ) {
+        prop_assert_eq!(host::ipv4(&s), ipv4_by_bytes(&s));
+    }
+}

@@ -374,25 +374,9 @@ async fn capture_redirect(listener: TcpListener) -> Result<String, Failure> {
                 .accept()
                 .await
                 .map_err(|e| fail(2, e.to_string()))?;
-            let mut buf = vec![0u8; 16 * 1024];
-            let mut len = 0;
-            let target = loop {
-                let n =
-                    match tokio::time::timeout(Duration::from_secs(10), sock.read(&mut buf[len..]))
-                        .await
-                    {
-                        Ok(Ok(n)) if n > 0 => n,
-                        _ => break None,
-                    };
-                len += n;
-                let mut headers = [httparse::EMPTY_HEADER; 64];
-                let mut req = httparse::Request::new(&mut headers);
-                match req.parse(&buf[..len]) {
-                    Ok(httparse::Status::Complete(_)) => break req.path.map(str::to_owned),
-                    Ok(httparse::Status::Partial) if len < buf.len() => {}
-                    _ => break None,
-                }
-            };
+            let target = read_request_head(&mut sock, 16 * 1024)
+                .await
+                .map(|(_, path)| path);
             let Some(target) = target.filter(|t| t.starts_with("/callback")) else {
                 let _ = sock
                     .write_all(
@@ -448,6 +432,31 @@ async fn device_login(
     }
 }
 
+/// Reads one HTTP/1.1 request head (at most `limit` bytes, 10 s) and returns its method and
+/// target; `None` for anything that is not a complete, well-formed head in time.
+async fn read_request_head(
+    sock: &mut tokio::net::TcpStream,
+    limit: usize,
+) -> Option<(String, String)> {
+    let mut buf = vec![0u8; limit];
+    let mut len = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), sock.read(&mut buf[len..])).await {
+            Ok(Ok(n)) if n > 0 => len += n,
+            _ => return None,
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf[..len]) {
+            Ok(httparse::Status::Complete(_)) => {
+                return Some((req.method?.to_owned(), req.path?.to_owned()));
+            }
+            Ok(httparse::Status::Partial) if len < buf.len() => {}
+            _ => return None,
+        }
+    }
+}
+
 /// `token keep`: the keeper's timer loop plus the U-tec gateway's health endpoints.
 async fn keep(keeper: TokenKeeper, listen: &str) -> Result<(), Failure> {
     let listener = TcpListener::bind(listen)
@@ -462,28 +471,7 @@ async fn keep(keeper: TokenKeeper, listen: &str) -> Result<(), Failure> {
             };
             let keeper = keeper.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut len = 0;
-                let head = loop {
-                    match tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf[len..]))
-                        .await
-                    {
-                        Ok(Ok(n)) if n > 0 => len += n,
-                        _ => break None,
-                    }
-                    let mut headers = [httparse::EMPTY_HEADER; 32];
-                    let mut req = httparse::Request::new(&mut headers);
-                    match req.parse(&buf[..len]) {
-                        Ok(httparse::Status::Complete(_)) => {
-                            break Some((
-                                req.method.unwrap_or("").to_owned(),
-                                req.path.unwrap_or("").to_owned(),
-                            ));
-                        }
-                        Ok(httparse::Status::Partial) if len < buf.len() => {}
-                        _ => break None,
-                    }
-                };
+                let head = read_request_head(&mut sock, 8192).await;
                 let (status, body) = match head.as_ref().map(|(m, p)| (m.as_str(), p.as_str())) {
                     Some(("GET", "/health")) => (200, health_json(&keeper.status())),
                     Some(("POST", "/api/oauth/refresh")) => match keeper.refresh().await {
@@ -530,7 +518,7 @@ fn health_json(st: &Status) -> Value {
 
 fn status_json(st: &Status) -> Value {
     json!({
-        "state": st.state,
+        "state": st.state.as_str(),
         "token_valid": st.token_valid,
         "access_expires_at": st.access_expires_at,
         "has_refresh_token": st.has_refresh_token,

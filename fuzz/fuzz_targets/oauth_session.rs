@@ -8,7 +8,7 @@ use latchkey_oauth_core::http::{HttpResponse, TransportError, TransportErrorKind
 use latchkey_oauth_core::profile::Profile;
 use latchkey_oauth_core::response::parse_token_response;
 use latchkey_oauth_core::session::{
-    Event, Grant, PersistId, RequestId, SessionConfig, Snapshot, TokenAnswer, TokenSession,
+    Event, Grant, PersistId, Phase, RequestId, SessionConfig, Snapshot, TokenAnswer, TokenSession,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
                 now += u64::from(b) * 3;
                 s.handle_timeout(now);
                 if let Some(t) = s.poll_timeout() {
-                    assert!(t > now || matches!(s.status(now).state, "refreshing" | "saving" | "checking"),
+                    assert!(t > now || matches!(s.status(now).state, Phase::Refreshing | Phase::Saving | Phase::Checking),
                         "deadline {t} in the past at {now}: {:?}", s.status(now));
                 }
             }

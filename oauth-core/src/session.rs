@@ -272,12 +272,57 @@ pub enum Unauthorized {
     },
 }
 
+/// What a session is doing, as [`Status::state`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Nobody has logged in.
+    NoSession,
+    /// Tokens held; nothing under way.
+    Ready,
+    /// Writing the in-flight marker or waiting for the token endpoint.
+    Refreshing,
+    /// Writing new tokens (or retrying that write after a failure).
+    Saving,
+    /// Re-reading the state file after `invalid_grant`.
+    Checking,
+    /// Another process holds the refresh lease.
+    WaitingForOtherProcess,
+    /// A refresh failed; waiting to retry.
+    Backoff,
+    /// A login is needed.
+    ReauthRequired,
+}
+
+impl Phase {
+    /// The phase as one snake_case word (`ready`, `backoff`, …), as status output shows it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Phase::NoSession => "no_session",
+            Phase::Ready => "ready",
+            Phase::Refreshing => "refreshing",
+            Phase::Saving => "saving",
+            Phase::Checking => "checking",
+            Phase::WaitingForOtherProcess => "waiting_for_other_process",
+            Phase::Backoff => "backoff",
+            Phase::ReauthRequired => "reauth_required",
+        }
+    }
+}
+
+impl core::fmt::Display for Phase {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A summary for status displays (`latchkey token status`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Status {
-    /// The session's state, one word (`ready`, `refreshing`, `backoff`, …).
-    pub state: &'static str,
+    /// What the session is doing.
+    pub state: Phase,
     /// Whether a usable access token is held now.
     pub token_valid: bool,
     /// When the access token expires.
@@ -439,7 +484,7 @@ impl TokenSession {
             return Ok(s);
         }
         s.state = State::Idle;
-        s.schedule(now);
+        s.schedule();
         if let Some(f) = in_flight {
             let lease_end = f.started_at.saturating_add(s.config.request_timeout);
             if now < lease_end {
@@ -523,10 +568,7 @@ impl TokenSession {
         }
         match &self.state {
             State::NoSession => TokenAnswer::NoSession,
-            State::ReauthRequired { .. } => match &self.state {
-                State::ReauthRequired { reason } => TokenAnswer::ReauthRequired { reason },
-                _ => TokenAnswer::NoSession,
-            },
+            State::ReauthRequired { .. } => self.answer_while_refreshing(),
             State::Idle => {
                 let floor = self.floor();
                 if now >= floor {
@@ -927,14 +969,14 @@ impl TokenSession {
         let c = self.current.as_ref();
         Status {
             state: match self.state {
-                State::NoSession => "no_session",
-                State::Idle => "ready",
-                State::Marking { .. } | State::Refreshing { .. } => "refreshing",
-                State::Committing | State::CommitRetry { .. } => "saving",
-                State::Reloading { .. } => "checking",
-                State::SiblingRefreshing { .. } => "waiting_for_other_process",
-                State::Backoff { .. } => "backoff",
-                State::ReauthRequired { .. } => "reauth_required",
+                State::NoSession => Phase::NoSession,
+                State::Idle => Phase::Ready,
+                State::Marking { .. } | State::Refreshing { .. } => Phase::Refreshing,
+                State::Committing | State::CommitRetry { .. } => Phase::Saving,
+                State::Reloading { .. } => Phase::Checking,
+                State::SiblingRefreshing { .. } => Phase::WaitingForOtherProcess,
+                State::Backoff { .. } => Phase::Backoff,
+                State::ReauthRequired { .. } => Phase::ReauthRequired,
             },
             token_valid: self.usable(now),
             access_expires_at: c.and_then(|c| c.access_expires_at),
@@ -1236,7 +1278,7 @@ impl TokenSession {
         if let Some(reason) = wanted {
             self.start_refresh(now, reason);
         } else {
-            self.schedule(now);
+            self.schedule();
         }
     }
 
@@ -1289,12 +1331,12 @@ impl TokenSession {
     }
 
     fn after_new_tokens(&mut self, now: u64) {
-        self.schedule(now);
+        self.schedule();
         self.check_reauth_soon(now);
     }
 
     /// Computes the proactive refresh point of the current token.
-    fn schedule(&mut self, _now: u64) {
+    fn schedule(&mut self) {
         self.refresh_at = None;
         let Some(c) = &self.current else {
             return;

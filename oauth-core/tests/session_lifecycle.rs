@@ -6,8 +6,8 @@ use common::{Rig, T0};
 use latchkey_oauth_core::http::HttpResponse;
 use latchkey_oauth_core::response::parse_token_response;
 use latchkey_oauth_core::session::{
-    Event, Grant, SessionConfig, Snapshot, SnapshotError, TokenAnswer, TokenSession, TokenSource,
-    Unauthorized,
+    Event, Grant, Phase, SessionConfig, Snapshot, SnapshotError, TokenAnswer, TokenSession,
+    TokenSource, Unauthorized,
 };
 
 fn cfg() -> SessionConfig {
@@ -579,7 +579,7 @@ fn two_processes_sharing_a_state_file_spend_each_refresh_token_once() {
     let (bid, bexp) = b_write.unwrap();
     assert_ne!(bexp, Some(a.disk.as_ref().unwrap().revision));
     b_session.handle_persist_conflict(a.now, bid, a.disk.clone());
-    assert_eq!(b_session.status(a.now).state, "waiting_for_other_process");
+    assert_eq!(b_session.status(a.now).state, Phase::WaitingForOtherProcess);
     // A finishes.
     a.settle();
     assert_eq!(a.server.refreshes, 1);
@@ -646,7 +646,7 @@ fn client_credentials_sessions_renew_by_running_the_grant_again() {
 fn status_reports_what_token_status_shows() {
     let mut rig = Rig::logged_in(900, cfg(), 25);
     let st = rig.session.status(rig.now);
-    assert_eq!(st.state, "ready");
+    assert_eq!(st.state, Phase::Ready);
     assert!(st.token_valid);
     assert!(st.has_refresh_token);
     assert_eq!(st.access_expires_at, Some(T0 + 900));
@@ -655,6 +655,6 @@ fn status_reports_what_token_status_shows() {
     rig.server.down = true;
     rig.run_until(T0 + 850);
     let st = rig.session.status(rig.now);
-    assert_eq!(st.state, "backoff");
+    assert_eq!(st.state, Phase::Backoff);
     assert!(st.last_error.unwrap().contains("503"));
 }

@@ -30,7 +30,7 @@ use latchkey_oauth_core::profile::Profile;
 use latchkey_oauth_core::response::TokenResponse;
 use latchkey_oauth_core::secret::Secret;
 use latchkey_oauth_core::session::{
-    Event, Grant, PersistId, SessionConfig, Snapshot, SnapshotError, Status, TokenAnswer,
+    Event, Grant, PersistId, Phase, SessionConfig, Snapshot, SnapshotError, Status, TokenAnswer,
     TokenSession, Unauthorized,
 };
 
@@ -183,10 +183,8 @@ impl TokenKeeper {
         })
     }
 
-    /// Calls `observer` for every application event (before any clone is made).
-    ///
-    /// # Panics
-    /// Never; the observer is only added while this is the only handle (otherwise ignored).
+    /// Calls `observer` for every application event. Set it before cloning the keeper: on a
+    /// keeper that already has clones the observer is not installed.
     #[must_use]
     pub fn with_observer(mut self, observer: Observer) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
@@ -195,7 +193,7 @@ impl TokenKeeper {
         self
     }
 
-    /// How long [`TokenKeeper::access_token`] waits at most.
+    /// How long [`TokenKeeper::access_token`] waits at most (before cloning, as above).
     #[must_use]
     pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
@@ -227,7 +225,7 @@ impl TokenKeeper {
             let listener = self.inner.changed.listen();
             self.drive().await;
             let status = self.lock().status(now());
-            if status.state != "saving" {
+            if status.state != Phase::Saving {
                 return Ok(());
             }
             if status.failures > 0 {
@@ -289,18 +287,18 @@ impl TokenKeeper {
                 return Ok(());
             }
             match status.state {
-                "reauth_required" => {
+                Phase::ReauthRequired => {
                     return Err(KeeperError::ReauthRequired(
                         status.reauth_reason.unwrap_or_default(),
                     ));
                 }
-                "backoff" => {
+                Phase::Backoff => {
                     return Err(KeeperError::Unavailable {
                         reason: status.last_error.unwrap_or_default(),
                         retry_at: status.next_action_at,
                     });
                 }
-                "no_session" => return Err(KeeperError::NoSession),
+                Phase::NoSession => return Err(KeeperError::NoSession),
                 _ => {}
             }
             if started.elapsed() > self.inner.max_wait {

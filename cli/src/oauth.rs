@@ -10,11 +10,12 @@ use clap::{Args, Subcommand};
 use latchkey_oauth_core::authorize::{AuthorizeOptions, authorization_request, parse_redirect};
 use latchkey_oauth_core::device::{DeviceEvent, DeviceFlow};
 use latchkey_oauth_core::discovery::{discovery_request, parse_discovery};
+use latchkey_oauth_core::import::{ImportError, ImportFormat, MAX_IMPORT_BYTES, import_session};
 use latchkey_oauth_core::profile::Profile;
 use latchkey_oauth_core::request;
 use latchkey_oauth_core::response::parse_token_response;
 use latchkey_oauth_core::secret::Secret;
-use latchkey_oauth_core::session::{Event, Grant, SessionConfig, Status};
+use latchkey_oauth_core::session::{Event, Grant, Phase, SessionConfig, Status};
 use latchkey_tokio::http::{HttpClient, HttpConfig};
 use latchkey_tokio::keeper::{TokenKeeper, now};
 use latchkey_tokio::state::StateDir;
@@ -99,6 +100,23 @@ pub(crate) enum TokenCommand {
         #[arg(long, default_value = "127.0.0.1:8000")]
         listen: String,
     },
+    /// Take over a session another client saved, without a new login: the BTicino Node.js
+    /// client's token cache, or a U-tec local gateway's config.json (its access and secret
+    /// keys become the client id and secret). Stop the other client afterwards: a rotating
+    /// refresh token must have one holder.
+    Import {
+        #[command(flatten)]
+        provider: ProviderArgs,
+        /// The file to read.
+        #[arg(long)]
+        from: PathBuf,
+        /// bticino-token-cache or utec-config (detected from the fields when absent).
+        #[arg(long)]
+        format: Option<String>,
+        /// Replace a session already stored for this provider.
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 type Failure = (u8, String);
@@ -181,8 +199,123 @@ pub(crate) fn token(command: TokenCommand) -> Result<(), Failure> {
                 let keeper = open(&provider).await?;
                 keep(keeper, &listen).await
             }
+            TokenCommand::Import {
+                provider,
+                from,
+                format,
+                replace,
+            } => import(&provider, &from, format.as_deref(), replace).await,
         }
     })
+}
+
+/// `token import`: read another client's saved session and store it as this provider's.
+async fn import(
+    args: &ProviderArgs,
+    from: &std::path::Path,
+    format: Option<&str>,
+    replace: bool,
+) -> Result<(), Failure> {
+    let format = match format {
+        None => None,
+        Some(name) => Some(ImportFormat::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = ImportFormat::ALL.iter().map(|f| f.name()).collect();
+            fail(
+                2,
+                format!(
+                    "unknown import format {name:?} (known: {})",
+                    known.join(", ")
+                ),
+            )
+        })?),
+    };
+    let bytes = read_limited(from, MAX_IMPORT_BYTES)?;
+    let imported = import_session(&bytes, format, now())
+        .map_err(|e| fail(2, format!("{}: {e}", from.display())))?;
+    let profile_name = match &args.profile_file {
+        Some(_) => None,
+        None => Some(args.provider.as_str()),
+    };
+    if let Some(name) = profile_name.filter(|n| !imported.format.fits_provider(n)) {
+        return Err(fail(
+            2,
+            ImportError::WrongProvider {
+                format: imported.format,
+                provider: name.to_owned(),
+            }
+            .to_string(),
+        ));
+    }
+    // Refuse before anything is written: the stored session and overrides stay as they are.
+    let current = {
+        let (profile, client, state) = setup(args, false).await?;
+        TokenKeeper::open(profile, session_config(), state, client)
+            .await
+            .map_err(|e| fail(2, e.to_string()))?
+            .status()
+    };
+    if !replace && !matches!(current.state, Phase::NoSession | Phase::ReauthRequired) {
+        return Err(fail(
+            2,
+            format!(
+                "a session for {} is already stored in {} (state {}); pass --replace to \
+                 overwrite it with the imported one",
+                args.provider,
+                args.state_dir.display(),
+                current.state
+            ),
+        ));
+    }
+    let fallback = Fallback {
+        client_id: imported.client_id.clone(),
+        client_secret: imported.client_secret.clone(),
+        redirect_uri: imported.redirect_uri.clone(),
+    };
+    let (profile, client, state) = setup_with(args, true, &fallback).await?;
+    if let (Some(theirs), Some(ours)) = (&imported.token_endpoint, &profile.endpoints.token)
+        && theirs != ours
+    {
+        eprintln!(
+            "note: the file names the token endpoint {theirs}; the {} profile's {ours} is used",
+            profile.name
+        );
+    }
+    for note in &imported.notes {
+        eprintln!("note: {note}");
+    }
+    let keeper = TokenKeeper::open(profile, session_config(), state, client)
+        .await
+        .map_err(|e| fail(2, e.to_string()))?;
+    keeper
+        .login(imported.tokens, Grant::RefreshToken)
+        .await
+        .map_err(|e| fail(1, e.to_string()))?;
+    eprintln!(
+        "imported a {} session into {}; stop the client that saved it: its copy of the refresh \
+         token must not be used again (a provider that rotates refresh tokens revokes the \
+         session when a spent one is replayed)",
+        imported.format,
+        args.state_dir.display()
+    );
+    Ok(())
+}
+
+/// Reads a whole file of at most `limit` bytes.
+fn read_limited(path: &std::path::Path, limit: usize) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)
+        .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
+    let mut bytes = Vec::new();
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
+    if bytes.len() > limit {
+        return Err(fail(
+            2,
+            format!("{} is larger than {limit} bytes", path.display()),
+        ));
+    }
+    Ok(bytes)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -202,6 +335,23 @@ fn session_config() -> SessionConfig {
 async fn setup(
     args: &ProviderArgs,
     saving: bool,
+) -> Result<(Profile, HttpClient, StateDir), Failure> {
+    setup_with(args, saving, &Fallback::default()).await
+}
+
+/// Values used when neither an argument nor the saved overrides give one (an imported
+/// file's client id, secret and redirect URI).
+#[derive(Default)]
+struct Fallback {
+    client_id: Option<String>,
+    client_secret: Option<Secret>,
+    redirect_uri: Option<String>,
+}
+
+async fn setup_with(
+    args: &ProviderArgs,
+    saving: bool,
+    fallback: &Fallback,
 ) -> Result<(Profile, HttpClient, StateDir), Failure> {
     let state = StateDir::open(&args.state_dir)
         .await
@@ -228,9 +378,10 @@ async fn setup(
         arg.clone()
             .or_else(|| saved.get(key).and_then(Value::as_str).map(str::to_owned))
     };
-    let client_id = pick(&args.client_id, "client_id");
+    let client_id = pick(&args.client_id, "client_id").or_else(|| fallback.client_id.clone());
     let issuer = pick(&args.issuer, "issuer");
-    let redirect_uri = pick(&args.redirect_uri, "redirect_uri");
+    let redirect_uri =
+        pick(&args.redirect_uri, "redirect_uri").or_else(|| fallback.redirect_uri.clone());
     let ca_file = args.ca_file.clone().or_else(|| {
         saved
             .get("ca_file")
@@ -247,7 +398,13 @@ async fn setup(
         None => saved
             .get("client_secret")
             .and_then(Value::as_str)
-            .map(str::to_owned),
+            .map(str::to_owned)
+            .or_else(|| {
+                fallback
+                    .client_secret
+                    .as_ref()
+                    .map(|s| s.expose().to_owned())
+            }),
     };
     if let Some(id) = &client_id {
         profile = profile.with_client_id(id.clone());
@@ -464,13 +621,25 @@ async fn keep(keeper: TokenKeeper, listen: &str) -> Result<(), Failure> {
         .map_err(|e| fail(2, format!("cannot listen on {listen}: {e}")))?;
     eprintln!("keeping tokens fresh; health on http://{listen}/health");
     let runner = keeper.clone();
+    // At most 32 requests at once; each is bounded in time by `read_request_head`.
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
     let serve = async {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
+            let (mut sock, _) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors or similar: pause instead of spinning.
+                    eprintln!("health endpoint: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let Ok(slot) = slots.clone().acquire_owned().await else {
                 continue;
             };
             let keeper = keeper.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 let head = read_request_head(&mut sock, 8192).await;
                 let (status, body) = match head.as_ref().map(|(m, p)| (m.as_str(), p.as_str())) {
                     Some(("GET", "/health")) => (200, health_json(&keeper.status())),

@@ -175,3 +175,309 @@ fn a_stored_valid_session_prints_its_token_for_scripts() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn write_file(dir: &std::path::Path, name: &str, body: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[cfg(unix)]
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// A token cache as the BTicino Node.js client saves it, valid for another hour.
+fn bticino_cache(access: &str) -> String {
+    let now = unix_now();
+    format!(
+        r#"{{"b2cAccessToken":"{access}","b2cRefreshToken":"bticino-refresh","expiresIn":3600,
+        "tokenType":"Bearer","receivedAtMs":{},"expiresAtMs":{}}}"#,
+        now * 1000,
+        (now + 3600) * 1000
+    )
+}
+
+#[test]
+fn an_imported_bticino_token_cache_serves_its_token_without_a_login() {
+    let dir = state_dir("import-bticino");
+    let src = write_file(
+        &dir.join("src"),
+        "token_cache.json",
+        &bticino_cache("from-node-client"),
+    );
+    let state = dir.join("state");
+    let state_s = state.to_str().unwrap();
+    let out = run(
+        &[
+            "token",
+            "import",
+            "--provider",
+            "bticino-diy",
+            "--from",
+            src.to_str().unwrap(),
+            "--state-dir",
+            state_s,
+        ],
+        b"",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("imported a bticino-token-cache session"),
+        "{err}"
+    );
+    assert!(err.contains("stop the client that saved it"), "{err}");
+    assert!(
+        !err.contains("bticino-refresh"),
+        "no secret in messages: {err}"
+    );
+    let tokens = state.join("tokens-bticino-diy.json");
+    #[cfg(unix)]
+    assert_eq!(mode(&tokens), 0o600);
+    let out = run(
+        &[
+            "token",
+            "get",
+            "--provider",
+            "bticino-diy",
+            "--state-dir",
+            state_s,
+        ],
+        b"",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-node-client\n");
+    let out = run(
+        &[
+            "token",
+            "status",
+            "--json",
+            "--provider",
+            "bticino-diy",
+            "--state-dir",
+            state_s,
+        ],
+        b"",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"], "ready");
+    assert_eq!(v["token_valid"], true);
+    assert_eq!(v["has_refresh_token"], true);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_imported_utec_config_brings_its_client_keys_and_refreshes_at_first_use() {
+    let dir = state_dir("import-utec");
+    // uteclocal's config.json: `token_expires_in` without the time it was received.
+    let src = write_file(
+        &dir.join("src"),
+        "config.json",
+        r#"{"base_url":"https://api.u-tec.com","oauth_base_url":"https://oauth.u-tec.com",
+            "access_key":"AK-1","secret_key":"SK-secret","access_token":"utec-a",
+            "refresh_token":"utec-r","token_type":"Bearer","token_expires_in":7200,
+            "scope":"openapi","redirect_url":"https://example.org/cb"}"#,
+    );
+    let state = dir.join("state");
+    let state_s = state.to_str().unwrap();
+    let out = run(
+        &[
+            "token",
+            "import",
+            "--provider",
+            "utec",
+            "--from",
+            src.to_str().unwrap(),
+            "--state-dir",
+            state_s,
+        ],
+        b"",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("refreshed at first use"), "{err}");
+    assert!(
+        !err.contains("SK-secret") && !err.contains("utec-r"),
+        "{err}"
+    );
+    let saved = state.join("provider-utec.json");
+    #[cfg(unix)]
+    assert_eq!(mode(&saved), 0o600);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(v["client_id"], "AK-1");
+    assert_eq!(v["client_secret"], "SK-secret");
+    assert_eq!(v["redirect_uri"], "https://example.org/cb");
+    let out = run(
+        &[
+            "token",
+            "status",
+            "--json",
+            "--provider",
+            "utec",
+            "--state-dir",
+            state_s,
+        ],
+        b"",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["token_valid"], false, "the token's age is unknown: {v}");
+    assert_eq!(v["has_refresh_token"], true);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn import_never_overwrites_a_stored_session_unless_asked() {
+    let dir = state_dir("import-replace");
+    let first = write_file(
+        &dir.join("src"),
+        "first.json",
+        &bticino_cache("first-token"),
+    );
+    let second = write_file(
+        &dir.join("src"),
+        "second.json",
+        &bticino_cache("second-token"),
+    );
+    let state = dir.join("state");
+    let state_s = state.to_str().unwrap();
+    let import = |file: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "token",
+            "import",
+            "--provider",
+            "bticino-c100x",
+            "--from",
+            file.to_str().unwrap(),
+            "--state-dir",
+            state_s,
+        ];
+        args.extend_from_slice(extra);
+        run(&args, b"")
+    };
+    assert_eq!(import(&first, &[]).status.code(), Some(0));
+    let tokens = state.join("tokens-bticino-c100x.json");
+    let before = std::fs::read(&tokens).unwrap();
+    let out = import(&second, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already stored") && err.contains("--replace"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&tokens).unwrap(),
+        before,
+        "the stored session is untouched"
+    );
+    assert_eq!(import(&second, &["--replace"]).status.code(), Some(0));
+    let out = run(
+        &[
+            "token",
+            "get",
+            "--provider",
+            "bticino-c100x",
+            "--state-dir",
+            state_s,
+        ],
+        b"",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "second-token\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn import_refuses_bad_files_by_name_and_writes_nothing() {
+    let dir = state_dir("import-bad");
+    let state = dir.join("state");
+    let state_s = state.to_str().unwrap();
+    let cases: [(&str, &str, &[&str], &str); 5] = [
+        (
+            "bticino",
+            &bticino_cache("x"),
+            &["--provider", "utec"],
+            "does not belong to provider \"utec\"",
+        ),
+        (
+            "norefresh",
+            r#"{"b2cAccessToken":"a","expiresAtMs":1}"#,
+            &["--provider", "bticino-diy"],
+            "bticino-token-cache: the file has no b2cRefreshToken",
+        ),
+        (
+            "ambiguous",
+            r#"{"access_token":"a","refresh_token":"r"}"#,
+            &["--provider", "generic"],
+            "cannot tell which client saved this file",
+        ),
+        (
+            "broken",
+            "{\"b2cRefreshToken\": ",
+            &["--provider", "bticino-diy"],
+            "is not JSON",
+        ),
+        (
+            "format",
+            "{}",
+            &["--provider", "utec", "--format", "yaml"],
+            "unknown import format \"yaml\" (known: bticino-token-cache, utec-config)",
+        ),
+    ];
+    for (name, body, extra, expected) in cases {
+        let src = write_file(&dir.join("src"), name, body);
+        let mut args = vec![
+            "token",
+            "import",
+            "--from",
+            src.to_str().unwrap(),
+            "--state-dir",
+            state_s,
+        ];
+        args.extend_from_slice(extra);
+        let out = run(&args, b"");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(expected), "{name}: {err}");
+        let written: Vec<_> = std::fs::read_dir(&state)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            written
+                .iter()
+                .all(|n| !n.to_string_lossy().starts_with("tokens-")
+                    && !n.to_string_lossy().starts_with("provider-")),
+            "{name}: nothing stored: {written:?}"
+        );
+    }
+    let missing = dir.join("nope.json");
+    let out = run(
+        &[
+            "token",
+            "import",
+            "--provider",
+            "utec",
+            "--from",
+            missing.to_str().unwrap(),
+            "--state-dir",
+            state_s,
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -84,6 +84,7 @@ pub mod device;
 pub mod discovery;
 pub mod form;
 pub mod http;
+pub mod import;
 pub mod pkce;
 pub mod profile;
 pub mod request;

@@ -72,6 +72,8 @@ pub enum ExpirySource {
     ProfileDefault,
     /// Nothing said; the token is used until the resource server answers 401.
     Unknown,
+    /// Read from another client's saved session ([`crate::import`]).
+    Imported,
 }
 
 /// How a failure is handled.
@@ -541,7 +543,7 @@ const MONTHS: [&str; 12] = [
 
 /// Days since 1970-01-01 of a proleptic Gregorian date with year ≥ 1970 (H. Hinnant's
 /// `days_from_civil`).
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+pub(crate) fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y / 400;
     let yoe = y - era * 400;

@@ -13,6 +13,8 @@
 //!   requests, compare-and-swap writes of its state file, timers.
 //! - [`state`]: reads and atomically replaces small files in the state directory (mode 0600,
 //!   directory 0700), as the cores' `Persist` effects require.
+//! - [`tls`]: TLS identities (certificate + key) swapped while connections run, and the
+//!   server and client configurations that present them (mutual TLS included).
 //!
 //! ```no_run
 //! use latchkey_smol::http::{HttpClient, HttpConfig, HttpRequest, Method};
@@ -82,3 +84,5 @@ mod rt;
 mod runtime;
 #[path = "../../runtime-tokio/src/shared/state.rs"]
 pub mod state;
+#[path = "../../runtime-tokio/src/shared/tls.rs"]
+pub mod tls;

@@ -12,6 +12,8 @@
 //!   requests, compare-and-swap writes of its state file, timers.
 //! - [`state`]: reads and atomically replaces small files in the state directory (mode 0600,
 //!   directory 0700), as the cores' `Persist` effects require.
+//! - [`tls`]: TLS identities (certificate + key) swapped while connections run, and the
+//!   server and client configurations that present them (mutual TLS included).
 //!
 //! ```no_run
 //! use latchkey_tokio::http::{HttpClient, HttpConfig, HttpRequest, Method};
@@ -83,3 +85,5 @@ mod rt;
 mod runtime;
 #[path = "shared/state.rs"]
 pub mod state;
+#[path = "shared/tls.rs"]
+pub mod tls;

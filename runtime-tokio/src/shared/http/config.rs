@@ -210,7 +210,10 @@ pub(crate) fn tls_config(config: &HttpConfig) -> Result<Arc<ClientConfig>, Confi
     Ok(Arc::new(tls))
 }
 
-fn root_store(roots: &Roots, extra: Option<&[u8]>) -> Result<RootCertStore, ConfigError> {
+pub(crate) fn root_store(
+    roots: &Roots,
+    extra: Option<&[u8]>,
+) -> Result<RootCertStore, ConfigError> {
     let mut store = RootCertStore::empty();
     match roots {
         Roots::WebPki => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),

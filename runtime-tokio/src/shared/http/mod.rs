@@ -14,7 +14,7 @@
 //! Shared source: compiled into both `latchkey-tokio` and `latchkey-smol`; the runtime is
 //! `crate::rt::Rt`.
 
-mod config;
+pub(crate) mod config;
 mod exchange;
 mod target;
 

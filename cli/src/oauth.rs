@@ -54,20 +54,22 @@ pub(crate) struct ProviderArgs {
 
 /// How `latchkey login` gets the authorization.
 #[derive(Args, Debug)]
-#[group(multiple = false)]
 pub(crate) struct LoginMode {
     /// Capture the redirect on http://127.0.0.1:PORT/callback (RFC 8252).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["paste", "device"])]
     loopback: bool,
     /// Port for --loopback (0 picks a free one).
-    #[arg(long, default_value_t = 0, requires = "loopback")]
-    port: u16,
+    #[arg(long, requires = "loopback", conflicts_with_all = ["paste", "device"])]
+    port: Option<u16>,
     /// Print the login URL and read the redirect URL you paste (custom-scheme apps).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "device")]
     paste: bool,
     /// Device flow: enter a code on another device (RFC 8628).
     #[arg(long)]
     device: bool,
+    /// Also open the login URL in the desktop's browser (xdg-open, open or start).
+    #[arg(long, conflicts_with = "device")]
+    open: bool,
 }
 
 /// `latchkey token …`
@@ -481,9 +483,14 @@ async fn code_login(
     let mut rng = OsRng;
     let listener = if mode.loopback {
         Some(
-            TcpListener::bind(("127.0.0.1", mode.port))
+            TcpListener::bind(("127.0.0.1", mode.port.unwrap_or(0)))
                 .await
-                .map_err(|e| fail(2, format!("cannot listen on 127.0.0.1:{}: {e}", mode.port)))?,
+                .map_err(|e| {
+                    fail(
+                        2,
+                        format!("cannot listen on 127.0.0.1:{}: {e}", mode.port.unwrap_or(0)),
+                    )
+                })?,
         )
     } else {
         None
@@ -496,6 +503,9 @@ async fn code_login(
     let auth =
         authorization_request(profile, &options, &mut rng).map_err(|e| fail(2, e.to_string()))?;
     eprintln!("Open this URL in a browser and sign in:\n\n{}\n", auth.url);
+    if mode.open {
+        open_in_browser(&auth.url);
+    }
     let redirect = match listener {
         Some(l) => capture_redirect(l).await?,
         None => {
@@ -520,6 +530,34 @@ async fn code_login(
         .await
         .map_err(|e| fail(1, e.to_string()))?;
     parse_token_response(&resp, now(), &profile.response).map_err(|e| fail(1, e.to_string()))
+}
+
+/// Hands `url` to the desktop's opener without waiting for it; a failure only prints a note
+/// (the URL is already on the screen).
+fn open_in_browser(url: &str) {
+    let mut command = if cfg!(target_os = "macos") {
+        std::process::Command::new("open")
+    } else if cfg!(windows) {
+        let mut c = std::process::Command::new("cmd");
+        // `start` takes the first quoted argument as a window title.
+        c.args(["/C", "start", ""]);
+        c
+    } else {
+        std::process::Command::new("xdg-open")
+    };
+    let spawned = command
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match spawned {
+        // Reap it in the background so no zombie stays behind.
+        Ok(mut child) => {
+            std::thread::spawn(move || child.wait());
+        }
+        Err(e) => eprintln!("note: could not open a browser ({e}); open the URL yourself"),
+    }
 }
 
 /// Accepts browser connections on the loopback listener until one carries the redirect

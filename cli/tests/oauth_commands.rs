@@ -481,3 +481,141 @@ fn import_refuses_bad_files_by_name_and_writes_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn login_modes_that_cannot_go_together_are_refused() {
+    for (args, expected) in [
+        (&["--loopback", "--paste"][..], "cannot be used with"),
+        (&["--paste", "--port", "8123"][..], "cannot be used with"),
+        (&["--device", "--open"][..], "cannot be used with"),
+        (&["--port", "8123"][..], "--loopback"),
+    ] {
+        let mut all = vec!["login", "--provider", "watts"];
+        all.extend_from_slice(args);
+        let out = run(&all, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
+
+/// The authorize URL printed on stderr.
+fn printed_url(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .find(|l| l.starts_with("https://"))
+        .map(str::to_owned)
+}
+
+#[cfg(unix)]
+#[test]
+fn open_hands_the_login_url_to_the_desktop_opener() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = state_dir("open");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let seen = dir.join("opened.txt");
+    let opener = bin.join("xdg-open");
+    std::fs::write(
+        &opener,
+        // Written aside, then renamed: the test sees the file only once it is complete.
+        format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > '{0}.tmp' && mv '{0}.tmp' '{0}'\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args([
+            "login",
+            "--provider",
+            "watts",
+            "--paste",
+            "--open",
+            "--state-dir",
+        ])
+        .arg(dir.join("state"))
+        .env("PATH", path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The opener runs in the background; wait for it before answering the prompt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seen.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"msalc832c38c-ce70-4ebc-83b6-b4548083ac90://auth?code=x&state=y\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let opened = std::fs::read_to_string(&seen).expect("the opener was called");
+    assert_eq!(Some(opened), printed_url(&err), "{err}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the pasted state is foreign: {err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn loopback_login_listens_on_the_given_port_and_checks_the_redirect_state() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::net::TcpStream;
+    let dir = state_dir("loopback");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["login", "--provider", "watts", "--loopback", "--port"])
+        .arg(port.to_string())
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut url = None;
+    let mut line = String::new();
+    while url.is_none() && stderr.read_line(&mut line).unwrap_or(0) > 0 {
+        url = printed_url(&line);
+        line.clear();
+    }
+    let url = url.expect("the login URL is printed");
+    let redirect = format!("http%3A%2F%2F127.0.0.1%3A{port}%2Fcallback");
+    assert!(url.contains(&format!("redirect_uri={redirect}")), "{url}");
+    let get = |target: &str| -> String {
+        let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        write!(sock, "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        let _ = sock.read_to_string(&mut reply);
+        reply
+    };
+    // A stray request (a favicon) is answered 404 and the login keeps waiting.
+    assert!(get("/favicon.ico").starts_with("HTTP/1.1 404"));
+    let page = get("/callback?code=abc&state=not-this-login");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(1), "{rest}");
+    assert!(rest.contains("does not match this login"), "{rest}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,94 @@
+# Sourced by the interop scripts: a Kamailio registrar on loopback TLS for one run.
+#
+#   kamailio_start WORK ALG   certificates in WORK (CA, server, client, a foreign client),
+#                             Kamailio started with DIGEST_ALG=ALG; sets KAM_PID, KAM_TLS_PORT,
+#                             KAM_UDP_PORT, KAM_GATE_PORT, KAM_PASSWORD
+#   kamailio_stop             stops it (TERM, then KILL after 2 s)
+# Needs: kamailio with its TLS module, openssl, ss (iproute2) or a free-port helper.
+
+kam_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# A free TCP/UDP port on 127.0.0.1 (bound and released; loopback only).
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# CA, server (localhost, 127.0.0.1), client (the account's identity), and a client from an
+# unrelated CA; all P-256, valid for a day.
+kamailio_certs() {
+  local dir=$1
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+    openssl req -x509 -new -key ca.key -sha256 -days 1 -subj "/CN=latchkey interop CA" -out ca.crt
+    openssl ecparam -name prime256v1 -genkey -noout -out other-ca.key 2>/dev/null
+    openssl req -x509 -new -key other-ca.key -sha256 -days 1 -subj "/CN=unrelated CA" -out other-ca.crt
+    leaf() { # name ca subject san
+      openssl ecparam -name prime256v1 -genkey -noout -out "$1.key" 2>/dev/null
+      openssl req -new -key "$1.key" -subj "$3" -out "$1.csr"
+      printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\n' "$4" > "$1.ext"
+      openssl x509 -req -in "$1.csr" -CA "$2.crt" -CAkey "$2.key" -CAcreateserial -days 1 \
+        -sha256 -extfile "$1.ext" -out "$1.crt" 2>/dev/null
+    }
+    leaf server ca "/CN=localhost" "DNS:localhost,IP:127.0.0.1"
+    leaf client ca "/CN=panel" "URI:sip:panel@127.0.0.1"
+    leaf foreign other-ca "/CN=intruder" "URI:sip:intruder@127.0.0.1"
+    chmod 600 ./*.key
+  )
+}
+
+kamailio_start() {
+  local work=$1 alg=$2
+  command -v kamailio >/dev/null || { echo "kamailio is required" >&2; return 1; }
+  kamailio_certs "$work/certs"
+  cat > "$work/tls.cfg" <<CFG
+[server:default]
+method = TLSv1.2+
+verify_certificate = yes
+require_certificate = yes
+private_key = $work/certs/server.key
+certificate = $work/certs/server.crt
+ca_list = $work/certs/ca.crt
+
+[client:default]
+verify_certificate = no
+require_certificate = no
+CFG
+  KAM_TLS_PORT=$(free_port)
+  KAM_UDP_PORT=$(free_port)
+  KAM_GATE_PORT=$(free_port)
+  KAM_PASSWORD="pw-$RANDOM$RANDOM"
+  mkdir -p "$work/run"
+  kamailio -f "$kam_here/kamailio.cfg" -DD -E -m 64 -M 8 -Y "$work/run" -P "$work/run/kamailio.pid" \
+    -A "TLS_PORT=$KAM_TLS_PORT" -A "UDP_PORT=$KAM_UDP_PORT" \
+    -A "GATE_URI=\"sip:127.0.0.1:$KAM_GATE_PORT\"" -A "DIGEST_ALG=\"$alg\"" \
+    -A "SECRET=\"s$RANDOM$RANDOM\"" -A "PASSWORD=\"$KAM_PASSWORD\"" \
+    -A "TLS_CFG=\"$work/tls.cfg\"" -A "REG_MAX=${KAM_REG_MAX:-20}" \
+    >"$work/kamailio.log" 2>&1 &
+  KAM_PID=$!
+  # Ready when the TLS port accepts.
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$KAM_TLS_PORT") 2>/dev/null; then
+      export KAM_PID KAM_TLS_PORT KAM_UDP_PORT KAM_GATE_PORT KAM_PASSWORD
+      return 0
+    fi
+    kill -0 "$KAM_PID" 2>/dev/null || { tail -n 30 "$work/kamailio.log" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "kamailio did not listen within 10 s" >&2
+  tail -n 30 "$work/kamailio.log" >&2
+  return 1
+}
+
+kamailio_stop() {
+  [ -n "${KAM_PID:-}" ] || return 0
+  kill -TERM "$KAM_PID" 2>/dev/null || true
+  for _ in $(seq 1 20); do
+    kill -0 "$KAM_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$KAM_PID" 2>/dev/null || true
+  wait "$KAM_PID" 2>/dev/null || true
+  KAM_PID=""
+}

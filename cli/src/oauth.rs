@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use latchkey_oauth_core::authorize::{AuthorizeOptions, authorization_request, parse_redirect};
+use latchkey_oauth_core::b2c::{Credentials, HeadlessConfig, HeadlessLogin, Next as HeadlessNext};
 use latchkey_oauth_core::device::{DeviceEvent, DeviceFlow};
 use latchkey_oauth_core::discovery::{discovery_request, parse_discovery};
 use latchkey_oauth_core::import::{ImportError, ImportFormat, MAX_IMPORT_BYTES, import_session};
@@ -56,20 +57,32 @@ pub(crate) struct ProviderArgs {
 #[derive(Args, Debug)]
 pub(crate) struct LoginMode {
     /// Capture the redirect on http://127.0.0.1:PORT/callback (RFC 8252).
-    #[arg(long, conflicts_with_all = ["paste", "device"])]
+    #[arg(long, conflicts_with_all = ["paste", "device", "headless"])]
     loopback: bool,
     /// Port for --loopback (0 picks a free one).
     #[arg(long, requires = "loopback", conflicts_with_all = ["paste", "device"])]
     port: Option<u16>,
     /// Print the login URL and read the redirect URL you paste (custom-scheme apps).
-    #[arg(long, conflicts_with = "device")]
+    #[arg(long, conflicts_with_all = ["device", "headless"])]
     paste: bool,
     /// Device flow: enter a code on another device (RFC 8628).
     #[arg(long)]
     device: bool,
     /// Also open the login URL in the desktop's browser (xdg-open, open or start).
-    #[arg(long, conflicts_with = "device")]
+    #[arg(long, conflicts_with_all = ["device", "headless"])]
     open: bool,
+    /// Azure AD B2C only, opt-in: sign in without a browser by posting the e-mail and
+    /// password to the provider's own sign-in page API (breaks if the provider changes that
+    /// page; stops at MFA or password-change pages).
+    #[arg(long, conflicts_with = "device", requires = "username")]
+    headless: bool,
+    /// The account's e-mail or user name, for --headless.
+    #[arg(long, requires = "headless")]
+    username: Option<String>,
+    /// File holding the password for --headless (read from standard input when absent);
+    /// never pass passwords as arguments.
+    #[arg(long, requires = "headless")]
+    password_file: Option<PathBuf>,
 }
 
 /// `latchkey token …`
@@ -133,6 +146,8 @@ pub(crate) fn login(args: ProviderArgs, mode: LoginMode) -> Result<(), Failure> 
         let (profile, client, state) = setup(&args, true).await?;
         let tokens = if mode.device {
             device_login(&profile, &client).await?
+        } else if mode.headless {
+            headless_login(&profile, &client, &mode).await?
         } else {
             code_login(&profile, &client, &mode).await?
         };
@@ -522,6 +537,67 @@ async fn code_login(
     };
     let code = parse_redirect(&redirect, &auth, &profile.authorize.code_params)
         .map_err(|e| fail(1, e.to_string()))?;
+    let req =
+        request::authorization_code(profile, &code.code, auth.pkce.as_ref(), &auth.redirect_uri)
+            .map_err(|e| fail(2, e.to_string()))?;
+    let resp = client
+        .send(&req)
+        .await
+        .map_err(|e| fail(1, e.to_string()))?;
+    parse_token_response(&resp, now(), &profile.response).map_err(|e| fail(1, e.to_string()))
+}
+
+/// `--headless`: B2C's sign-in page API driven by `latchkey_oauth_core::b2c`, then the
+/// usual code exchange. The password is read from a file or standard input, never stored.
+async fn headless_login(
+    profile: &Profile,
+    client: &HttpClient,
+    mode: &LoginMode,
+) -> Result<latchkey_oauth_core::response::TokenResponse, Failure> {
+    let username = mode.username.clone().unwrap_or_default();
+    let password = match &mode.password_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?,
+        None => {
+            eprintln!("Password for {username}:");
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| fail(2, format!("cannot read standard input: {e}")))?;
+            line
+        }
+    };
+    let password = Secret::new(password.trim_end_matches(['\r', '\n']).to_owned());
+    if password.expose().is_empty() {
+        return Err(fail(2, "the password is empty"));
+    }
+    let auth = authorization_request(profile, &AuthorizeOptions::default(), &mut OsRng)
+        .map_err(|e| fail(2, e.to_string()))?;
+    let config = HeadlessConfig::for_profile(profile);
+    let (mut flow, mut request) =
+        HeadlessLogin::start(auth.clone(), Credentials::new(username, password), config)
+            .map_err(|e| fail(2, e.to_string()))?;
+    // Page, its same-site redirects, credentials, confirmation: a dozen exchanges at most.
+    let mut code = None;
+    for _ in 0..12 {
+        let response = client
+            .send(&request)
+            .await
+            .map_err(|e| fail(1, format!("headless sign-in: {e}")))?;
+        match flow
+            .handle_response(&response)
+            .map_err(|e| fail(1, e.to_string()))?
+        {
+            HeadlessNext::Send(next) => request = next,
+            HeadlessNext::Code(c) => {
+                code = Some(c);
+                break;
+            }
+            _ => break,
+        }
+    }
+    let code = code.ok_or_else(|| fail(1, "headless sign-in: no code after 12 exchanges"))?;
     let req =
         request::authorization_code(profile, &code.code, auth.pkce.as_ref(), &auth.redirect_uri)
             .map_err(|e| fail(2, e.to_string()))?;

@@ -80,6 +80,7 @@
 #![forbid(unsafe_code)]
 
 pub mod authorize;
+pub mod b2c;
 pub mod device;
 pub mod discovery;
 pub mod form;

@@ -1,0 +1,275 @@
+//! `latchkey login --headless` against a stand-in Azure AD B2C served over HTTPS on loopback:
+//! the sign-in page with `SETTINGS` and `x-ms-cpim-*` cookies, the SelfAsserted credentials
+//! post, the confirmation redirect carrying the code, and the PKCE code exchange. A wrong
+//! password and a page without a csrf token end with the provider's message or a named fault,
+//! and nothing is stored. The stand-in is test code only.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use sha2::Digest;
+
+#[path = "../../runtime-tokio/tests/shared/support.rs"]
+mod support;
+
+use support::{Ending, Received, Server, pki};
+
+const TENANT: &str = "/tenant.onmicrosoft.com";
+const POLICY: &str = "B2C_1_standin";
+const REDIRECT: &str = "com.example.app://oauth2redirect";
+
+/// What the stand-in remembers between requests.
+#[derive(Default)]
+struct Seen {
+    state: Option<String>,
+    challenge: Option<String>,
+    posted_password: bool,
+    exchanged: bool,
+}
+
+fn query_param(target: &str, name: &str) -> Option<String> {
+    let query = target.split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.replace('+', " ");
+    let mut out = Vec::new();
+    let bytes = b.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(v) = u8::from_str_radix(&b[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn respond(out: &mut dyn Write, status: &str, headers: &[(&str, String)], body: &str) {
+    let mut head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (n, v) in headers {
+        head += &format!("{n}: {v}\r\n");
+    }
+    let _ = out.write_all(format!("{head}\r\n{body}").as_bytes());
+}
+
+/// The stand-in B2C: `settings` is the page's SETTINGS object, `password` the one accepted.
+fn stand_in(settings: String, password: &'static str) -> (Server, Arc<Mutex<Seen>>) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let state = seen.clone();
+    let server = Server::tls(move |req: &Received, out| {
+        let path = req.target.split('?').next().unwrap_or_default().to_owned();
+        let cookie = req.header("cookie").unwrap_or_default().to_owned();
+        let mut seen = state.lock().unwrap();
+        match (req.method.as_str(), path.as_str()) {
+            ("GET", p) if p == format!("{TENANT}/oauth2/v2.0/authorize") => {
+                assert_eq!(query_param(&req.target, "p").as_deref(), Some(POLICY));
+                seen.state = query_param(&req.target, "state");
+                seen.challenge = query_param(&req.target, "code_challenge");
+                let page = format!(
+                    "<html><script>var SA_FIELDS = {{\"AttributeFields\":[{{\"IS_PASSWORD\":false,\"ID\":\"logonIdentifier\"}}]}};\nvar SETTINGS = {settings};\n</script></html>"
+                );
+                respond(
+                    out,
+                    "200 OK",
+                    &[
+                        (
+                            "Set-Cookie",
+                            "x-ms-cpim-csrf=CSRF1; path=/; secure; HttpOnly".into(),
+                        ),
+                        (
+                            "Set-Cookie",
+                            "x-ms-cpim-trans=TX1; path=/; secure; HttpOnly".into(),
+                        ),
+                        ("Content-Type", "text/html".into()),
+                    ],
+                    &page,
+                );
+            }
+            ("POST", p) if p == format!("{TENANT}/{POLICY}/SelfAsserted") => {
+                let body = String::from_utf8_lossy(&req.body).into_owned();
+                let fine = req.header("x-csrf-token") == Some("CSRF1")
+                    && cookie.contains("x-ms-cpim-trans=TX1")
+                    && body.contains("logonIdentifier=owner%40example.com");
+                assert!(
+                    fine,
+                    "headers, cookies and field as B2C's page sends them: {body} / {cookie}"
+                );
+                seen.posted_password = true;
+                let answer = if body.contains(&format!("password={password}")) {
+                    r#"{"status":"200"}"#
+                } else {
+                    r#"{"status":"400","errorCode":"AADB2C90054","message":"Your password is incorrect."}"#
+                };
+                respond(
+                    out,
+                    "200 OK",
+                    &[("Content-Type", "application/json".into())],
+                    answer,
+                );
+            }
+            ("GET", p)
+                if p == format!("{TENANT}/{POLICY}/api/CombinedSigninAndSignup/confirmed") =>
+            {
+                assert_eq!(
+                    query_param(&req.target, "csrf_token").as_deref(),
+                    Some("CSRF1")
+                );
+                let location = format!(
+                    "{REDIRECT}?state={}&code=CODE1",
+                    seen.state.clone().unwrap_or_default()
+                );
+                respond(out, "302 Found", &[("Location", location)], "");
+            }
+            ("POST", p) if p == format!("{TENANT}/oauth2/v2.0/token") => {
+                let body = String::from_utf8_lossy(&req.body).into_owned();
+                let verifier = body
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("code_verifier="))
+                    .unwrap_or_default()
+                    .to_owned();
+                let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(sha2::Sha256::digest(verifier.as_bytes()));
+                assert_eq!(
+                    Some(challenge),
+                    seen.challenge,
+                    "PKCE S256 verifier matches"
+                );
+                assert!(
+                    body.contains("grant_type=authorization_code") && body.contains("code=CODE1"),
+                    "{body}"
+                );
+                seen.exchanged = true;
+                respond(
+                    out,
+                    "200 OK",
+                    &[("Content-Type", "application/json".into())],
+                    r#"{"access_token":"AT-headless","token_type":"Bearer","expires_in":900,"refresh_token":"RT-headless","refresh_token_expires_in":7776000}"#,
+                );
+            }
+            _ => respond(out, "404 Not Found", &[], ""),
+        }
+        Ok(Ending::Clean)
+    });
+    (server, seen)
+}
+
+fn settings(csrf: bool) -> String {
+    let csrf = if csrf { r#""csrf":"CSRF1","# } else { "" };
+    format!(
+        r#"{{"api":"CombinedSigninAndSignup",{csrf}"transId":"StateProperties=TX1","hosts":{{"tenant":"{TENANT}/{POLICY}","policy":"{POLICY}"}}}}"#
+    )
+}
+
+struct Run {
+    dir: std::path::PathBuf,
+}
+
+impl Run {
+    fn new(tag: &str, server: &Server) -> Run {
+        let dir = std::env::temp_dir().join(format!("latchkey-b2c-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = format!("https://localhost:{}{TENANT}/oauth2/v2.0", server.port());
+        std::fs::write(
+            dir.join("profile.toml"),
+            format!(
+                "name = \"standin\"\ndisplay_name = \"stand-in B2C\"\n\n[endpoints]\nauthorization = \"{base}/authorize\"\ntoken = \"{base}/token\"\nb2c_policy = \"{POLICY}\"\n\n[client]\nid = \"client-1\"\nauth = \"none\"\nredirect_uri = \"{REDIRECT}\"\nscopes = [\"openid\", \"offline_access\"]\n\n[pkce]\nsend = true\n\n[authorize]\n\n[token]\n\n[response]\n\n[lifecycle]\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("ca.pem"), &pki().ca_pem).unwrap();
+        Run { dir }
+    }
+
+    fn login(&self, password: &[u8]) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+            .args([
+                "login",
+                "--headless",
+                "--username",
+                "owner@example.com",
+                "--profile-file",
+            ])
+            .arg(self.dir.join("profile.toml"))
+            .arg("--ca-file")
+            .arg(self.dir.join("ca.pem"))
+            .arg("--state-dir")
+            .arg(self.dir.join("state"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(password).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn stored(&self) -> bool {
+        self.dir.join("state").join("tokens-standin.json").exists()
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn headless_login_signs_in_through_the_b2c_page_api_and_stores_the_session() {
+    let (server, seen) = stand_in(settings(true), "s3cret%26pw");
+    let run = Run::new("ok", &server);
+    let out = run.login(b"s3cret&pw\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("logged in"), "{err}");
+    assert!(!err.contains("s3cret"), "the password never prints: {err}");
+    assert!(seen.lock().unwrap().exchanged);
+    let tokens = std::fs::read_to_string(run.dir.join("state/tokens-standin.json")).unwrap();
+    assert!(tokens.contains("RT-headless"));
+    assert!(!tokens.contains("s3cret"), "the password is never stored");
+}
+
+#[test]
+fn a_wrong_password_ends_with_the_providers_message_and_stores_nothing() {
+    let (server, seen) = stand_in(settings(true), "right");
+    let run = Run::new("wrong", &server);
+    let out = run.login(b"wrong\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the provider refused the sign-in: Your password is incorrect."),
+        "{err}"
+    );
+    assert!(seen.lock().unwrap().posted_password);
+    assert!(!seen.lock().unwrap().exchanged);
+    assert!(!run.stored());
+}
+
+#[test]
+fn a_sign_in_page_without_csrf_is_named_and_no_password_is_sent() {
+    let (server, seen) = stand_in(settings(false), "right");
+    let run = Run::new("nocsrf", &server);
+    let out = run.login(b"right\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the sign-in page has no csrf"), "{err}");
+    assert!(!seen.lock().unwrap().posted_password);
+    assert!(!run.stored());
+}

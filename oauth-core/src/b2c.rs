@@ -92,11 +92,30 @@ impl Default for HeadlessConfig {
 }
 
 impl HeadlessConfig {
-    /// The settings a profile implies: its token requests' `User-Agent` (the vendor app's)
-    /// and its code parameter names.
+    /// The settings a profile implies: its token requests' `User-Agent` (the vendor app's),
+    /// its code parameter names, and the sign-in field used when the page does not name
+    /// one — `signInName` for Identity Experience Framework policies (`B2C_1A_…`, Watts),
+    /// `logonIdentifier` for built-in ones (`B2C_1_…`, Legrand), FACTS.md §3.2.
     #[must_use]
     pub fn for_profile(profile: &crate::profile::Profile) -> Self {
+        // The policy is a `p=` parameter (Legrand) or a path segment (Watts' `/tfp/` URLs).
+        let custom = profile
+            .endpoints
+            .b2c_policy
+            .as_deref()
+            .is_some_and(|p| p.to_ascii_uppercase().starts_with("B2C_1A_"))
+            || profile
+                .endpoints
+                .authorization
+                .as_deref()
+                .is_some_and(|u| u.to_ascii_uppercase().contains("/B2C_1A_"));
         HeadlessConfig {
+            username_field: if custom {
+                "signInName"
+            } else {
+                "logonIdentifier"
+            }
+            .to_owned(),
             user_agent: profile
                 .token
                 .extra_headers

@@ -344,3 +344,15 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn custom_policies_default_to_sign_in_name_and_built_in_ones_to_logon_identifier() {
+    let watts = HeadlessConfig::for_profile(&Profile::builtin("watts").unwrap());
+    assert_eq!(watts.username_field, "signInName");
+    let diy = HeadlessConfig::for_profile(&Profile::builtin("bticino-diy").unwrap());
+    assert_eq!(diy.username_field, "logonIdentifier");
+    assert_eq!(
+        diy.user_agent.as_deref(),
+        Some("NetatmoApp(DoorEntry/v1.8.4) Android(13/Google/sdk_gphone64_arm64)")
+    );
+}

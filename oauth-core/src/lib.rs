@@ -81,6 +81,7 @@
 
 pub mod authorize;
 pub mod b2c;
+pub mod cloud;
 pub mod device;
 pub mod discovery;
 pub mod form;

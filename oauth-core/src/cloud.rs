@@ -5,12 +5,15 @@
 //!
 //! * [`legrand`]: BTicino/Legrand door entry — plants, modules, SIP accounts, the CA chain,
 //!   client certificates.
+//! * [`utec`]: U-tec / Ultraloq — the Xthings action endpoint (user, discovery, query,
+//!   lock and unlock).
 
 use serde_json::Value;
 
 use crate::http::HttpResponse;
 
 pub mod legrand;
+pub mod utec;
 
 /// Largest API answer read, in bytes.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;

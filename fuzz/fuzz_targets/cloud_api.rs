@@ -1,7 +1,8 @@
-//! Arbitrary answers into every Legrand API response reader (a broken or hostile service).
+//! Arbitrary answers into every cloud API response reader (Legrand, U-tec): a broken or
+//! hostile service.
 #![no_main]
 
-use latchkey_oauth_core::cloud::legrand;
+use latchkey_oauth_core::cloud::{legrand, utec};
 use latchkey_oauth_core::http::HttpResponse;
 use libfuzzer_sys::fuzz_target;
 
@@ -29,4 +30,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(pem) = legrand::parse_issued_certificate(&r) {
         assert!(pem.contains("-----BEGIN"));
     }
+    if let Ok(devices) = utec::parse_devices(&r) {
+        assert!(devices.iter().all(|d| !d.id.is_empty()));
+    }
+    let _ = utec::parse_states(&r);
 });

@@ -1,8 +1,8 @@
 //! `latchkey` — the command-line front end of the latchkey workspace.
 //!
 //! This crate only parses arguments, reads input, calls the pure crates and the tokio drivers
-//! and prints results; every protocol rule lives in `latchkey-protocol` and
-//! `latchkey-oauth-core`.
+//! and prints results; every protocol rule lives in `latchkey-protocol`,
+//! `latchkey-oauth-core` and `latchkey-pki`.
 //!
 //! Argument parsing uses `clap` (derive, no default features beyond help and usage); JSON output
 //! uses `serde_json`.
@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod cert;
 mod oauth;
 mod sip_json;
 
@@ -52,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         command: oauth::TokenCommand,
     },
+    /// Keys, CSRs, self-signed certificates, inspection, checks and renewal timing.
+    Cert {
+        #[command(subcommand)]
+        command: cert::CertCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,6 +94,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Login { provider, mode } => finish(oauth::login(provider, mode)),
         Command::Token { command } => finish(oauth::token(command)),
+        Command::Cert { command } => finish(cert::run(command)),
         Command::Sip {
             command:
                 SipCommand::Parse {
@@ -181,3 +188,30 @@ fn read_input(file: Option<&PathBuf>) -> Result<Vec<u8>, String> {
     }
     Ok(buf)
 }
+
+/// The OS random source as a `rand_core` generator (the binary may read it; the cores
+/// only take it as an argument).
+pub(crate) struct OsRng;
+
+impl rand_core::TryRng for OsRng {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        // Without OS randomness no key or login can be made safely: stop rather than use
+        // weak state.
+        #[allow(clippy::expect_used)]
+        getrandom::fill(dst).expect("the operating system's random source failed");
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for OsRng {}

@@ -495,7 +495,7 @@ async fn code_login(
     client: &HttpClient,
     mode: &LoginMode,
 ) -> Result<latchkey_oauth_core::response::TokenResponse, Failure> {
-    let mut rng = OsRng;
+    let mut rng = crate::OsRng;
     let listener = if mode.loopback {
         Some(
             TcpListener::bind(("127.0.0.1", mode.port.unwrap_or(0)))
@@ -572,7 +572,7 @@ async fn headless_login(
     if password.expose().is_empty() {
         return Err(fail(2, "the password is empty"));
     }
-    let auth = authorization_request(profile, &AuthorizeOptions::default(), &mut OsRng)
+    let auth = authorization_request(profile, &AuthorizeOptions::default(), &mut crate::OsRng)
         .map_err(|e| fail(2, e.to_string()))?;
     let config = HeadlessConfig::for_profile(profile);
     let (mut flow, mut request) =
@@ -881,29 +881,3 @@ fn event_json(event: &Event) -> Option<String> {
     };
     Some(v.to_string())
 }
-
-/// The OS random source as a `rand_core` generator (the binary may read it; the cores
-/// only take it as an argument).
-struct OsRng;
-
-impl rand_core::TryRng for OsRng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        // Without OS randomness no login can be made safely: stop rather than use weak state.
-        #[allow(clippy::expect_used)]
-        getrandom::fill(dst).expect("the operating system's random source failed");
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for OsRng {}

@@ -439,14 +439,7 @@ fn optional_string(map: &Map<String, Value>, field: &str) -> Result<Option<Strin
 /// response did not state). `None` for anything that is not a JWT with a numeric `exp`.
 #[must_use]
 pub fn jwt_exp(token: &str) -> Option<u64> {
-    let mut parts = token.split('.');
-    let (_header, payload) = (parts.next()?, parts.next()?);
-    parts.next()?;
-    if payload.len() > MAX_BODY {
-        return None;
-    }
-    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    let claims = jwt_claims(token)?;
     match claims.get("exp")? {
         Value::Number(n) => n.as_u64().or_else(|| {
             n.as_f64()
@@ -460,6 +453,21 @@ pub fn jwt_exp(token: &str) -> Option<u64> {
         }),
         _ => None,
     }
+}
+
+/// The claims of a JWT, read without verifying anything (to learn facts the token carries
+/// for its holder, e.g. B2C's `oid`). `None` for anything that is not a JWT.
+#[must_use]
+pub fn jwt_claims(token: &str) -> Option<Value> {
+    let mut parts = token.split('.');
+    let (_header, payload) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    if payload.len() > MAX_BODY {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.is_object().then_some(claims)
 }
 
 /// Server clock minus local clock, from the `Date` header; 0 within its resolution.

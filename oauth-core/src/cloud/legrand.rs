@@ -551,5 +551,7 @@ fn segment(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
+pub mod setup;
+
 #[cfg(test)]
 mod tests;

@@ -551,6 +551,7 @@ fn segment(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
+pub mod files;
 pub mod setup;
 
 #[cfg(test)]

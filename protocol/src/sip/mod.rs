@@ -9,7 +9,9 @@
 //! * [`builder`] — requests and responses written into a caller-owned buffer.
 //! * [`digest`] — HTTP digest authentication (RFC 7616 / RFC 8760), client and server side.
 //! * [`uri`] — SIP, SIPS and tel URIs.
+//! * [`agent`] — a sans-IO user agent: registration, keep-alive, doorbell, gate commands.
 
+pub mod agent;
 pub mod builder;
 pub mod digest;
 pub mod framing;

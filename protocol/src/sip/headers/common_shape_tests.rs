@@ -218,7 +218,9 @@ proptest! {
                     && s.password().is_none()
                     && !s.has_headers()
                     && !u.contains('%')
-                    && u.starts_with("sip")),
+                    // The one-pass reader takes the lower-case schemes only; `sIp:` and
+                    // `sipS:` (schemes are case-insensitive) go the full way.
+                    && (u.starts_with("sip:") || u.starts_with("sips:"))),
                 "a plain URI left to the full grammar: {:?}", u
             ),
         }
@@ -277,5 +279,20 @@ proptest! {
             super::simple::parse_call_id_full(&call_id),
             "{:?}", call_id
         );
+    }
+}
+
+#[test]
+fn a_mixed_case_scheme_goes_the_full_way_and_reads_the_same() {
+    // Found by the mutation property: schemes are case-insensitive (RFC 3261 §19.1.4), the
+    // one-pass reader takes only `sip:`/`sips:`, and the full grammar reads the rest.
+    let u = "sipS:&A!$?aa0~;$@a0.";
+    assert_eq!(SipUri::parse_common(u), None);
+    match Uri::parse(u) {
+        Ok(Uri::Sip(s)) => {
+            assert!(s.is_secure());
+            assert_eq!(s.user(), Some("&A!$?aa0~;$"));
+        }
+        other => panic!("{other:?}"),
     }
 }

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod bticino;
 mod cert;
 mod oauth;
 mod sip_json;
@@ -58,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: cert::CertCommand,
     },
+    /// BTicino/Legrand door entry: device registration.
+    Bticino {
+        #[command(subcommand)]
+        command: bticino::BticinoCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,6 +101,7 @@ fn main() -> ExitCode {
         Command::Login { provider, mode } => finish(oauth::login(provider, mode)),
         Command::Token { command } => finish(oauth::token(command)),
         Command::Cert { command } => finish(cert::run(command)),
+        Command::Bticino { command } => finish(bticino::run(command)),
         Command::Sip {
             command:
                 SipCommand::Parse {

@@ -53,8 +53,29 @@ pub(crate) struct ProviderArgs {
     state_dir: PathBuf,
 }
 
+impl ProviderArgs {
+    /// The arguments of a built-in provider (or a profile file) with no overrides.
+    pub(crate) fn for_provider(
+        name: &str,
+        state_dir: PathBuf,
+        ca_file: Option<PathBuf>,
+        profile_file: Option<PathBuf>,
+    ) -> Self {
+        ProviderArgs {
+            provider: name.to_owned(),
+            profile_file,
+            client_id: None,
+            client_secret_file: None,
+            issuer: None,
+            redirect_uri: None,
+            ca_file,
+            state_dir,
+        }
+    }
+}
+
 /// How `latchkey login` gets the authorization.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub(crate) struct LoginMode {
     /// Capture the redirect on http://127.0.0.1:PORT/callback (RFC 8252).
     #[arg(long, conflicts_with_all = ["paste", "device", "headless"])]
@@ -134,9 +155,9 @@ pub(crate) enum TokenCommand {
     },
 }
 
-type Failure = (u8, String);
+pub(crate) type Failure = (u8, String);
 
-fn fail(code: u8, message: impl Into<String>) -> Failure {
+pub(crate) fn fail(code: u8, message: impl Into<String>) -> Failure {
     (code, message.into())
 }
 
@@ -335,7 +356,7 @@ fn read_limited(path: &std::path::Path, limit: usize) -> Result<Vec<u8>, Failure
     Ok(bytes)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -349,7 +370,7 @@ fn session_config() -> SessionConfig {
 /// The profile with the user's overrides, an HTTPS client, and the state directory. At
 /// login the overrides are saved (`provider-<name>.json`, mode 0600) so later commands need
 /// only `--provider`.
-async fn setup(
+pub(crate) async fn setup(
     args: &ProviderArgs,
     saving: bool,
 ) -> Result<(Profile, HttpClient, StateDir), Failure> {
@@ -476,7 +497,7 @@ async fn setup_with(
     Ok((profile, client, state))
 }
 
-async fn open(args: &ProviderArgs) -> Result<TokenKeeper, Failure> {
+pub(crate) async fn open(args: &ProviderArgs) -> Result<TokenKeeper, Failure> {
     let (profile, client, state) = setup(args, false).await?;
     let observer: latchkey_tokio::keeper::Observer = Box::new(|event: &Event| {
         if let Some(line) = event_json(event) {

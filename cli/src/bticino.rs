@@ -1,0 +1,294 @@
+//! `latchkey bticino …`: BTicino/Legrand door entry. `setup` is the first-run experience of
+//! the original Node.js client in one command: log in (if no session is stored), choose the
+//! plant, find the gateway and locks, register a SIP account, make a key and CSR, get the
+//! client certificate and the CA chain, and save everything — resumable at every step (the
+//! flow is `latchkey_oauth_core::cloud::legrand::setup`; this file only performs its steps).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use latchkey_oauth_core::cloud::ApiError;
+use latchkey_oauth_core::cloud::legrand::LegrandApi;
+use latchkey_oauth_core::cloud::legrand::files::{client_certs_json, sip_account_json};
+use latchkey_oauth_core::cloud::legrand::setup::{
+    Progress, Registration, RegistrationFlow, SetupError, Step,
+};
+use latchkey_oauth_core::session::Phase;
+use latchkey_pki::inspect::rfc3339;
+use latchkey_pki::key::{KeyType, PrivateKey};
+use latchkey_pki::request::{Csr, RequestParams};
+use latchkey_pki::validate::{Bundle, Usage, validate};
+
+use crate::oauth::{self, Failure, LoginMode, ProviderArgs, fail};
+
+/// The app flavour: client, certificate template and gateway SIP user stay consistent.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Flavour {
+    /// The "Door Entry" DIY app (`bticino-diy`).
+    Diy,
+    /// The Classe 100X app (`bticino-c100x`).
+    C100x,
+}
+
+impl Flavour {
+    fn provider(self) -> &'static str {
+        match self {
+            Flavour::Diy => "bticino-diy",
+            Flavour::C100x => "bticino-c100x",
+        }
+    }
+}
+
+/// `latchkey bticino …`
+#[derive(Subcommand, Debug)]
+pub(crate) enum BticinoCommand {
+    /// Log in if needed, register this device with the plant's gateway and get its SIP
+    /// account and client certificate. Safe to run again: it resumes where it stopped and
+    /// never registers twice.
+    Setup(SetupArgs),
+}
+
+/// Arguments of `latchkey bticino setup`.
+#[derive(Args, Debug)]
+pub(crate) struct SetupArgs {
+    /// App flavour.
+    #[arg(long, value_enum, default_value_t = Flavour::C100x)]
+    flavour: Flavour,
+    /// The plant, by id or name, when the account has several.
+    #[arg(long)]
+    plant: Option<String>,
+    /// The name this device shows in the app.
+    #[arg(long, default_value = "latchkey")]
+    client_name: String,
+    /// Also write the Node.js client's sip_account.json and client-certs.json here.
+    #[arg(long)]
+    export: Option<PathBuf>,
+    /// State directory.
+    #[arg(long, default_value = "./latchkey-data")]
+    state_dir: PathBuf,
+    /// Extra CA certificates (PEM) to trust (tests, proxies).
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// A profile of your own instead of the flavour's (tests, other tenants).
+    #[arg(long)]
+    profile_file: Option<PathBuf>,
+    #[command(flatten)]
+    login: LoginMode,
+}
+
+/// Runs `latchkey bticino …`.
+pub(crate) fn run(command: BticinoCommand) -> Result<(), Failure> {
+    match command {
+        BticinoCommand::Setup(args) => setup(args),
+    }
+}
+
+fn registration_file(flavour: Flavour) -> String {
+    format!("{}-registration.json", flavour.provider())
+}
+
+fn key_file(flavour: Flavour) -> String {
+    format!("{}-client-key.pem", flavour.provider())
+}
+
+fn setup(args: SetupArgs) -> Result<(), Failure> {
+    let provider = oauth::ProviderArgs::for_provider(
+        args.flavour.provider(),
+        args.state_dir.clone(),
+        args.ca_file.clone(),
+        args.profile_file.clone(),
+    );
+    // A session first: reuse the stored one, log in otherwise.
+    let needs_login = oauth::runtime()?.block_on(async {
+        let keeper = oauth::open(&provider).await?;
+        Ok::<_, Failure>(matches!(
+            keeper.status().state,
+            Phase::NoSession | Phase::ReauthRequired
+        ))
+    })?;
+    if needs_login {
+        eprintln!(
+            "No session for {} yet: logging in.",
+            args.flavour.provider()
+        );
+        oauth::login(provider.clone(), args.login.clone())?;
+    }
+    oauth::runtime()?.block_on(register(&args, &provider))
+}
+
+async fn register(args: &SetupArgs, provider: &ProviderArgs) -> Result<(), Failure> {
+    let (profile, client, state) = oauth::setup(provider, false).await?;
+    let keeper = oauth::open(provider).await?;
+    let api = LegrandApi::for_profile(&profile).map_err(|e| fail(2, e.to_string()))?;
+    let reg_name = registration_file(args.flavour);
+    let registration = match state
+        .read(&reg_name)
+        .await
+        .map_err(|e| fail(2, e.to_string()))?
+    {
+        Some(bytes) => {
+            let reg: Registration = serde_json::from_slice(&bytes)
+                .map_err(|e| fail(2, format!("{reg_name} is not valid: {e}")))?;
+            eprintln!("Resuming the registration of client {}.", reg.client_id);
+            reg
+        }
+        None => {
+            let mut random = [0u8; 32];
+            getrandom::fill(&mut random).map_err(|e| fail(2, format!("no OS randomness: {e}")))?;
+            Registration::new(&args.client_name, &random)
+        }
+    };
+    let mut flow = RegistrationFlow::new(api, registration, args.plant.clone());
+    let key_name = key_file(args.flavour);
+    let mut refreshed = false;
+    let done = loop {
+        let (token, generation) = keeper
+            .access_token()
+            .await
+            .map_err(|e| fail(1, e.to_string()))?;
+        let step = flow.next(&token).map_err(|e| fail(1, e.to_string()))?;
+        match step {
+            Step::Send(request) => {
+                let response = client
+                    .send(&request)
+                    .await
+                    .map_err(|e| fail(1, e.to_string()))?;
+                match flow.handle_response(&response) {
+                    Ok(()) => refreshed = false,
+                    // One refresh, then the same step again; a second refusal stops.
+                    Err(SetupError::Api(ApiError::Unauthorized)) if !refreshed => {
+                        refreshed = true;
+                        let _ = keeper.unauthorized(generation);
+                        keeper.refresh().await.map_err(|e| fail(1, e.to_string()))?;
+                    }
+                    Err(e) => return Err(fail(1, e.to_string())),
+                }
+            }
+            Step::Persist(reg) => {
+                let bytes = serde_json::to_vec_pretty(&reg)
+                    .map_err(|e| fail(2, format!("cannot write {reg_name}: {e}")))?;
+                state
+                    .write(&reg_name, bytes)
+                    .await
+                    .map_err(|e| fail(2, e.to_string()))?;
+                flow.handle_persisted();
+            }
+            Step::MakeCsr(spec) => {
+                // A stored key is reused: an interrupted run never leaves one behind.
+                let key = match state
+                    .read(&key_name)
+                    .await
+                    .map_err(|e| fail(2, e.to_string()))?
+                {
+                    Some(pem) => PrivateKey::from_pem(&pem)
+                        .map_err(|e| fail(2, format!("{key_name}: {e}")))?,
+                    None => {
+                        let key = PrivateKey::generate(KeyType::P256, &mut crate::OsRng)
+                            .map_err(|e| fail(2, e.to_string()))?;
+                        state
+                            .write(&key_name, key.to_pem().as_bytes().to_vec())
+                            .await
+                            .map_err(|e| fail(2, e.to_string()))?;
+                        key
+                    }
+                };
+                let params = RequestParams::legrand(
+                    &spec.client_id,
+                    &spec.owner_id,
+                    &spec.gateway_id,
+                    &spec.owner_email,
+                    &spec.unit,
+                );
+                let csr = Csr::create(&params, &key).map_err(|e| fail(2, e.to_string()))?;
+                flow.handle_csr(csr.to_der_base64());
+            }
+            Step::Done(reg) => break reg,
+            _ => return Err(fail(2, "registration asked for an unknown step")),
+        }
+        while let Some(p) = flow.poll_progress() {
+            eprintln!("{}", describe(&p));
+        }
+    };
+    // The Node.js client's files, for tools that read them (and latchkey's SIP commands).
+    let now = rfc3339(latchkey_tokio::keeper::now());
+    let key_pem = state
+        .read(&key_name)
+        .await
+        .map_err(|e| fail(2, e.to_string()))?
+        .unwrap_or_default();
+    let cert_pem = done.certificate_pem.clone().unwrap_or_default();
+    // The issued certificate must belong to the key and chain to the CA (validated before
+    // anything uses it; the registration itself is kept either way).
+    let chain = done.ca_chain_pem.clone().unwrap_or_default();
+    let bundle = Bundle::new(cert_pem.as_bytes(), &key_pem)
+        .with_roots(chain.as_bytes())
+        .with_usage(Usage::ClientAuth);
+    if let Err(e) = validate(&bundle, latchkey_tokio::keeper::now()) {
+        return Err(fail(
+            1,
+            format!(
+                "the certificate the service issued is not usable: {e} (the registration is \
+                 saved; run setup again to request a new certificate after removing \
+                 certificate_pem from {reg_name})"
+            ),
+        ));
+    }
+    let files = [
+        (
+            "sip_account.json",
+            sip_account_json(&done, &now).unwrap_or_default(),
+        ),
+        (
+            "client-certs.json",
+            client_certs_json(&cert_pem, &String::from_utf8_lossy(&key_pem)),
+        ),
+    ];
+    for (name, text) in &files {
+        state
+            .write(name, text.as_bytes().to_vec())
+            .await
+            .map_err(|e| fail(2, e.to_string()))?;
+    }
+    if let Some(dir) = &args.export {
+        let export = latchkey_tokio::state::StateDir::open(dir)
+            .await
+            .map_err(|e| fail(2, e.to_string()))?;
+        for (name, text) in &files {
+            export
+                .write(name, text.as_bytes().to_vec())
+                .await
+                .map_err(|e| fail(2, e.to_string()))?;
+        }
+    }
+    let account = done
+        .account
+        .as_ref()
+        .map(|a| a.sip_uri.as_str())
+        .unwrap_or("?");
+    eprintln!("Registered: SIP account {account}");
+    for (id, name) in &done.locks {
+        eprintln!("  lock {id:<24} {name}");
+    }
+    eprintln!(
+        "Saved in {} ({reg_name}, {key_name}, sip_account.json, client-certs.json; secrets 0600).",
+        args.state_dir.display()
+    );
+    Ok(())
+}
+
+fn describe(p: &Progress) -> String {
+    match p {
+        Progress::PlantChosen { name } => format!("plant: {name}"),
+        Progress::GatewayFound { id, locks } => format!("gateway: {id} ({locks} locks)"),
+        Progress::AccountReady { sip_uri, adopted } => format!(
+            "SIP account: {sip_uri}{}",
+            if *adopted {
+                " (from the interrupted run)"
+            } else {
+                ""
+            }
+        ),
+        Progress::CertificateIssued => "client certificate issued".to_owned(),
+        _ => format!("{p:?}"),
+    }
+}

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # OAuth interop: latchkey's oauth-core + HTTPS client against a real oidc-provider 9 (Node) on
-# loopback, on both runtimes. See interop/README.md.
+# loopback, on both runtimes, and the `latchkey` binary itself. See interop/README.md.
 #
 # 1. `npm ci` in interop/oidc (the only network access: the pinned oidc-provider from npm);
 # 2. starts interop/oidc/server.mjs on 127.0.0.1 (HTTPS, certificates made with the openssl
 #    CLI into a temporary directory; an admin side channel on another loopback port);
 # 3. exports LATCHKEY_OIDC_ISSUER, LATCHKEY_OIDC_CA, LATCHKEY_OIDC_ADMIN and runs every test
 #    target named `interop_oidc*` with `--include-ignored`, for latchkey-tokio, then
-#    latchkey-smol;
+#    latchkey-smol, then latchkey (the CLI: `login --loopback`, `token keep`);
 # 4. always stops the server (trap), and bounds every step with `timeout`.
 #
 # Environment: OIDC_BUILD_TIMEOUT (s, default 1800) for the cargo build, OIDC_TEST_TIMEOUT (s,
-# default 300) per test run, CARGO_TARGET_DIR as usual.
+# default 300) per crate's test run, CARGO_TARGET_DIR as usual.
 set -euo pipefail
 exec </dev/null
 
@@ -19,6 +19,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 build_timeout="${OIDC_BUILD_TIMEOUT:-1800}"
 test_timeout="${OIDC_TEST_TIMEOUT:-300}"
+crates=(latchkey-tokio latchkey-smol latchkey)
 
 say() { printf 'oidc.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -63,11 +64,11 @@ say "npm ci (interop/oidc)"
 # Build first, so the server does not sit idle through a long compile.
 say "building the interop tests"
 (cd "$root" && timeout "$build_timeout" cargo test -p latchkey-tokio -p latchkey-smol \
-  --test 'interop_oidc*' --no-run)
+  -p latchkey --test 'interop_oidc*' --no-run)
 
 say "starting oidc-provider on 127.0.0.1"
 node "$here/oidc/server.mjs" --port 0 --admin-port 0 --certs "$work/certs" \
-  --max-seconds $(( 2 * test_timeout + 120 )) \
+  --max-seconds $(( ${#crates[@]} * test_timeout + 120 )) \
   >"$work/ready" 2>"$work/server.log" &
 server_pid=$!
 
@@ -97,7 +98,7 @@ case "$LATCHKEY_OIDC_ISSUER $LATCHKEY_OIDC_ADMIN" in
 esac
 say "issuer $LATCHKEY_OIDC_ISSUER, admin $LATCHKEY_OIDC_ADMIN"
 
-for crate in latchkey-tokio latchkey-smol; do
+for crate in "${crates[@]}"; do
   say "cargo test -p $crate --test 'interop_oidc*' -- --include-ignored"
   status=0
   (cd "$root" && timeout "$test_timeout" cargo test -p "$crate" --test 'interop_oidc*' \
@@ -105,4 +106,4 @@ for crate in latchkey-tokio latchkey-smol; do
   [ "$status" -ne 124 ] || die "$crate: the interop tests took longer than $test_timeout s"
   [ "$status" -eq 0 ] || die "$crate: the interop tests failed (exit $status)"
 done
-say "passed on both runtimes"
+say "passed on both runtimes and the CLI"

@@ -26,16 +26,32 @@
 // leaves it behind.
 //
 // Admin side channel (loopback only, plain HTTP, no authentication — test use only):
-//   GET  /stats  {"down":bool,"grant_types":{gt:n},"unavailable":{gt:n},"errors":{code:n}}
+//   GET  /stats  {"down":bool,"grant_types":{gt:n},"unavailable":{gt:n},"errors":{code:n},
+//                 "hold":null|"before"|"after","parked":n,"dropped":n,
+//                 "userinfo":[{"status":n,"token":"1a2b3c4d"}]}
 //                grant_types: token-endpoint requests that reached oidc-provider, by
 //                grant_type; unavailable: those answered 503 while down; errors: OAuth error
-//                codes the token endpoint answered (slow_down included)
+//                codes the token endpoint answered (slow_down included); hold: what /hold set;
+//                parked: refresh_token requests held now; dropped: held requests closed
+//                without an answer; userinfo: the last 100 /me requests in order, each with
+//                its status and the first 8 hex digits of the SHA-256 of its bearer token
+//                (latchkey's `Secret::fingerprint`, so tests can tell which token was sent)
 //   POST /down   the token endpoint answers 503 from now on (`?retry_after=S` adds Retry-After)
 //   POST /up     back to normal
-//   POST /reset  counters to zero (does not change down/up)
+//   POST /hold   from now on every refresh_token grant request is parked until /release:
+//                `?stage=before` (the default) before oidc-provider sees it (not counted in
+//                grant_types until released), `?stage=after` once oidc-provider has answered it
+//                (the refresh token is rotated) but before the answer is written. Lets a test
+//                kill a client while its refresh is in flight.
+//   POST /release  stops holding; parked requests go on (`before`: to oidc-provider; `after`:
+//                their answers are written). `?drop=1`: their connections are closed instead,
+//                without an answer (a request parked `before` is then never processed).
+//   POST /revoke-access  revokes every access token issued so far (as a server-side
+//                revocation would); /me answers 401 for them. Reports {"revoked":n}.
+//   POST /reset  counters and the userinfo log to zero (does not change down/up or holding)
 
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -131,7 +147,43 @@ const admin = {
   grantTypes: {},
   unavailable: {},
   errors: {},
+  // POST /hold: 'before' | 'after' | undefined, and the requests parked now.
+  hold: undefined,
+  parked: [],
+  dropped: 0,
+  // The last /me requests: { status, token } (a fingerprint, never the token).
+  userinfo: [],
 };
+const USERINFO_LOG = 100;
+
+// Access tokens issued and not yet destroyed (jti → expiry), for POST /revoke-access.
+const liveAccessTokens = new Map();
+
+// Waits until POST /release; resolves to 'go' or 'drop'.
+function park(stage) {
+  return new Promise((resolve) => {
+    admin.parked.push({ stage, resolve });
+  });
+}
+
+function releaseAll(action) {
+  const parked = admin.parked;
+  admin.parked = [];
+  admin.hold = undefined;
+  if (action === 'drop') admin.dropped += parked.length;
+  for (const p of parked) p.resolve(action);
+  return parked.length;
+}
+
+// Closes the client's connection without an answer.
+function dropConnection(ctx) {
+  ctx.respond = false;
+  ctx.req.socket.destroy();
+}
+
+function fingerprint(value) {
+  return createHash('sha256').update(value).digest('hex').slice(0, 8);
+}
 
 function bump(map, key) {
   const k = key || '(none)';
@@ -183,6 +235,11 @@ async function tokenEndpoint(ctx, next) {
     ctx.body = '<html><body><h1>503 Service Unavailable</h1></body></html>';
     return;
   }
+  const held = grantType === 'refresh_token' ? admin.hold : undefined;
+  if (held === 'before' && (await park('before')) === 'drop') {
+    dropConnection(ctx);
+    return;
+  }
   bump(admin.grantTypes, grantType);
 
   if (grantType === DEVICE_CODE_GRANT && typeof form.device_code === 'string') {
@@ -209,6 +266,17 @@ async function tokenEndpoint(ctx, next) {
   if (ctx.status >= 400 && ctx.body && typeof ctx.body === 'object' && ctx.body.error) {
     bump(admin.errors, ctx.body.error);
   }
+  if (held === 'after' && admin.hold === 'after' && (await park('after')) === 'drop') {
+    dropConnection(ctx);
+  }
+}
+
+async function userinfoEndpoint(ctx, next) {
+  await next();
+  const auth = ctx.get('authorization');
+  const bearer = /^Bearer (.+)$/i.exec(auth);
+  admin.userinfo.push({ status: ctx.status, token: bearer ? fingerprint(bearer[1].trim()) : null });
+  if (admin.userinfo.length > USERINFO_LOG) admin.userinfo.shift();
 }
 
 async function deviceAuthorizationEndpoint(ctx, next) {
@@ -289,11 +357,27 @@ const provider = new Provider(issuer, providerConfiguration());
 provider.use(async (ctx, next) => {
   if (ctx.path === '/token') return tokenEndpoint(ctx, next);
   if (ctx.path === '/device/auth') return deviceAuthorizationEndpoint(ctx, next);
+  if (ctx.path === '/me') return userinfoEndpoint(ctx, next);
   return next();
 });
+provider.on('access_token.saved', (token) => {
+  const now = Math.floor(Date.now() / 1000);
+  for (const [jti, exp] of liveAccessTokens) {
+    if (exp < now) liveAccessTokens.delete(jti);
+  }
+  liveAccessTokens.set(token.jti, token.exp ?? now + accessTtl);
+});
+provider.on('access_token.destroyed', (token) => liveAccessTokens.delete(token.jti));
 provider.on('server_error', (_ctx, error) => note(`server_error: ${error.message}`));
 main.on('request', provider.callback());
 const chosenAdmin = await listen(adminServer, adminPort);
+
+async function revokeAccessTokens() {
+  const jtis = [...liveAccessTokens.keys()];
+  liveAccessTokens.clear();
+  await Promise.all(jtis.map((jti) => provider.AccessToken.adapter.destroy(jti)));
+  return jtis.length;
+}
 
 function handleAdmin(req, res) {
   const url = new URL(req.url, 'http://admin');
@@ -309,7 +393,35 @@ function handleAdmin(req, res) {
         grant_types: admin.grantTypes,
         unavailable: admin.unavailable,
         errors: admin.errors,
+        hold: admin.hold ?? null,
+        parked: admin.parked.length,
+        dropped: admin.dropped,
+        userinfo: admin.userinfo,
       });
+    case 'POST /hold': {
+      const stage = url.searchParams.get('stage') ?? 'before';
+      if (stage !== 'before' && stage !== 'after') return reply(400, { error: 'stage must be before or after' });
+      admin.hold = stage;
+      note(`holding refresh_token requests (${stage})`);
+      return reply(200, { hold: stage });
+    }
+    case 'POST /release': {
+      const drop = url.searchParams.get('drop');
+      if (drop !== null && drop !== '0' && drop !== '1') return reply(400, { error: 'drop must be 0 or 1' });
+      const action = drop === '1' ? 'drop' : 'go';
+      const released = releaseAll(action);
+      if (released > 0) note(`released ${released} held request(s) (${action})`);
+      return reply(200, { released, dropped: action === 'drop' });
+    }
+    case 'POST /revoke-access':
+      revokeAccessTokens().then(
+        (revoked) => {
+          note(`revoked ${revoked} access token(s)`);
+          reply(200, { revoked });
+        },
+        (e) => reply(500, { error: e.message }),
+      );
+      return undefined;
     case 'POST /down': {
       const ra = url.searchParams.get('retry_after');
       if (ra !== null && !/^[0-9]{1,5}$/.test(ra)) return reply(400, { error: 'retry_after must be seconds' });
@@ -327,6 +439,8 @@ function handleAdmin(req, res) {
       admin.grantTypes = {};
       admin.unavailable = {};
       admin.errors = {};
+      admin.dropped = 0;
+      admin.userinfo = [];
       return reply(200, { reset: true });
     default:
       return reply(404, { error: `no route ${route}` });

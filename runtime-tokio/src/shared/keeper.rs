@@ -114,6 +114,9 @@ struct Inner {
     session: Mutex<TokenSession>,
     changed: Signal,
     driving: AtomicBool,
+    /// Set by a caller that found another one driving: the driver then looks again before it
+    /// stops, since that caller may have queued effects after the driver's last look.
+    turned_away: AtomicBool,
     http: HttpClient,
     state: StateDir,
     file: String,
@@ -174,6 +177,7 @@ impl TokenKeeper {
                 session: Mutex::new(session),
                 changed: Signal::new(),
                 driving: AtomicBool::new(false),
+                turned_away: AtomicBool::new(false),
                 http,
                 state,
                 file,
@@ -395,28 +399,62 @@ impl TokenKeeper {
     }
 
     /// Performs queued effects until none is left. Returns `false` when another caller is
-    /// already driving.
+    /// already driving (that one performs what this caller queued).
+    ///
+    /// Waiters are signalled after each effect performed, never merely because a drive
+    /// ended: every wait loop listens before it drives, so an end-of-drive signal would wake
+    /// the driver's own loop at once, and a loop with nothing to do ([`TokenKeeper::run`]
+    /// between refreshes, a caller waiting out another process's lease) would spin without
+    /// ever sleeping or yielding.
     async fn drive(&self) -> bool {
-        if self.inner.driving.swap(true, Ordering::AcqRel) {
+        if !self.claim_driving() {
             return false;
         }
-        let _guard = DriveGuard(&self.inner);
+        let mut guard = DriveGuard {
+            inner: &self.inner,
+            held: true,
+        };
         loop {
-            let event = {
-                let mut s = self.lock();
-                let t = now();
-                if s.poll_timeout().is_some_and(|d| d <= t) {
-                    s.handle_timeout(t);
-                }
-                s.poll_event()
-            };
-            let Some(event) = event else {
-                break;
-            };
-            self.perform(event).await;
-            self.inner.changed.notify(usize::MAX);
+            loop {
+                let event = {
+                    let mut s = self.lock();
+                    let t = now();
+                    if s.poll_timeout().is_some_and(|d| d <= t) {
+                        s.handle_timeout(t);
+                    }
+                    s.poll_event()
+                };
+                let Some(event) = event else {
+                    break;
+                };
+                self.perform(event).await;
+                self.inner.changed.notify(usize::MAX);
+            }
+            guard.held = false;
+            self.inner.driving.store(false, Ordering::SeqCst);
+            // A caller turned away meanwhile may have queued effects after the last look; it
+            // waits for a signal that nothing above would send. Drive those too (unless
+            // someone else has started driving, who then performs them).
+            if !self.inner.turned_away.swap(false, Ordering::SeqCst) || !self.claim_driving() {
+                return true;
+            }
+            guard.held = true;
         }
-        true
+    }
+
+    /// Takes the driving flag; `false` (after marking this caller as turned away) when
+    /// another caller holds it. The flag is re-read after the mark, so either the driver sees
+    /// the mark before it stops or this caller sees the flag released and takes it.
+    fn claim_driving(&self) -> bool {
+        loop {
+            if !self.inner.driving.swap(true, Ordering::SeqCst) {
+                return true;
+            }
+            self.inner.turned_away.store(true, Ordering::SeqCst);
+            if self.inner.driving.load(Ordering::SeqCst) {
+                return false;
+            }
+        }
     }
 
     async fn perform(&self, event: Event) {
@@ -497,13 +535,20 @@ impl TokenKeeper {
     }
 }
 
-/// Clears the driving flag and wakes waiters, also when the driving future is dropped.
-struct DriveGuard<'a>(&'a Inner);
+/// Releases the driving flag when the driving future is dropped part-way (cancelled), and
+/// wakes the waiters so one of them drives what is left.
+struct DriveGuard<'a> {
+    inner: &'a Inner,
+    /// Whether the flag is still held (cleared on the normal way out of `drive`).
+    held: bool,
+}
 
 impl Drop for DriveGuard<'_> {
     fn drop(&mut self) {
-        self.0.driving.store(false, Ordering::Release);
-        self.0.changed.notify(usize::MAX);
+        if self.held {
+            self.inner.driving.store(false, Ordering::SeqCst);
+            self.inner.changed.notify(usize::MAX);
+        }
     }
 }
 

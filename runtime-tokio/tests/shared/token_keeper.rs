@@ -281,3 +281,37 @@ fn a_revoked_session_asks_for_login_once_and_a_restart_does_not_retry() {
     assert!(block_on(k.access_token()).is_err());
     assert_eq!(w.idp.lock().unwrap().refreshes, 1);
 }
+
+#[test]
+fn run_refreshes_then_sleeps_until_the_next_deadline_instead_of_spinning() {
+    let w = world("run-idle", 600);
+    let k = block_on(keeper(&w));
+    block_on(login_expired(&w, &k));
+    let (done, finished) = std::sync::mpsc::channel();
+    let runner = k.clone();
+    // `run` shares its task with a timer: the timer only fires if `run` yields while idle.
+    std::thread::spawn(move || {
+        block_on(async {
+            let mut run = std::pin::pin!(runner.run());
+            let mut probe = std::pin::pin!(async {
+                while runner.status().generation < 2 {
+                    crate::rt::sleep(Duration::from_millis(10)).await;
+                }
+                crate::rt::sleep(Duration::from_millis(200)).await;
+            });
+            std::future::poll_fn(|cx| {
+                if probe.as_mut().poll(cx).is_ready() {
+                    return std::task::Poll::Ready(());
+                }
+                let _ = run.as_mut().poll(cx);
+                std::task::Poll::Pending
+            })
+            .await;
+        });
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("run() never yielded once idle: it spins instead of sleeping");
+    assert_eq!(w.idp.lock().unwrap().refreshes, 1);
+}

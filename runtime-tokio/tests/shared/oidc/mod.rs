@@ -1,7 +1,9 @@
 //! The oidc-provider interop harness: what `interop/oidc.sh` started (read from the
 //! environment), its admin side channel, a provider profile filled by discovery, a headless
-//! browser for its login, consent and device pages ([`browser`]), and a `TokenSession`
-//! driver on the real wall clock with a real state directory ([`driver`]).
+//! browser for its login, consent and device pages ([`browser`]), a `TokenSession`
+//! driver on the real wall clock with a real state directory ([`driver`]), the runtime's
+//! `TokenKeeper` on the same state files ([`keeper`]), and child processes a test can kill
+//! with SIGKILL ([`process`]).
 //!
 //! Everything here uses only public APIs: the pure `latchkey-oauth-core` and the runtime's
 //! `HttpClient` and `StateDir` (through `crate::rt`), so the same source runs on every
@@ -12,11 +14,13 @@
 
 pub(crate) mod browser;
 pub(crate) mod driver;
+pub(crate) mod keeper;
+pub(crate) mod process;
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use latchkey_oauth_core::discovery::{discovery_request, parse_discovery};
 use latchkey_oauth_core::http::{HttpRequest, HttpResponse, Method};
@@ -26,6 +30,7 @@ use rand_chacha::rand_core::SeedableRng;
 use serde_json::Value;
 
 use crate::rt::http::{HttpClient, HttpConfig, Roots};
+use crate::rt::sleep;
 
 /// Why the interop tests are ignored in a plain `cargo test`.
 pub(crate) const IGNORE_REASON: &str = "needs interop/oidc.sh (oidc-provider)";
@@ -57,6 +62,8 @@ pub(crate) struct Env {
     pub(crate) issuer: String,
     /// The private CA that signed the provider's certificate (PEM).
     pub(crate) ca_pem: Vec<u8>,
+    /// Where that CA is (for `latchkey --ca-file`).
+    pub(crate) ca_path: std::path::PathBuf,
     /// `http://127.0.0.1:PORT` of the admin side channel.
     pub(crate) admin: String,
 }
@@ -90,6 +97,7 @@ impl Env {
         Env {
             issuer,
             ca_pem,
+            ca_path: ca_path.into(),
             admin,
         }
     }
@@ -169,6 +177,34 @@ pub(crate) struct Stats {
     pub(crate) unavailable: BTreeMap<String, u64>,
     /// OAuth error codes the token endpoint answered (`invalid_grant`, `slow_down`, …).
     pub(crate) errors: BTreeMap<String, u64>,
+    /// What [`Admin::hold`] set, if holding.
+    pub(crate) hold: Option<Hold>,
+    /// `refresh_token` requests parked by the hold now.
+    pub(crate) parked: u64,
+    /// Parked requests whose connections were closed without an answer.
+    pub(crate) dropped: u64,
+    /// The `/me` requests in order: status and the bearer token's fingerprint
+    /// (`Secret::fingerprint`), `None` without a bearer token.
+    pub(crate) userinfo: Vec<(u16, Option<String>)>,
+}
+
+/// Where [`Admin::hold`] parks `refresh_token` grant requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// Before oidc-provider sees them: nothing is processed until released.
+    Before,
+    /// After oidc-provider answered them (the refresh token is rotated), before the answer
+    /// is written.
+    After,
+}
+
+impl Hold {
+    fn as_str(self) -> &'static str {
+        match self {
+            Hold::Before => "before",
+            Hold::After => "after",
+        }
+    }
 }
 
 impl Stats {
@@ -208,19 +244,93 @@ impl Admin {
                 .map(|(k, n)| (k.clone(), n.as_u64().expect("a count")))
                 .collect()
         };
+        let number = |key: &str| {
+            v.get(key)
+                .and_then(Value::as_u64)
+                .unwrap_or_else(|| panic!("/stats lacks `{key}`"))
+        };
+        let hold = match v.get("hold") {
+            Some(Value::Null) => None,
+            Some(Value::String(s)) if s == "before" => Some(Hold::Before),
+            Some(Value::String(s)) if s == "after" => Some(Hold::After),
+            other => panic!("/stats hold: {other:?}"),
+        };
+        let userinfo = v
+            .get("userinfo")
+            .and_then(Value::as_array)
+            .expect("/stats lacks `userinfo`")
+            .iter()
+            .map(|entry| {
+                let status = entry
+                    .get("status")
+                    .and_then(Value::as_u64)
+                    .and_then(|s| u16::try_from(s).ok())
+                    .expect("a userinfo status");
+                let token = entry
+                    .get("token")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                (status, token)
+            })
+            .collect();
         Stats {
             down: v.get("down").and_then(Value::as_bool).expect("/stats down"),
             grant_types: counts("grant_types"),
             unavailable: counts("unavailable"),
             errors: counts("errors"),
+            hold,
+            parked: number("parked"),
+            dropped: number("dropped"),
+            userinfo,
         }
     }
 
-    /// The token endpoint up and the counters at zero: how every test starts, whatever an
-    /// earlier failed test left behind.
+    /// The token endpoint up, nothing held and the counters at zero: how every test starts,
+    /// whatever an earlier failed test left behind.
     pub(crate) async fn fresh(&self) {
         self.up().await;
+        self.release(true).await;
         self.reset().await;
+    }
+
+    /// Parks every `refresh_token` grant request at `stage` from now on, until
+    /// [`Admin::release`].
+    pub(crate) async fn hold(&self, stage: Hold) {
+        self.call(Method::Post, &format!("/hold?stage={}", stage.as_str()))
+            .await;
+    }
+
+    /// Stops holding; the parked requests go on, or with `drop` their connections are closed
+    /// without an answer (a request parked [`Hold::Before`] is then never processed).
+    pub(crate) async fn release(&self, drop: bool) {
+        let path = if drop { "/release?drop=1" } else { "/release" };
+        self.call(Method::Post, path).await;
+    }
+
+    /// Revokes every access token the provider has issued; returns how many.
+    pub(crate) async fn revoke_access(&self) -> u64 {
+        let response = self.call(Method::Post, "/revoke-access").await;
+        let v: Value = serde_json::from_slice(&response.body).expect("/revoke-access is JSON");
+        v.get("revoked")
+            .and_then(Value::as_u64)
+            .expect("/revoke-access reports `revoked`")
+    }
+
+    /// Polls `/stats` until `done` holds; fails naming `what` after `limit`.
+    pub(crate) async fn wait_for(
+        &self,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&Stats) -> bool,
+    ) -> Stats {
+        let deadline = Deadline::new(limit, what);
+        loop {
+            let stats = self.stats().await;
+            if done(&stats) {
+                return stats;
+            }
+            deadline.tick(&format!("{stats:?}")).await;
+        }
     }
 
     /// Zeroes the counters.
@@ -242,6 +352,45 @@ impl Admin {
     /// The token endpoint works again.
     pub(crate) async fn up(&self) {
         self.call(Method::Post, "/up").await;
+    }
+}
+
+/// A time limit for polling a condition: [`Deadline::tick`] waits a little, or fails the
+/// test naming what never happened once the limit has passed.
+#[derive(Debug)]
+pub(crate) struct Deadline {
+    end: Instant,
+    limit: Duration,
+    what: String,
+}
+
+impl Deadline {
+    /// How long [`Deadline::tick`] waits between two checks.
+    pub(crate) const POLL: Duration = Duration::from_millis(50);
+
+    /// `limit` from now, for `what` (used in the failure message).
+    pub(crate) fn new(limit: Duration, what: impl Into<String>) -> Deadline {
+        Deadline {
+            end: Instant::now() + limit,
+            limit,
+            what: what.into(),
+        }
+    }
+
+    /// Whether the limit has passed.
+    pub(crate) fn passed(&self) -> bool {
+        Instant::now() >= self.end
+    }
+
+    /// Fails with `detail` if the limit has passed, else waits [`Deadline::POLL`].
+    pub(crate) async fn tick(&self, detail: &str) {
+        assert!(
+            !self.passed(),
+            "timed out after {:?} waiting for {}; last seen: {detail}",
+            self.limit,
+            self.what
+        );
+        sleep(Self::POLL).await;
     }
 }
 

@@ -64,7 +64,8 @@ pub struct SessionConfig {
     /// lease other processes respect (default 30).
     pub request_timeout: u64,
     /// A 401 within this many seconds of obtaining the current token is not answered with
-    /// another refresh (default 30).
+    /// another refresh (default 30; at most a quarter of the token's lifetime, so short-lived
+    /// tokens still get their refresh).
     pub unauthorized_cooldown: u64,
     /// Absolute refresh-token lifetime when the server does not say.
     pub refresh_token_lifetime: Option<u64>,
@@ -673,7 +674,15 @@ impl TokenSession {
             };
         }
         let obtained = current.last_refresh_at.unwrap_or(current.access_issued_at);
-        if now < obtained.saturating_add(self.config.unauthorized_cooldown) {
+        // Short-lived tokens get a proportionally short cooldown (a quarter of the lifetime),
+        // or a 401 soon after a refresh could never be answered with one.
+        let cooldown = current
+            .access_expires_at
+            .map(|exp| exp.saturating_sub(obtained) / 4)
+            .map_or(self.config.unauthorized_cooldown, |quarter| {
+                self.config.unauthorized_cooldown.min(quarter)
+            });
+        if now < obtained.saturating_add(cooldown) {
             return Unauthorized::GiveUp {
                 reason: format!(
                     "the token was obtained {} s ago and is refused; not refreshing again",

@@ -230,6 +230,29 @@ fn a_401_right_after_a_refresh_gives_up() {
 }
 
 #[test]
+fn a_short_lived_token_gets_a_cooldown_of_a_quarter_of_its_lifetime() {
+    // 20-s tokens: the 30-s default cooldown would outlast them; a quarter (5 s) applies.
+    let mut rig = Rig::logged_in(20, cfg(), 6);
+    let generation = match rig.session.access_token(rig.now) {
+        TokenAnswer::Ready { generation, .. } => generation,
+        other => panic!("{other:?}"),
+    };
+    rig.now += 4;
+    assert!(matches!(
+        rig.session.handle_unauthorized(rig.now, generation),
+        Unauthorized::GiveUp { .. }
+    ));
+    rig.now += 2;
+    assert_eq!(
+        rig.session.handle_unauthorized(rig.now, generation),
+        Unauthorized::Wait
+    );
+    rig.collect();
+    rig.settle();
+    assert_eq!(rig.server.refreshes, 1);
+}
+
+#[test]
 fn transient_failures_back_off_and_the_valid_token_is_still_served() {
     let mut rig = Rig::logged_in(900, cfg(), 8);
     let token = rig.token_now().unwrap();

@@ -123,6 +123,9 @@ pub(crate) enum CertCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Serve a certificate and key over TLS (an echo listener for diagnostics), swapping in
+    /// a new pair when the files are replaced; one JSON line per event on standard output.
+    Serve(crate::cert_serve::ServeArgs),
 }
 
 /// What a certificate is for.
@@ -186,6 +189,7 @@ pub(crate) fn run(command: CertCommand) -> Result<(), Failure> {
             seed,
             json,
         } => schedule(&file, renew_before_days, seed.as_deref(), json),
+        CertCommand::Serve(args) => crate::cert_serve::serve(args),
     }
 }
 

@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod bticino;
 mod cert;
+mod cert_serve;
 mod oauth;
 mod sip_json;
 

@@ -13,7 +13,7 @@
 //!    `{"status":"200"}`, or `{"status":"400","message":"…"}` with its own explanation.
 //! 3. `GET {tenant}/api/{api}/confirmed?csrf_token=…&tx=…&p=…` without following the redirect:
 //!    its `Location` is the redirect URI with the code, checked by
-//!    [`parse_redirect`](crate::authorize::parse_redirect) (state included).
+//!    [`parse_redirect`] (state included).
 //!
 //! The code is then exchanged as after any login. Everything depends on the provider's login
 //! page staying as it is; a page asking for anything more (MFA, a new password, terms) stops

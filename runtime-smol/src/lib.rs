@@ -15,6 +15,10 @@
 //!   directory 0700), as the cores' `Persist` effects require.
 //! - [`tls`]: TLS identities (certificate + key) swapped while connections run, and the
 //!   server and client configurations that present them (mutual TLS included).
+//! - [`renewer`]: [`CertRenewer`](renewer::CertRenewer) keeps such an identity renewed —
+//!   from a cloud CA through the token keeper, by self-signed regeneration, or from files an
+//!   outside tool replaces — running `latchkey-pki`'s schedule and validating every pair
+//!   before it is persisted and swapped in.
 //!
 //! ```no_run
 //! use latchkey_smol::http::{HttpClient, HttpConfig, HttpRequest, Method};
@@ -38,7 +42,38 @@
 //! # })
 //! # }
 //! ```
+//!//!
+//! # Certificate renewal
 //!
+//! ```no_run
+//! use latchkey_pki::request::{DistinguishedName, RequestParams, SubjectAltName};
+//! use latchkey_smol::renewer::{CertRenewer, RenewalEvent, SelfSignedSource};
+//! use latchkey_smol::state::StateDir;
+//! use latchkey_smol::tls::{ClientAuth, server_config};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # async_io::block_on(async {
+//! let request = RequestParams::new(DistinguishedName::common_name("doorstation.local"))
+//!     .with_san(SubjectAltName::Dns("doorstation.local".into()));
+//! let ten_years = std::time::Duration::from_secs(3650 * 86_400);
+//! let renewer = CertRenewer::builder(SelfSignedSource::new(request, ten_years))
+//!     .persist(StateDir::open("./latchkey-data").await?, "https")
+//!     .observer(Box::new(|event: &RenewalEvent| eprintln!("{event}")))
+//!     .start()
+//!     .await?; // the stored pair, or a first one from the source
+//! let tls = server_config(renewer.identity(), &ClientAuth::None, &[b"http/1.1"])?;
+//! std::thread::spawn({
+//!     let renewer = renewer.clone();
+//!     move || async_io::block_on(renewer.run())
+//! });
+//! // Accept connections with `tls`: a renewed certificate reaches every later handshake,
+//! // connections already open keep theirs.
+//! # let _ = tls;
+//! # Ok(())
+//! # })
+//! # }
+//! ```
+
 //! # Runtimes
 //!
 //! The crate depends on the pieces smol is made of — `async-net` (sockets, resolver),
@@ -50,8 +85,10 @@
 //!
 //! # Time
 //!
-//! Limits are [`std::time::Duration`]s measured with async-io's monotonic timers; nothing here
-//! reads wall-clock time.
+//! Limits and sleeps are [`std::time::Duration`]s measured with async-io's monotonic timers.
+//! The token keeper and the certificate renewer also read the wall clock (Unix seconds),
+//! because token expiry and certificate validity are wall-clock facts; they decide again
+//! after every wake, so a clock step is noticed at the next one.
 //!
 //! # One source, two runtimes
 //!
@@ -73,12 +110,18 @@
 //!   store, on request). PEM is read with `rustls-pki-types`' `PemObject`, not the
 //!   unmaintained `rustls-pemfile`.
 //! - `async-net` 2, `async-io` 2, `blocking` 1, `futures-lite` 2 (see Runtimes above).
+//! - `latchkey-pki`: every certificate rule the renewer follows (schedule, validation, keys,
+//!   CSRs); `rand_core` hands it the OS random source (`getrandom`) as an argument.
+//! - `sha2` (the watched files' content hash), `zeroize` (key bytes wiped after use),
+//!   `serde`/`serde_json` (the renewer's record file).
 #![forbid(unsafe_code)]
 
 #[path = "../../runtime-tokio/src/shared/http/mod.rs"]
 pub mod http;
 #[path = "../../runtime-tokio/src/shared/keeper.rs"]
 pub mod keeper;
+#[path = "../../runtime-tokio/src/shared/renewer/mod.rs"]
+pub mod renewer;
 mod rt;
 #[path = "../../runtime-tokio/src/shared/runtime.rs"]
 mod runtime;

@@ -329,8 +329,22 @@ impl TokenKeeper {
         &self,
         request: &HttpRequest,
     ) -> Result<HttpResponse, KeeperError> {
+        self.send_authorized_with(|token| bearer(request, token))
+            .await
+    }
+
+    /// [`TokenKeeper::send_authorized`] for APIs that carry the token in more than the
+    /// `Authorization` header (Legrand's `UserToken`): `build` makes the whole request for a
+    /// token, and is called again with the new token for the one retry after a 401.
+    ///
+    /// # Errors
+    /// No token ([`KeeperError`]) or a transport failure.
+    pub async fn send_authorized_with<F>(&self, build: F) -> Result<HttpResponse, KeeperError>
+    where
+        F: Fn(&Secret) -> HttpRequest + Send + Sync,
+    {
         let (token, generation) = self.access_token().await?;
-        let response = self.send_with(request, &token).await?;
+        let response = self.send(&build(&token)).await?;
         if response.status != 401 {
             return Ok(response);
         }
@@ -338,7 +352,7 @@ impl TokenKeeper {
             Unauthorized::GiveUp { .. } => Ok(response),
             _ => {
                 let (token, _) = self.access_token().await?;
-                self.send_with(request, &token).await
+                self.send(&build(&token)).await
             }
         }
     }
@@ -517,22 +531,23 @@ impl TokenKeeper {
         }
     }
 
-    async fn send_with(
-        &self,
-        request: &HttpRequest,
-        token: &Secret,
-    ) -> Result<HttpResponse, KeeperError> {
-        let mut request = request.clone();
-        request
-            .headers
-            .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
-        request.push_header("Authorization", format!("Bearer {}", token.expose()));
+    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, KeeperError> {
         self.inner
             .http
-            .send(&request)
+            .send(request)
             .await
             .map_err(KeeperError::Transport)
     }
+}
+
+/// `request` with `Authorization: Bearer <token>` in place of any `Authorization` it had.
+fn bearer(request: &HttpRequest, token: &Secret) -> HttpRequest {
+    let mut request = request.clone();
+    request
+        .headers
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+    request.push_header("Authorization", format!("Bearer {}", token.expose()));
+    request
 }
 
 /// Releases the driving flag when the driving future is dropped part-way (cancelled), and

@@ -1,0 +1,9 @@
+//! Mutual TLS against a real `openssl s_server -Verify` on loopback, on tokio. Ignored in a
+//! plain `cargo test`; `interop/openssl.sh` starts the server and runs these with
+//! `--include-ignored` (see interop/README.md).
+//!
+//! Runs the shared cases in `tests/shared/interop_openssl.rs`.
+
+#[path = "shared/interop_openssl.rs"]
+mod cases;
+mod rt;

@@ -6,10 +6,12 @@
 # Each run first checks the set-up itself with an independent client (check_registrar.py:
 # Python's ssl and hashlib): registration, a gate MESSAGE relayed after a 407, a doorbell INVITE
 # from SIPp reaching the TLS client over its own connection, a foreign client certificate
-# refused. latchkey's SIP user agent tests run against the same set-up once its drivers exist
-# (issue 5); until then this script proves the peers they will meet.
+# refused. Then latchkey's own SIP user agent runs against the same Kamailio: the interop_sip
+# tests on tokio and on smol (register and refresh, doorbell, gate, Kamailio restarted
+# mid-session, stale peer, bad client certificate) and the `latchkey sip` commands.
 #
-# Needs kamailio (+ TLS module), sipp, openssl, python3; .ci/run installs them from Debian.
+# Needs kamailio (+ TLS module), sipp, openssl, python3, cargo; .ci/run installs them from
+# Debian. SIP_TEST_TIMEOUT (default 300 s) bounds each runtime's test run.
 set -euo pipefail
 exec </dev/null
 
@@ -42,6 +44,64 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 sipp_dir="$here/kamailio/sipp"
+root="$(cd "$here/.." && pwd)"
+say "building latchkey's SIP interop tests and the CLI"
+(cd "$root" && timeout "${SIP_BUILD_TIMEOUT:-1800}" cargo test -q -p latchkey-tokio -p latchkey-smol \
+  --test interop_sip --no-run && timeout "${SIP_BUILD_TIMEOUT:-1800}" cargo build -q -p latchkey) \
+  || die "build failed"
+target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+latchkey_bin="$target_dir/debug/latchkey"
+
+# latchkey's own tests and CLI against the Kamailio of run $1 (algorithm $2).
+latchkey_checks() {
+  local run=$1 alg=$2
+  export LATCHKEY_KAM_TLS_PORT=$KAM_TLS_PORT LATCHKEY_KAM_UDP_PORT=$KAM_UDP_PORT \
+    LATCHKEY_KAM_GATE_PORT=$KAM_GATE_PORT LATCHKEY_KAM_PASSWORD=$KAM_PASSWORD \
+    LATCHKEY_KAM_CERTS="$run/certs" LATCHKEY_KAM_SIPP="$sipp_dir" \
+    LATCHKEY_KAM_CTL="$here/kamailio/ctl.sh" LATCHKEY_KAM_WORK="$run"
+  for crate in latchkey-tokio latchkey-smol; do
+    say "$alg: $crate interop_sip"
+    (cd "$root" && timeout "${SIP_TEST_TIMEOUT:-300}" cargo test -q -p "$crate" --test interop_sip \
+      -- --include-ignored --test-threads=1) >"$run/$crate.out" 2>&1 \
+      || { tail -n 40 "$run/$crate.out" >&2; die "$alg: $crate interop_sip failed"; }
+    grep -E '^test result' "$run/$crate.out" | sed "s/^/kamailio.sh: $alg: $crate: /" >&2
+  done
+  # The CLI, with the Node.js client's account file.
+  printf '{"payload":{"sipUri":"cli@127.0.0.1","username":"cli","sipPassword":"%s"}}' \
+    "$KAM_PASSWORD" >"$run/sip_account.json"
+  local common=(--account "$run/sip_account.json" --cert "$run/certs/client.crt"
+    --key "$run/certs/client.key" --ca "$run/certs/ca.crt" --server "127.0.0.1:$KAM_TLS_PORT")
+  timeout 60 sipp -sf "$sipp_dir/gate.xml" -i 127.0.0.1 -p "$KAM_GATE_PORT" -m 1 \
+    -key body_re 'lock\.setStatus' -nostdin -timeout 50 >"$run/cli-gate.out" 2>&1 &
+  gate=$!
+  sleep 0.3
+  timeout 60 "$latchkey_bin" sip open-gate "${common[@]}" --lock lock-1 \
+    --gate-uri sip:gate@127.0.0.1 >"$run/cli-open-gate.out" 2>&1 \
+    || { cat "$run/cli-open-gate.out" >&2; die "$alg: latchkey sip open-gate failed"; }
+  wait "$gate" || die "$alg: the SIPp gate did not accept latchkey sip open-gate's body"
+  gate=""
+  say "$alg: latchkey sip open-gate: $(head -n 1 "$run/cli-open-gate.out")"
+  if timeout 60 "$latchkey_bin" sip message "${common[@]}" --to sip:nobody@127.0.0.1 \
+    --body hello >"$run/cli-message.out" 2>&1; then
+    die "$alg: latchkey sip message to an unknown user exited 0"
+  fi
+  grep -q 'SIP 404' "$run/cli-message.out" || { cat "$run/cli-message.out" >&2; die "$alg: no 404 named"; }
+  say "$alg: latchkey sip message to nobody: $(grep error "$run/cli-message.out")"
+  timeout 60 "$latchkey_bin" sip listen "${common[@]}" --any-caller --duration 8 \
+    >"$run/cli-listen.out" 2>"$run/cli-listen.err" &
+  local listen=$!
+  for _ in $(seq 1 50); do grep -q '"registered"' "$run/cli-listen.out" && break; sleep 0.1; done
+  timeout 30 sipp "127.0.0.1:$KAM_UDP_PORT" -sf "$sipp_dir/doorbell.xml" -s cli \
+    -i 127.0.0.1 -m 1 -nostdin -timeout 25 >"$run/cli-door.out" 2>&1 \
+    || die "$alg: SIPp did not get 180 and 486 from latchkey sip listen"
+  wait "$listen" || { cat "$run/cli-listen.err" >&2; die "$alg: latchkey sip listen failed"; }
+  [ "$(grep -c '"event":"doorbell"' "$run/cli-listen.out")" -eq 1 ] \
+    || { cat "$run/cli-listen.out" >&2; die "$alg: latchkey sip listen printed no single doorbell line"; }
+  tail -n 1 "$run/cli-listen.out" | grep -q '"closed"' || die "$alg: latchkey sip listen did not close"
+  say "$alg: latchkey sip listen: $(grep -o '"event":"[a-z_]*"' "$run/cli-listen.out" | cut -d'"' -f4 | tr '\n' ' ')"
+}
+
 for alg in SHA-256 MD5; do
   run="$work/$alg"
   mkdir -p "$run"
@@ -69,9 +129,10 @@ for alg in SHA-256 MD5; do
   done <"$run/check"
   wait "$gate" && gate_rc=0 || gate_rc=$?
   gate=""
-  kamailio_stop
   [ "$check" -eq 0 ] || die "$alg: the set-up check failed"
   [ "$door" -eq 0 ] || die "$alg: the SIPp door station did not get 180 and 486"
   [ "$gate_rc" -eq 0 ] || die "$alg: the SIPp gate did not answer the MESSAGE"
+  latchkey_checks "$run" "$alg"
+  kamailio_stop
 done
-say "ok: mutual TLS registrar, gate relay and doorbell path work with SHA-256 and MD5"
+say "ok: mutual TLS registrar, gate relay and doorbell path work with SHA-256 and MD5, for the Python check, latchkey on tokio and smol, and the latchkey CLI"

@@ -19,6 +19,7 @@ mod bticino;
 mod cert;
 mod cert_serve;
 mod oauth;
+mod sip;
 mod sip_json;
 
 /// Largest input `latchkey sip parse` reads (a SIP message on a stream is capped at 64 KiB by
@@ -69,6 +70,14 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum SipCommand {
+    /// Register over mutual TLS and print one JSON line per event (registered, doorbell,
+    /// message, reconnecting, …), reconnecting after any loss, until killed or --duration.
+    Listen(sip::ListenArgs),
+    /// Send the gate (door release) command; exit 0 on a 2xx, 1 with the SIP status and
+    /// reason otherwise.
+    OpenGate(sip::OpenGateArgs),
+    /// Send one MESSAGE; exit 0 on a 2xx, 1 with the SIP status and reason otherwise.
+    Message(sip::MessageArgs),
     /// Parse one SIP message and print it as JSON (start line, headers with typed views where
     /// known, body length). Exit 0 when accepted, 1 with one line naming the fault otherwise.
     Parse {
@@ -103,6 +112,15 @@ fn main() -> ExitCode {
         Command::Token { command } => finish(oauth::token(command)),
         Command::Cert { command } => finish(cert::run(command)),
         Command::Bticino { command } => finish(bticino::run(command)),
+        Command::Sip {
+            command: SipCommand::Listen(args),
+        } => finish(sip::listen(args)),
+        Command::Sip {
+            command: SipCommand::OpenGate(args),
+        } => finish(sip::open_gate(args)),
+        Command::Sip {
+            command: SipCommand::Message(args),
+        } => finish(sip::message(args)),
         Command::Sip {
             command:
                 SipCommand::Parse {

@@ -3,6 +3,8 @@
 #   kamailio_start WORK ALG   certificates in WORK (CA, server, client, a foreign client),
 #                             Kamailio started with DIGEST_ALG=ALG; sets KAM_PID, KAM_TLS_PORT,
 #                             KAM_UDP_PORT, KAM_GATE_PORT, KAM_PASSWORD
+#   kamailio_launch WORK      (re)starts the Kamailio of WORK with the same ports, certificates
+#                             and secrets (interop/kamailio/ctl.sh start WORK)
 #   kamailio_stop             stops it (TERM, then KILL after 2 s)
 # Needs: kamailio with its TLS module, openssl, ss (iproute2) or a free-port helper.
 
@@ -59,18 +61,38 @@ CFG
   KAM_UDP_PORT=$(free_port)
   KAM_GATE_PORT=$(free_port)
   KAM_PASSWORD="pw-$RANDOM$RANDOM"
+  # Everything a restart needs (interop/kamailio/ctl.sh): same ports, certificates, secrets.
+  cat > "$work/kam.env" <<ENV
+KAM_ALG='$alg'
+KAM_TLS_PORT=$KAM_TLS_PORT
+KAM_UDP_PORT=$KAM_UDP_PORT
+KAM_GATE_PORT=$KAM_GATE_PORT
+KAM_PASSWORD='$KAM_PASSWORD'
+KAM_SECRET='s$RANDOM$RANDOM'
+KAM_REG_MAX=${KAM_REG_MAX:-20}
+ENV
+  chmod 600 "$work/kam.env"
+  kamailio_launch "$work"
+}
+
+# Starts (or restarts) the Kamailio of run WORK with the settings kamailio_start saved.
+kamailio_launch() {
+  local work=$1
+  # shellcheck source=/dev/null
+  source "$work/kam.env"
   mkdir -p "$work/run"
-  kamailio -f "$kam_here/kamailio.cfg" -DD -E -m 64 -M 8 -Y "$work/run" -P "$work/run/kamailio.pid" \
+  kamailio -f "$kam_here/kamailio.cfg" -DD -E -m "${KAM_SHM_MB:-64}" -M 8 -Y "$work/run" -P "$work/run/kamailio.pid" \
     -A "TLS_PORT=$KAM_TLS_PORT" -A "UDP_PORT=$KAM_UDP_PORT" \
-    -A "GATE_URI=\"sip:127.0.0.1:$KAM_GATE_PORT\"" -A "DIGEST_ALG=\"$alg\"" \
-    -A "SECRET=\"s$RANDOM$RANDOM\"" -A "PASSWORD=\"$KAM_PASSWORD\"" \
-    -A "TLS_CFG=\"$work/tls.cfg\"" -A "REG_MAX=${KAM_REG_MAX:-20}" \
-    >"$work/kamailio.log" 2>&1 &
+    -A "GATE_URI=\"sip:127.0.0.1:$KAM_GATE_PORT\"" -A "DIGEST_ALG=\"$KAM_ALG\"" \
+    -A "SECRET=\"$KAM_SECRET\"" -A "PASSWORD=\"$KAM_PASSWORD\"" \
+    -A "TLS_CFG=\"$work/tls.cfg\"" -A "REG_MAX=$KAM_REG_MAX" \
+    >>"$work/kamailio.log" 2>&1 &
   KAM_PID=$!
+  KAM_WORK=$work
   # Ready when the TLS port accepts.
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$KAM_TLS_PORT") 2>/dev/null; then
-      export KAM_PID KAM_TLS_PORT KAM_UDP_PORT KAM_GATE_PORT KAM_PASSWORD
+      export KAM_PID KAM_WORK KAM_TLS_PORT KAM_UDP_PORT KAM_GATE_PORT KAM_PASSWORD
       return 0
     fi
     kill -0 "$KAM_PID" 2>/dev/null || { tail -n 30 "$work/kamailio.log" >&2; return 1; }
@@ -81,14 +103,21 @@ CFG
   return 1
 }
 
+# Stops the Kamailio of this shell (KAM_PID) or, after a restart by ctl.sh, the one named
+# in the run's pid file.
 kamailio_stop() {
-  [ -n "${KAM_PID:-}" ] || return 0
-  kill -TERM "$KAM_PID" 2>/dev/null || true
+  local pid=${KAM_PID:-}
+  if [ -n "${KAM_WORK:-}" ] && [ -s "$KAM_WORK/run/kamailio.pid" ]; then
+    pid=$(cat "$KAM_WORK/run/kamailio.pid")
+  fi
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 20); do
-    kill -0 "$KAM_PID" 2>/dev/null || break
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  kill -KILL "$KAM_PID" 2>/dev/null || true
-  wait "$KAM_PID" 2>/dev/null || true
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  [ -n "${KAM_WORK:-}" ] && rm -f "$KAM_WORK/run/kamailio.pid"
   KAM_PID=""
 }

@@ -4,7 +4,10 @@
 //! (BTicino/Legrand style SIP over TLS) — a zero-copy message parser with typed header views
 //! and a strict RFC 3261 check, an incremental stream framer (RFC 5626 keep-alives), a
 //! builder that writes into caller-owned buffers, and HTTP digest authentication
-//! (RFC 7616 / RFC 8760, client and server side).
+//! (RFC 7616 / RFC 8760, client and server side) — and [`guard`], device authentication and
+//! abuse control for local servers (RemoteUI HMAC request authentication with a replay cache,
+//! GCRA rate limits per address, provisioning abuse, login throttling, PHC passwords and
+//! sessions).
 //!
 //! Nothing here reads a clock, a random source, a file, the environment or a socket: bytes,
 //! [`time::Instant`]s and randomness (`&mut impl rand_core::CryptoRng`) come in as arguments;
@@ -45,7 +48,8 @@
 //!
 //! `memchr` (SIMD byte search, no_std), `smallvec` (inline header index so typical messages
 //! parse without allocating), `bytes` (zero-copy frames), RustCrypto `md-5` / `sha2` / `subtle`
-//! for digest, and `rand_core` for the randomness trait. All with default features off.
+//! for digest, and `rand_core` for the randomness trait; `hmac` and RustCrypto `argon2` /
+//! `pbkdf2` / `password-hash` for the guard. All with default features off.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -55,6 +59,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod guard;
 pub mod sip;
 pub mod time;
 

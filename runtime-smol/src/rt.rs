@@ -50,6 +50,10 @@ impl Runtime for Rt {
         Ok(tcp)
     }
 
+    fn local_addr(tcp: &TcpStream) -> io::Result<SocketAddr> {
+        tcp.local_addr()
+    }
+
     async fn start_tls(
         connector: &TlsConnector,
         name: ServerName<'static>,

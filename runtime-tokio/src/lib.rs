@@ -10,6 +10,9 @@
 //!   values of `latchkey_oauth_core::http`.
 //! - [`keeper`]: [`TokenKeeper`](keeper::TokenKeeper) drives an OAuth token session: HTTPS
 //!   requests, compare-and-swap writes of its state file, timers.
+//! - [`sip`]: [`SipClient`](sip::SipClient) runs the SIP user agent of `latchkey-protocol`
+//!   over TLS (mutual TLS with a [`LiveIdentity`](tls::LiveIdentity)): registration, doorbell
+//!   rings, gate MESSAGEs, reconnects with backoff, certificate renewal.
 //! - [`state`]: reads and atomically replaces small files in the state directory (mode 0600,
 //!   directory 0700), as the cores' `Persist` effects require.
 //! - [`tls`]: TLS identities (certificate + key) swapped while connections run, and the
@@ -124,6 +127,8 @@ pub mod renewer;
 mod rt;
 #[path = "shared/runtime.rs"]
 mod runtime;
+#[path = "shared/sip.rs"]
+pub mod sip;
 #[path = "shared/state.rs"]
 pub mod state;
 #[path = "shared/tls.rs"]

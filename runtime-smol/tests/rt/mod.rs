@@ -5,7 +5,7 @@
 use std::future::Future;
 
 #[allow(unused_imports)] // each test file uses its own subset
-pub(crate) use latchkey_smol::{http, keeper, renewer, state, tls};
+pub(crate) use latchkey_smol::{http, keeper, renewer, sip, state, tls};
 
 /// Runs `fut` to completion with async-io's `block_on` (no executor needed).
 pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {

@@ -33,6 +33,9 @@ pub(crate) trait Runtime {
     /// Opens a TCP connection to `addr`.
     fn connect_tcp(addr: SocketAddr) -> impl Future<Output = io::Result<Self::Tcp>> + Send;
 
+    /// The local address of a connected socket (a SIP agent's Via and Contact).
+    fn local_addr(tcp: &Self::Tcp) -> io::Result<SocketAddr>;
+
     /// Runs the TLS client handshake for `name` over `tcp`.
     fn start_tls(
         connector: &Self::Connector,

@@ -163,6 +163,8 @@ pub struct LiveIdentity {
 struct Inner {
     current: RwLock<Arc<CertifiedKey>>,
     generation: AtomicU64,
+    /// Notified after every replacement.
+    replaced: event_listener::Event,
 }
 
 impl fmt::Debug for LiveIdentity {
@@ -181,6 +183,7 @@ impl LiveIdentity {
             inner: Arc::new(Inner {
                 current: RwLock::new(identity.key),
                 generation: AtomicU64::new(0),
+                replaced: event_listener::Event::new(),
             }),
         }
     }
@@ -196,7 +199,18 @@ impl LiveIdentity {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *current = identity.key;
         // Under the lock, so generation and identity change together.
-        self.inner.generation.fetch_add(1, Ordering::AcqRel) + 1
+        let generation = self.inner.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        drop(current);
+        self.inner.replaced.notify(usize::MAX);
+        generation
+    }
+
+    /// A future that completes at the next [`LiveIdentity::replace`] after this call (a
+    /// driver that must reconnect to present a new certificate waits on it next to its
+    /// socket; compare [`LiveIdentity::generation`] before and after, as the listener may
+    /// also complete for a replacement that raced with its creation).
+    pub fn replaced(&self) -> event_listener::EventListener {
+        self.inner.replaced.listen()
     }
 
     /// How many times the identity was replaced.

@@ -610,7 +610,10 @@ impl<R: CryptoRng> Agent<R> {
         {
             link.next_ping = Some(now + schedule::keepalive_delay(interval, &mut self.rng));
             if let Some(timeout) = self.config.keepalive.pong_timeout {
-                link.pong_due = Some(now + timeout);
+                // A ping still unanswered keeps its deadline: a later ping must not push
+                // it back (with a pong timeout at or above the interval it would forever).
+                let due = now + timeout;
+                link.pong_due = Some(link.pong_due.map_or(due, |d| d.min(due)));
             }
             self.send_bytes(Bytes::from_static(b"\r\n\r\n"));
         }

@@ -79,6 +79,27 @@ fn silence_after_a_proven_pong_is_stale_and_the_agent_reconnects() {
 }
 
 #[test]
+fn silence_is_stale_even_when_the_pong_timeout_exceeds_the_ping_interval() {
+    // Found against Kamailio (interop_sip): a ping sent while the previous one was still
+    // unanswered used to push the pong deadline back, so it never passed.
+    let mut c = config();
+    c.keepalive.interval = Some(Duration::from_secs(2));
+    c.keepalive.pong_timeout = Some(Duration::from_secs(5));
+    let mut p = Pair::new(c, 306);
+    p.start();
+    p.run_for(Duration::from_secs(10));
+    assert!(!p.peer.pings.is_empty());
+    p.peer.answers_pings = false;
+    p.run_for(Duration::from_secs(12));
+    assert_eq!(
+        p.count(|e| matches!(e, Event::ConnectionStale { .. })),
+        1,
+        "{:?}",
+        p.events
+    );
+}
+
+#[test]
 fn a_server_that_never_answers_pings_is_not_declared_stale() {
     let mut c = config();
     c.keepalive.interval = Some(Duration::from_secs(30));

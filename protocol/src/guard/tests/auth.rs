@@ -1,0 +1,538 @@
+//! HMAC request authentication: vectors for both signing strings, every error and its
+//! calaos_base status, the inclusive tolerance edges, and signer/verifier agreement.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use proptest::prelude::*;
+
+use super::{NONCE, SECRET, T0, TOKEN, creds, directory, rng};
+use crate::guard::*;
+
+/// Computed independently (Python `hmac`/`hashlib`) for TOKEN, timestamp T0, NONCE, SECRET.
+const CALAOS_MAC: &str = "6abd2c52880219ada5f60d794b3aafb8a2a1d6973dde45d4c5f9cee49a9a5560";
+const DESIGN_MAC: &str = "cda8a4c1f571191b8caaf2b91545b482d47db2eb7313656bfc07e31d8ee11220";
+
+fn headers<'a>(ts: &'a str, nonce: &'a str, mac: &'a str) -> AuthHeaders<'a> {
+    AuthHeaders::new(
+        Some("Bearer remote_ui_ABC123"),
+        Some(ts),
+        Some(nonce),
+        Some(mac),
+    )
+}
+
+fn verify<'h>(
+    variant: SigningVariant,
+    now: u64,
+    h: &AuthHeaders<'h>,
+) -> Result<Verified<'h>, AuthError> {
+    let c = creds(1, variant);
+    verify_request(now, h, |t| (t == TOKEN).then_some(&c))
+}
+
+#[test]
+fn calaos_base_signing_string_is_colon_separated() {
+    let ts = T0.to_string();
+    let v = verify(
+        SigningVariant::CalaosBase,
+        T0,
+        &headers(&ts, NONCE, CALAOS_MAC),
+    )
+    .unwrap();
+    assert_eq!(v.device, DeviceId(1));
+    assert_eq!(v.timestamp, T0);
+    // The design's MAC is not valid for a calaos_base device.
+    assert_eq!(
+        verify(
+            SigningVariant::CalaosBase,
+            T0,
+            &headers(&ts, NONCE, DESIGN_MAC)
+        ),
+        Err(AuthError::InvalidHmac)
+    );
+}
+
+#[test]
+fn remote_ui_design_signing_string_is_plain_concatenation() {
+    let ts = T0.to_string();
+    verify(
+        SigningVariant::RemoteUiDesign,
+        T0,
+        &headers(&ts, NONCE, DESIGN_MAC),
+    )
+    .unwrap();
+    assert_eq!(
+        verify(
+            SigningVariant::RemoteUiDesign,
+            T0,
+            &headers(&ts, NONCE, CALAOS_MAC)
+        ),
+        Err(AuthError::InvalidHmac)
+    );
+}
+
+#[test]
+fn upper_case_hex_mac_is_refused_like_calaos_base() {
+    let ts = T0.to_string();
+    let upper = CALAOS_MAC.to_ascii_uppercase();
+    let e = verify(SigningVariant::CalaosBase, T0, &headers(&ts, NONCE, &upper)).unwrap_err();
+    assert_eq!(
+        (e, e.status(), e.reason()),
+        (AuthError::InvalidHmac, 403, "invalid_hmac")
+    );
+}
+
+#[test]
+fn every_error_maps_to_calaos_base_status_and_reason() {
+    let cases: Vec<(AuthError, u16, &str)> = alloc::vec![
+        (
+            AuthError::MissingHeader {
+                name: "X-Auth-Nonce"
+            },
+            400,
+            "missing_headers"
+        ),
+        (
+            AuthError::DuplicateHeader {
+                name: "X-Auth-HMAC"
+            },
+            400,
+            "missing_headers"
+        ),
+        (AuthError::MalformedAuthorization, 400, "missing_headers"),
+        (AuthError::UnknownToken, 401, "invalid_token"),
+        (AuthError::MalformedTimestamp, 401, "invalid_timestamp"),
+        (
+            AuthError::StaleTimestamp {
+                skew_secs: -31,
+                tolerance_secs: 30
+            },
+            401,
+            "invalid_timestamp"
+        ),
+        (
+            AuthError::MalformedNonce {
+                len: 3,
+                min: 64,
+                max: 64
+            },
+            401,
+            "invalid_nonce"
+        ),
+        (AuthError::NonceReplayed, 401, "invalid_nonce"),
+        (AuthError::InvalidHmac, 403, "invalid_hmac"),
+        (
+            AuthError::RateLimited {
+                retry_after: core::time::Duration::from_secs(20)
+            },
+            429,
+            "rate_limited"
+        ),
+        (AuthError::NonceQuotaExceeded, 429, "rate_limited"),
+        (AuthError::NonceCacheFull, 429, "rate_limited"),
+    ];
+    for (e, status, reason) in cases {
+        assert_eq!((e.status(), e.reason()), (status, reason), "{e:?}");
+        assert!(!e.to_string().is_empty());
+    }
+}
+
+#[test]
+fn error_messages_name_the_header() {
+    assert_eq!(
+        AuthError::MissingHeader {
+            name: X_AUTH_NONCE_NAME
+        }
+        .to_string(),
+        "header X-Auth-Nonce is missing or empty"
+    );
+    assert_eq!(
+        AuthError::StaleTimestamp {
+            skew_secs: -31,
+            tolerance_secs: 30
+        }
+        .to_string(),
+        "header X-Auth-Timestamp is -31 s from server time (tolerance ±30 s)"
+    );
+    assert_eq!(
+        AuthError::MalformedNonce {
+            len: 12,
+            min: 64,
+            max: 64
+        }
+        .to_string(),
+        "header X-Auth-Nonce must be 64 hex digits (got 12 characters)"
+    );
+}
+
+const X_AUTH_NONCE_NAME: &str = "X-Auth-Nonce";
+
+#[test]
+fn missing_empty_and_repeated_headers_are_400() {
+    let ts = T0.to_string();
+    let full = headers(&ts, NONCE, CALAOS_MAC);
+    for (i, name) in [
+        "Authorization",
+        "X-Auth-Timestamp",
+        "X-Auth-Nonce",
+        "X-Auth-HMAC",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut h = full;
+        match i {
+            0 => h.authorization = None,
+            1 => h.timestamp = Some(""),
+            2 => h.nonce = None,
+            _ => h.hmac = Some("  "),
+        }
+        let h = AuthHeaders::new(h.authorization, h.timestamp, h.nonce, h.hmac);
+        let e = verify(SigningVariant::CalaosBase, T0, &h).unwrap_err();
+        assert_eq!(e, AuthError::MissingHeader { name }, "{name}");
+        assert_eq!(e.status(), 400);
+    }
+    let pairs = [
+        ("authorization", "Bearer remote_ui_ABC123"),
+        ("x-auth-timestamp", ts.as_str()),
+        ("X-AUTH-NONCE", NONCE),
+        ("X-Auth-HMAC", CALAOS_MAC),
+        ("x-auth-hmac", CALAOS_MAC),
+    ];
+    let h = AuthHeaders::from_pairs(pairs);
+    assert_eq!(
+        verify(SigningVariant::CalaosBase, T0, &h),
+        Err(AuthError::DuplicateHeader {
+            name: "X-Auth-HMAC"
+        })
+    );
+    let h = AuthHeaders::from_pairs(
+        pairs[..4]
+            .iter()
+            .copied()
+            .chain([("User-Agent", "panel/1.0")]),
+    );
+    verify(SigningVariant::CalaosBase, T0, &h).unwrap();
+}
+
+#[test]
+fn authorization_must_be_bearer_and_a_visible_token() {
+    let ts = T0.to_string();
+    for bad in [
+        "Basic cmVtb3Rl",
+        "Bearer",
+        "Bearer ",
+        "Bearer  remote_ui_ABC123",
+        "Bearer a b",
+        "Token remote_ui_ABC123",
+    ] {
+        let h = AuthHeaders::new(Some(bad), Some(&ts), Some(NONCE), Some(CALAOS_MAC));
+        assert_eq!(
+            verify(SigningVariant::CalaosBase, T0, &h),
+            Err(AuthError::MalformedAuthorization),
+            "{bad}"
+        );
+    }
+    let h = AuthHeaders::new(
+        Some("bearer remote_ui_ABC123"),
+        Some(&ts),
+        Some(NONCE),
+        Some(CALAOS_MAC),
+    );
+    verify(SigningVariant::CalaosBase, T0, &h).unwrap();
+}
+
+#[test]
+fn unknown_token_is_401_before_the_mac_is_looked_at() {
+    let ts = T0.to_string();
+    let h = AuthHeaders::new(
+        Some("Bearer someone_else"),
+        Some(&ts),
+        Some(NONCE),
+        Some("zz"),
+    );
+    let e = verify(SigningVariant::CalaosBase, T0, &h).unwrap_err();
+    assert_eq!((e, e.status()), (AuthError::UnknownToken, 401));
+}
+
+#[test]
+fn lookup_result_is_rechecked_in_constant_time() {
+    let ts = T0.to_string();
+    let c = creds(1, SigningVariant::CalaosBase);
+    let h = AuthHeaders::new(
+        Some("Bearer remote_ui_XYZ"),
+        Some(&ts),
+        Some(NONCE),
+        Some(CALAOS_MAC),
+    );
+    // A lookup that returns the wrong device does not authenticate the request.
+    assert_eq!(
+        verify_request(T0, &h, |_| Some(&c)),
+        Err(AuthError::UnknownToken)
+    );
+}
+
+#[test]
+fn timestamp_syntax_is_strict() {
+    for bad in [
+        "-1",
+        "+1767225600",
+        "01767225600",
+        "1767225600.5",
+        "12345678901234567890",
+        "0x10",
+        " 1",
+    ] {
+        let h = headers(bad, NONCE, CALAOS_MAC);
+        let e = verify(SigningVariant::CalaosBase, T0, &h).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AuthError::MalformedTimestamp | AuthError::StaleTimestamp { .. }
+            ),
+            "{bad}: {e:?}"
+        );
+        assert_eq!(e.status(), 401);
+    }
+}
+
+#[test]
+fn tolerance_bounds_are_inclusive_for_both_variants() {
+    for (variant, tol) in [
+        (SigningVariant::CalaosBase, 30u64),
+        (SigningVariant::RemoteUiDesign, 60),
+    ] {
+        let signer = Signer::new(TOKEN, SECRET, variant).unwrap();
+        let c = creds(1, variant);
+        for (skew, ok) in [
+            (-(tol as i64), true),
+            (tol as i64, true),
+            (-(tol as i64) - 1, false),
+            (tol as i64 + 1, false),
+        ] {
+            let ts = (T0 as i64 + skew) as u64;
+            let signed = signer.sign(ts, &mut rng(3));
+            let r = verify_request(T0, &signed.as_auth_headers(&signer), |_| Some(&c));
+            assert_eq!(r.is_ok(), ok, "{variant} skew {skew}: {r:?}");
+            if !ok {
+                assert_eq!(
+                    r.unwrap_err(),
+                    AuthError::StaleTimestamp {
+                        skew_secs: skew,
+                        tolerance_secs: tol as u32
+                    }
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn per_device_tolerance_override_applies() {
+    let signer = Signer::new(TOKEN, SECRET, SigningVariant::CalaosBase).unwrap();
+    let c = creds(1, SigningVariant::CalaosBase).with_tolerance_secs(5);
+    let signed = signer.sign(T0 + 6, &mut rng(3));
+    assert!(matches!(
+        verify_request(T0, &signed.as_auth_headers(&signer), |_| Some(&c)),
+        Err(AuthError::StaleTimestamp {
+            skew_secs: 6,
+            tolerance_secs: 5
+        })
+    ));
+}
+
+#[test]
+fn calaos_base_nonce_must_be_64_hex_digits_design_32_to_128() {
+    let ts = T0.to_string();
+    let c = creds(1, SigningVariant::CalaosBase);
+    let d = creds(1, SigningVariant::RemoteUiDesign);
+    let short = &NONCE[..32];
+    let e = verify_request(T0, &headers(&ts, short, CALAOS_MAC), |_| Some(&c)).unwrap_err();
+    assert_eq!(
+        e,
+        AuthError::MalformedNonce {
+            len: 32,
+            min: 64,
+            max: 64
+        }
+    );
+    // The design's own example nonce (32 hex digits) is fine for a design device; the MAC
+    // is then what fails.
+    assert_eq!(
+        verify_request(
+            T0,
+            &headers(&ts, "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d", DESIGN_MAC),
+            |_| Some(&d)
+        ),
+        Err(AuthError::InvalidHmac)
+    );
+    let not_hex = "g".repeat(64);
+    assert!(matches!(
+        verify_request(T0, &headers(&ts, &not_hex, CALAOS_MAC), |_| Some(&c)),
+        Err(AuthError::MalformedNonce { .. })
+    ));
+    let odd = "a".repeat(33);
+    assert!(matches!(
+        verify_request(T0, &headers(&ts, &odd, DESIGN_MAC), |_| Some(&d)),
+        Err(AuthError::MalformedNonce { .. })
+    ));
+    let long = "a".repeat(130);
+    assert!(matches!(
+        verify_request(T0, &headers(&ts, &long, DESIGN_MAC), |_| Some(&d)),
+        Err(AuthError::MalformedNonce { .. })
+    ));
+}
+
+#[test]
+fn signer_writes_what_calaos_base_computes() {
+    let signer = Signer::new(TOKEN, SECRET, SigningVariant::CalaosBase).unwrap();
+    let mut nonce = [0u8; 32];
+    for (i, b) in nonce.iter_mut().enumerate() {
+        *b = [
+            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+            0xee, 0xff,
+        ][i % 16];
+    }
+    let h = signer.sign_with_nonce(T0, &nonce);
+    assert_eq!(h.timestamp(), "1767225600");
+    assert_eq!(h.nonce(), NONCE);
+    assert_eq!(h.hmac(), CALAOS_MAC);
+    assert_eq!(signer.authorization(), "Bearer remote_ui_ABC123");
+    let pairs = h.pairs(&signer);
+    assert_eq!(pairs[0], ("Authorization", "Bearer remote_ui_ABC123"));
+    assert_eq!(pairs[3], ("X-Auth-HMAC", CALAOS_MAC));
+    let d = Signer::new(TOKEN, SECRET, SigningVariant::RemoteUiDesign).unwrap();
+    assert_eq!(d.sign_with_nonce(T0, &nonce).hmac(), DESIGN_MAC);
+    assert_eq!(signer.sign_with_nonce(0, &nonce).timestamp(), "0");
+    assert_eq!(
+        signer.sign_with_nonce(u64::MAX, &nonce).timestamp(),
+        "18446744073709551615"
+    );
+}
+
+#[test]
+fn variant_follows_the_provisioning_field_name() {
+    assert_eq!(
+        SigningVariant::from_provisioning_field("provisioning_code"),
+        Some(SigningVariant::RemoteUiDesign)
+    );
+    assert_eq!(
+        SigningVariant::from_provisioning_field("code"),
+        Some(SigningVariant::CalaosBase)
+    );
+    assert_eq!(SigningVariant::from_provisioning_field("Code"), None);
+    for v in [SigningVariant::RemoteUiDesign, SigningVariant::CalaosBase] {
+        assert_eq!(v.as_str().parse::<SigningVariant>(), Ok(v));
+    }
+}
+
+#[test]
+fn credentials_reject_bad_tokens_and_secrets() {
+    let v = SigningVariant::CalaosBase;
+    assert_eq!(
+        DeviceCredentials::new(DeviceId(1), "", SECRET, v).unwrap_err(),
+        CredentialError::TokenLength { len: 0 }
+    );
+    assert_eq!(
+        DeviceCredentials::new(DeviceId(1), "a b", SECRET, v).unwrap_err(),
+        CredentialError::TokenCharacters
+    );
+    assert_eq!(
+        DeviceCredentials::new(DeviceId(1), "t", b"", v).unwrap_err(),
+        CredentialError::SecretLength { len: 0 }
+    );
+    let dbg = format!("{:?}", creds(1, v));
+    assert!(!dbg.contains("7f3b5a2d") && !dbg.contains(TOKEN), "{dbg}");
+}
+
+#[test]
+fn directory_finds_by_token_and_refuses_duplicate_tokens() {
+    let mut d = directory(SigningVariant::CalaosBase);
+    assert_eq!(
+        d.find_by_token(TOKEN).map(DeviceCredentials::id),
+        Some(DeviceId(1))
+    );
+    assert!(d.find_by_token("remote_ui_ABC124").is_none());
+    assert_eq!(
+        d.insert(creds(2, SigningVariant::CalaosBase)).unwrap_err(),
+        CredentialError::DuplicateToken
+    );
+    let other = DeviceCredentials::new(
+        DeviceId(2),
+        "remote_ui_Z",
+        SECRET,
+        SigningVariant::RemoteUiDesign,
+    )
+    .unwrap();
+    d.insert(other).unwrap();
+    assert_eq!(d.len(), 2);
+    // Re-inserting id 1 with a new token replaces it.
+    let renewed = DeviceCredentials::new(
+        DeviceId(1),
+        "remote_ui_NEW",
+        SECRET,
+        SigningVariant::CalaosBase,
+    )
+    .unwrap();
+    assert!(d.insert(renewed).unwrap().is_some());
+    assert!(d.find_by_token(TOKEN).is_none());
+    assert_eq!(
+        d.find_by_token("remote_ui_NEW").map(DeviceCredentials::id),
+        Some(DeviceId(1))
+    );
+    assert!(d.remove(DeviceId(2)).is_some());
+    assert!(d.get(DeviceId(2)).is_none());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn signer_and_verifier_agree_for_any_token_secret_and_time(
+        token in "[!-~]{1,80}",
+        secret in proptest::collection::vec(any::<u8>(), 1..100),
+        now in 0u64..4_000_000_000,
+        skew in -30i64..=30,
+        design in any::<bool>(),
+        seed in any::<u8>(),
+    ) {
+        let variant = if design { SigningVariant::RemoteUiDesign } else { SigningVariant::CalaosBase };
+        let signer = Signer::new(&token, &secret, variant).unwrap();
+        let c = DeviceCredentials::new(DeviceId(3), &token, &secret, variant).unwrap();
+        let ts = now.saturating_add_signed(skew);
+        let signed = signer.sign(ts, &mut rng(seed));
+        let v = verify_request(now, &signed.as_auth_headers(&signer), |t| (t == token).then_some(&c)).unwrap();
+        prop_assert_eq!(v.device, DeviceId(3));
+        // Any single-character change of the MAC is refused with 403.
+        let mut mac: Vec<u8> = signed.hmac().bytes().collect();
+        let i = usize::from(seed) % 64;
+        mac[i] = if mac[i] == b'0' { b'1' } else { b'0' };
+        let mac = String::from_utf8(mac).unwrap();
+        let h = AuthHeaders::new(Some(signer.authorization()), Some(signed.timestamp()), Some(signed.nonce()), Some(&mac));
+        prop_assert_eq!(verify_request(now, &h, |_| Some(&c)), Err(AuthError::InvalidHmac));
+    }
+
+    #[test]
+    fn timestamp_passes_exactly_within_tolerance(ts in any::<u64>(), now in any::<u64>(), tol in any::<u32>()) {
+        let diff = (i128::from(ts) - i128::from(now)).unsigned_abs();
+        prop_assert_eq!(timestamp_passes(ts, now, tol), diff <= u128::from(tol));
+    }
+
+    #[test]
+    fn verifier_never_panics_on_arbitrary_header_values(
+        a in proptest::option::of(".{0,80}"),
+        t in proptest::option::of(".{0,24}"),
+        n in proptest::option::of(".{0,140}"),
+        m in proptest::option::of(".{0,70}"),
+        now in any::<u64>(),
+    ) {
+        let c = creds(1, SigningVariant::CalaosBase);
+        let h = AuthHeaders::new(a.as_deref(), t.as_deref(), n.as_deref(), m.as_deref());
+        let r = verify_request(now, &h, |_| Some(&c));
+        if let Err(e) = r {
+            prop_assert!(matches!(e.status(), 400 | 401 | 403));
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The replay cache: replays refused, inclusive expiry, refuse-don't-evict when full.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use core::time::Duration;
+
+use proptest::prelude::*;
+
+use super::{NONCE, T0, rng};
+use crate::guard::*;
+
+fn cache(per_device: u32, global: usize) -> NonceCache {
+    NonceCache::new(
+        NonceConfig {
+            retention: Duration::from_secs(300),
+            per_device_cap: per_device,
+            global_cap: global,
+        },
+        &mut rng(2),
+    )
+}
+
+fn hex(n: u64) -> alloc::string::String {
+    format!("{n:064x}")
+}
+
+#[test]
+fn a_nonce_is_refused_the_second_time() {
+    let mut c = cache(16, 64);
+    c.record(T0, DeviceId(1), NONCE, T0, 30).unwrap();
+    assert_eq!(
+        c.record(T0 + 1, DeviceId(1), NONCE, T0, 30),
+        Err(NonceRefusal::Replayed)
+    );
+    // The same nonce from another device is a different key.
+    c.record(T0 + 1, DeviceId(2), NONCE, T0, 30).unwrap();
+    // Hex case does not make a nonce new.
+    let upper = NONCE.to_ascii_uppercase();
+    assert_eq!(
+        c.record(T0 + 2, DeviceId(1), &upper, T0, 30),
+        Err(NonceRefusal::Replayed)
+    );
+}
+
+#[test]
+fn entry_lives_through_retention_inclusive_then_goes() {
+    let mut c = cache(16, 64);
+    c.record(T0, DeviceId(1), NONCE, T0, 30).unwrap();
+    // Retention 300 s dominates ts + tolerance: live at T0 + 300, gone at T0 + 301.
+    assert!(c.contains(T0 + 300, DeviceId(1), NONCE));
+    assert_eq!(c.expire(T0 + 300, 100), 0);
+    assert!(!c.contains(T0 + 301, DeviceId(1), NONCE));
+    assert_eq!(c.expire(T0 + 301, 100), 1);
+    assert!(c.is_empty());
+    assert_eq!(c.device_len(DeviceId(1)), 0);
+}
+
+#[test]
+fn entry_outlives_a_future_timestamp_that_could_still_pass() {
+    // A short retention (shorter than the guard allows) shows the ts + tolerance bound.
+    let mut c = NonceCache::new(
+        NonceConfig {
+            retention: Duration::from_secs(10),
+            per_device_cap: 8,
+            global_cap: 8,
+        },
+        &mut rng(1),
+    );
+    c.record(T0, DeviceId(1), NONCE, T0 + 60, 60).unwrap();
+    assert!(c.contains(T0 + 120, DeviceId(1), NONCE));
+    assert_eq!(
+        c.record(T0 + 120, DeviceId(1), NONCE, T0 + 60, 60),
+        Err(NonceRefusal::Replayed)
+    );
+    assert!(!c.contains(T0 + 121, DeviceId(1), NONCE));
+}
+
+#[test]
+fn a_full_device_is_refused_not_evicted() {
+    let mut c = cache(3, 64);
+    for i in 0..3 {
+        c.record(T0, DeviceId(1), &hex(i), T0, 30).unwrap();
+    }
+    assert_eq!(
+        c.record(T0, DeviceId(1), &hex(3), T0, 30),
+        Err(NonceRefusal::DeviceQuotaExceeded)
+    );
+    // Nothing was evicted: every old nonce is still a replay.
+    for i in 0..3 {
+        assert_eq!(
+            c.record(T0 + 1, DeviceId(1), &hex(i), T0, 30),
+            Err(NonceRefusal::Replayed)
+        );
+    }
+    // Other devices are unaffected.
+    c.record(T0, DeviceId(2), &hex(3), T0, 30).unwrap();
+    // Once entries expire the device may go on.
+    c.record(T0 + 301, DeviceId(1), &hex(3), T0 + 301, 30)
+        .unwrap();
+}
+
+#[test]
+fn a_full_cache_is_refused_not_evicted() {
+    let mut c = cache(8, 4);
+    for d in 0..4 {
+        c.record(T0, DeviceId(d), NONCE, T0, 30).unwrap();
+    }
+    assert_eq!(
+        c.record(T0, DeviceId(9), NONCE, T0, 30),
+        Err(NonceRefusal::CacheFull)
+    );
+    for d in 0..4 {
+        assert!(c.contains(T0 + 1, DeviceId(d), NONCE));
+    }
+}
+
+#[test]
+fn long_design_nonces_are_keyed_by_digest() {
+    let mut c = cache(8, 8);
+    let a = "ab".repeat(64);
+    let mut b = a.clone();
+    b.replace_range(127.., "c");
+    c.record(T0, DeviceId(1), &a, T0, 60).unwrap();
+    c.record(T0, DeviceId(1), &b, T0, 60).unwrap();
+    assert_eq!(
+        c.record(T0, DeviceId(1), &a, T0, 60),
+        Err(NonceRefusal::Replayed)
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn replay_is_refused_exactly_while_the_entry_is_live(
+        ops in proptest::collection::vec((0u32..3, 0u64..6, 0u64..40), 1..120),
+    ) {
+        // Model: (device, nonce) -> last live second; the clock moves forward by the gap.
+        let mut c = cache(1000, 1000);
+        let mut model: BTreeMap<(u32, u64), u64> = BTreeMap::new();
+        let mut now = T0;
+        for (device, n, gap) in ops {
+            now += gap * 10;
+            let ts = now;
+            let r = c.record(now, DeviceId(device), &hex(n), ts, 30);
+            let live = model.get(&(device, n)).is_some_and(|&e| e >= now);
+            if live {
+                prop_assert_eq!(r, Err(NonceRefusal::Replayed));
+            } else {
+                prop_assert_eq!(r, Ok(()));
+                model.insert((device, n), now + 300);
+            }
+            if gap % 3 == 0 {
+                c.expire(now, 7);
+            }
+        }
+    }
+
+    #[test]
+    fn cache_never_exceeds_its_caps(
+        ops in proptest::collection::vec((0u32..5, any::<u64>(), 0u64..100), 1..400),
+        per in 1u32..20,
+        global in 1usize..40,
+    ) {
+        let mut c = cache(per, global.max(per as usize));
+        let mut now = T0;
+        for (device, n, gap) in ops {
+            now += gap;
+            let _ = c.record(now, DeviceId(device), &hex(n), now, 30);
+            prop_assert!(c.len() <= global.max(per as usize));
+            for d in 0..5 {
+                prop_assert!(c.device_len(DeviceId(d)) <= per);
+            }
+        }
+    }
+}

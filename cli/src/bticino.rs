@@ -13,7 +13,7 @@ use latchkey_oauth_core::cloud::legrand::files::{client_certs_json, sip_account_
 use latchkey_oauth_core::cloud::legrand::setup::{
     Progress, Registration, RegistrationFlow, SetupError, Step,
 };
-use latchkey_oauth_core::session::Phase;
+use latchkey_oauth_core::session::{Phase, Unauthorized};
 use latchkey_pki::inspect::rfc3339;
 use latchkey_pki::key::{KeyType, PrivateKey};
 use latchkey_pki::request::{Csr, RequestParams};
@@ -140,7 +140,7 @@ async fn register(args: &SetupArgs, provider: &ProviderArgs) -> Result<(), Failu
     };
     let mut flow = RegistrationFlow::new(api, registration, args.plant.clone());
     let key_name = key_file(args.flavour);
-    let mut refreshed = false;
+    let mut retried = false;
     let done = loop {
         let (token, generation) = keeper
             .access_token()
@@ -154,12 +154,14 @@ async fn register(args: &SetupArgs, provider: &ProviderArgs) -> Result<(), Failu
                     .await
                     .map_err(|e| fail(1, e.to_string()))?;
                 match flow.handle_response(&response) {
-                    Ok(()) => refreshed = false,
-                    // One refresh, then the same step again; a second refusal stops.
-                    Err(SetupError::Api(ApiError::Unauthorized)) if !refreshed => {
-                        refreshed = true;
-                        let _ = keeper.unauthorized(generation);
-                        keeper.refresh().await.map_err(|e| fail(1, e.to_string()))?;
+                    Ok(()) => retried = false,
+                    // The token session decides (one refresh, never a loop); the flow then
+                    // repeats the same step with the token `access_token` hands out next.
+                    Err(SetupError::Api(ApiError::Unauthorized)) if !retried => {
+                        retried = true;
+                        if let Unauthorized::GiveUp { reason } = keeper.unauthorized(generation) {
+                            return Err(fail(1, format!("the API refused the token: {reason}")));
+                        }
                     }
                     Err(e) => return Err(fail(1, e.to_string())),
                 }

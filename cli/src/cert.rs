@@ -16,10 +16,11 @@ use latchkey_pki::schedule::{
     RenewalHistory, RenewalPolicy, RenewalSchedule, Validity, seed_from_identity,
 };
 use latchkey_pki::validate::{Bundle, Trust, Usage, validate};
+use latchkey_tokio::keeper::now;
 use serde_json::json;
 
 /// Largest certificate, key or chain file read.
-const MAX_FILE: u64 = 4 * 1024 * 1024;
+const MAX_FILE: usize = 4 * 1024 * 1024;
 
 /// Seconds in a day.
 const DAY: u64 = 86_400;
@@ -191,12 +192,6 @@ pub(crate) fn run(command: CertCommand) -> Result<(), Failure> {
         } => schedule(&file, renew_before_days, seed.as_deref(), json),
         CertCommand::Serve(args) => crate::cert_serve::serve(args),
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn parse_sans(sans: &[String]) -> Result<Vec<SubjectAltName>, Failure> {
@@ -522,20 +517,7 @@ fn span(secs: u64) -> String {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)
-        .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(fail(
-            2,
-            format!("{} is larger than {MAX_FILE} bytes", path.display()),
-        ));
-    }
-    Ok(bytes)
+    crate::read_limited(path, MAX_FILE)
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it (mode 0600 when

@@ -34,7 +34,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection silent this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Largest trust-anchor file read.
-const MAX_FILE: u64 = 4 * 1024 * 1024;
+const MAX_FILE: usize = 4 * 1024 * 1024;
 
 /// `latchkey cert serve` arguments.
 #[derive(Args, Debug)]
@@ -247,18 +247,5 @@ fn emit(line: &Value) {
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)
-        .map_err(|e| (2, format!("cannot read {}: {e}", path.display())))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| (2, format!("cannot read {}: {e}", path.display())))?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err((
-            2,
-            format!("{} is larger than {MAX_FILE} bytes", path.display()),
-        ));
-    }
-    Ok(bytes)
+    crate::read_limited(path, MAX_FILE)
 }

@@ -189,6 +189,24 @@ fn print_line(text: &str, code: ExitCode) -> ExitCode {
     }
 }
 
+/// Reads a whole file of at most `limit` bytes (certificates, keys, saved sessions): a
+/// clear error naming the file, never unbounded memory.
+pub(crate) fn read_limited(path: &std::path::Path, limit: usize) -> Result<Vec<u8>, (u8, String)> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| (2, format!("cannot read {}: {e}", path.display())))?;
+    let mut bytes = Vec::new();
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| (2, format!("cannot read {}: {e}", path.display())))?;
+    if bytes.len() > limit {
+        return Err((
+            2,
+            format!("{} is larger than {limit} bytes", path.display()),
+        ));
+    }
+    Ok(bytes)
+}
+
 fn read_input(file: Option<&PathBuf>) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
     let (reader, name): (Box<dyn Read>, String) = match file {

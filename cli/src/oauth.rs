@@ -267,7 +267,7 @@ async fn import(
             )
         })?),
     };
-    let bytes = read_limited(from, MAX_IMPORT_BYTES)?;
+    let bytes = crate::read_limited(from, MAX_IMPORT_BYTES)?;
     let imported = import_session(&bytes, format, now())
         .map_err(|e| fail(2, format!("{}: {e}", from.display())))?;
     let profile_name = match &args.profile_file {
@@ -336,24 +336,6 @@ async fn import(
         args.state_dir.display()
     );
     Ok(())
-}
-
-/// Reads a whole file of at most `limit` bytes.
-fn read_limited(path: &std::path::Path, limit: usize) -> Result<Vec<u8>, Failure> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)
-        .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
-    let mut bytes = Vec::new();
-    file.take(limit as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
-    if bytes.len() > limit {
-        return Err(fail(
-            2,
-            format!("{} is larger than {limit} bytes", path.display()),
-        ));
-    }
-    Ok(bytes)
 }
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

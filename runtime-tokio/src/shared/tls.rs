@@ -292,13 +292,9 @@ pub fn server_config(
         }
     };
     let mut config = builder.with_cert_resolver(Arc::new(identity.clone()));
-    config.session_storage = Arc::new(ServerSessions {
-        identity: identity.clone(),
-        cache: Mutex::new((
-            identity.generation(),
-            ServerSessionMemoryCache::new(SESSIONS),
-        )),
-    });
+    config.session_storage = Arc::new(ServerSessions::new(identity, || {
+        ServerSessionMemoryCache::new(SESSIONS)
+    }));
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
@@ -322,13 +318,9 @@ pub fn client_config(
     let mut config = match identity {
         Some(identity) => {
             let mut config = builder.with_client_cert_resolver(Arc::new(identity.clone()));
-            config.resumption = Resumption::store(Arc::new(ClientSessions {
-                identity: identity.clone(),
-                cache: Mutex::new((
-                    identity.generation(),
-                    Arc::new(ClientSessionMemoryCache::new(SESSIONS)),
-                )),
-            }));
+            config.resumption = Resumption::store(Arc::new(ClientSessions::new(identity, || {
+                Arc::new(ClientSessionMemoryCache::new(SESSIONS))
+            })));
             config
         }
         None => builder.with_no_client_auth(),
@@ -340,31 +332,46 @@ pub fn client_config(
 /// Sessions remembered for resumption (rustls' default size).
 const SESSIONS: usize = 256;
 
-/// The server's resumption cache, emptied when the identity is replaced.
-struct ServerSessions {
+/// A resumption cache that starts empty whenever `identity` is replaced.
+struct PerIdentity<T> {
     identity: LiveIdentity,
-    cache: Mutex<(u64, Arc<ServerSessionMemoryCache>)>,
+    cache: Mutex<(u64, Arc<T>)>,
+    fresh: fn() -> Arc<T>,
 }
 
-impl fmt::Debug for ServerSessions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ServerSessions")
+impl<T> PerIdentity<T> {
+    fn new(identity: &LiveIdentity, fresh: fn() -> Arc<T>) -> Self {
+        PerIdentity {
+            identity: identity.clone(),
+            cache: Mutex::new((identity.generation(), fresh())),
+            fresh,
+        }
     }
-}
 
-impl ServerSessions {
-    fn current(&self) -> Arc<ServerSessionMemoryCache> {
+    /// The cache of the current identity generation.
+    fn current(&self) -> Arc<T> {
         let mut cache = self
             .cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let generation = self.identity.generation();
         if cache.0 != generation {
-            *cache = (generation, ServerSessionMemoryCache::new(SESSIONS));
+            *cache = (generation, (self.fresh)());
         }
         cache.1.clone()
     }
 }
+
+impl<T> fmt::Debug for PerIdentity<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PerIdentity")
+            .field("generation", &self.identity.generation())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The server's resumption cache, emptied when the identity is replaced.
+type ServerSessions = PerIdentity<ServerSessionMemoryCache>;
 
 impl StoresServerSessions for ServerSessions {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
@@ -385,33 +392,7 @@ impl StoresServerSessions for ServerSessions {
 }
 
 /// The client's resumption cache, emptied when its identity is replaced.
-struct ClientSessions {
-    identity: LiveIdentity,
-    cache: Mutex<(u64, Arc<ClientSessionMemoryCache>)>,
-}
-
-impl fmt::Debug for ClientSessions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ClientSessions")
-    }
-}
-
-impl ClientSessions {
-    fn current(&self) -> Arc<ClientSessionMemoryCache> {
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let generation = self.identity.generation();
-        if cache.0 != generation {
-            *cache = (
-                generation,
-                Arc::new(ClientSessionMemoryCache::new(SESSIONS)),
-            );
-        }
-        cache.1.clone()
-    }
-}
+type ClientSessions = PerIdentity<ClientSessionMemoryCache>;
 
 impl ClientSessionStore for ClientSessions {
     fn set_kx_hint(&self, server_name: ServerName<'static>, group: NamedGroup) {

@@ -1,0 +1,332 @@
+//! The admin pages, sessions, CSRF, security headers, U-tec compatibility and restarts.
+
+mod common;
+
+use common::*;
+use latchkey_gateway::{App, AppConfig, Effect, Method, Request};
+use latchkey_protocol::guard::SigningVariant;
+
+fn login(h: &mut H, password: &str, peer: u8) -> latchkey_gateway::Response {
+    let (r, _) = h.send(ip(peer), Request::new(Method::Get, "/login"));
+    let pre = cookie_value(&r, "__Host-lk_pre").unwrap();
+    let csrf = hidden_value(&r.text(), "csrf").unwrap();
+    let (r, _) = h.send(
+        ip(peer),
+        Request::new(Method::Post, "/login")
+            .with_header("Cookie", &format!("__Host-lk_pre={pre}"))
+            .with_body(format!("csrf={csrf}&user=admin&password={password}").into_bytes()),
+    );
+    r
+}
+
+#[test]
+fn setup_link_works_once_and_sets_host_prefixed_strict_cookie() {
+    let mut h = H::new();
+    let path = h.app.setup_path().unwrap();
+    assert!(path.starts_with("/setup?token=") && path.len() == "/setup?token=".len() + 64);
+    let (r, _) = h.send(ip(1), Request::new(Method::Get, "/setup?token=wrong"));
+    assert_eq!(r.status, 403);
+    h.set_up();
+    assert_eq!(h.app.setup_path(), None);
+    let (r, _) = h.send(ip(1), Request::new(Method::Get, &path));
+    assert_eq!(r.status, 303);
+    let r = login(&mut h, PASSWORD, 2);
+    assert_eq!(r.status, 303);
+    let c = set_cookie_header(&r, "__Host-lk_session").unwrap();
+    for flag in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(c.contains(flag), "{c}");
+    }
+    assert!(!c.contains("Domain"));
+}
+
+#[test]
+fn setup_refuses_weak_passwords_naming_each_rule() {
+    let mut h = H::new();
+    let path = h.app.setup_path().unwrap();
+    let (r, _) = h.send(ip(1), Request::new(Method::Get, &path));
+    let pre = cookie_value(&r, "__Host-lk_pre").unwrap();
+    let csrf = hidden_value(&r.text(), "csrf").unwrap();
+    let token = path.split("token=").nth(1).unwrap();
+    let (r, _) = h.send(
+        ip(1),
+        Request::new(Method::Post, "/setup")
+            .with_header("Cookie", &format!("__Host-lk_pre={pre}"))
+            .with_body(format!("token={token}&csrf={csrf}&password=abc&confirm=abc").into_bytes()),
+    );
+    assert_eq!(r.status, 400);
+    let t = r.text();
+    assert!(
+        t.contains("use at least 8 characters (this one has 3)"),
+        "{t}"
+    );
+    assert!(t.contains("add an upper-case letter"));
+    assert!(t.contains("add a digit"));
+}
+
+#[test]
+fn forms_without_the_session_csrf_token_are_refused() {
+    let mut h = H::new();
+    h.set_up();
+    let cookie = h.cookie.clone().unwrap();
+    let (r, fx) = h.send(
+        ip(3),
+        Request::new(Method::Post, "/admin/panels")
+            .with_header("Cookie", &format!("__Host-lk_session={cookie}"))
+            .with_body(b"name=x&code=ABCD12".to_vec()),
+    );
+    assert_eq!(r.status, 403);
+    assert!(fx.is_empty());
+    let (r, _) = h.send(
+        ip(3),
+        Request::new(Method::Post, "/api/v3/remote_ui")
+            .with_header("Cookie", &format!("__Host-lk_session={cookie}"))
+            .with_body(br#"{"name":"x","code":"ABCD12"}"#.to_vec()),
+    );
+    assert_eq!(r.status, 403);
+    // With the token the form goes through.
+    let csrf = h.csrf.clone().unwrap();
+    let (r, _) = h.send(
+        ip(3),
+        Request::new(Method::Post, "/admin/panels")
+            .with_header("Cookie", &format!("__Host-lk_session={cookie}"))
+            .with_body(format!("csrf={csrf}&name=x&code=ABCD12").into_bytes()),
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(h.app.panels().len(), 1);
+}
+
+#[test]
+fn five_wrong_passwords_block_the_address_with_a_clear_message() {
+    let mut h = H::new();
+    h.set_up();
+    for _ in 0..5 {
+        assert_eq!(login(&mut h, "Wrong1Password", 9).status, 401);
+    }
+    let r = login(&mut h, PASSWORD, 9);
+    assert_eq!(r.status, 429);
+    assert!(
+        r.text()
+            .contains("Too many failed logins. Try again in 5 minutes."),
+        "{}",
+        r.text()
+    );
+    // Another address is not blocked.
+    assert_eq!(login(&mut h, PASSWORD, 10).status, 303);
+    h.advance(301);
+    assert_eq!(login(&mut h, PASSWORD, 9).status, 303);
+}
+
+#[test]
+fn every_response_carries_the_security_headers() {
+    let mut h = H::new();
+    for target in ["/login", "/health", "/api/v3/remote_ui/list", "/nope"] {
+        let (r, _) = h.send(ip(4), Request::new(Method::Get, target));
+        let csp = r.header("content-security-policy").unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
+        assert!(!csp.contains("unsafe-inline"));
+        assert_eq!(r.header("x-frame-options"), Some("DENY"));
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+        assert!(
+            r.header("strict-transport-security")
+                .unwrap()
+                .starts_with("max-age=")
+        );
+    }
+}
+
+#[test]
+fn html_escapes_admin_supplied_names() {
+    let mut h = H::new();
+    h.set_up();
+    h.admin(
+        Method::Post,
+        "/api/v3/remote_ui",
+        r#"{"name":"<script>alert(1)</script>","provisioning_code":"XSS123"}"#,
+    );
+    let (r, _) = h.admin(Method::Get, "/admin", "");
+    let t = r.text();
+    assert!(!t.contains("<script>alert"));
+    assert!(t.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+}
+
+#[test]
+fn password_change_rotates_the_session_and_logs_out_others() {
+    let mut h = H::new();
+    h.set_up();
+    let other = cookie_value(&login(&mut h, PASSWORD, 5), "__Host-lk_session").unwrap();
+    let csrf = h.csrf.clone().unwrap();
+    let old = h.cookie.clone().unwrap();
+    let (r, fx) = h.send(
+        ip(200),
+        Request::new(Method::Post, "/admin/password")
+            .with_header("Cookie", &format!("__Host-lk_session={old}"))
+            .with_body(
+                format!(
+                    "csrf={csrf}&current={PASSWORD}&password=New2Password&confirm=New2Password"
+                )
+                .into_bytes(),
+            ),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(fx.iter().any(|e| matches!(e, Effect::PersistState(_))));
+    let new = cookie_value(&r, "__Host-lk_session").unwrap();
+    assert_ne!(new, old);
+    for stale in [old, other] {
+        let (r, _) = h.send(
+            ip(5),
+            Request::new(Method::Get, "/admin")
+                .with_header("Cookie", &format!("__Host-lk_session={stale}")),
+        );
+        assert_eq!(r.status, 303);
+    }
+    assert_eq!(login(&mut h, "New2Password", 6).status, 303);
+}
+
+#[test]
+fn dashboard_shows_token_status_and_certificate_days_left() {
+    let mut h = H::new();
+    h.set_up();
+    let (_, fx) = h.admin(Method::Post, "/admin/certificate", "cert_pem=x&key_pem=y");
+    assert!(fx.is_empty());
+    let (r, _) = h.admin(Method::Get, "/admin", "");
+    assert!(r.text().contains("No token keeper is running"));
+    // A self-signed certificate from latchkey-pki.
+    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed([3; 32]);
+    let key = latchkey_pki::key::PrivateKey::generate(latchkey_pki::key::KeyType::P256, &mut rng)
+        .unwrap();
+    let params =
+        latchkey_pki::request::SelfSignedParams::server("door.local", &[], T0 - 86_400, 91)
+            .unwrap();
+    let cert = latchkey_pki::request::Certificate::self_signed(&params, &key, &mut rng).unwrap();
+    let cert_pem = cert.to_pem();
+    h.app.set_certificate(cert_pem.as_bytes()).unwrap();
+    let (r, _) = h.admin(Method::Get, "/admin", "");
+    let t = r.text();
+    assert!(t.contains("<th>Days left</th><td>90"), "{t}");
+    // An upload whose key does not match is refused with pki's message; the right key passes.
+    let other = latchkey_pki::key::PrivateKey::generate(latchkey_pki::key::KeyType::P256, &mut rng)
+        .unwrap();
+    let csrf = h.csrf.clone().unwrap();
+    let form = |k: &str| {
+        let enc: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("csrf", &csrf)
+            .append_pair("cert_pem", &cert_pem)
+            .append_pair("key_pem", k)
+            .finish();
+        enc
+    };
+    let body = form(other.to_pem().as_str());
+    let (r, fx) = h.admin(Method::Post, "/admin/certificate", &body);
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("Refused:"));
+    assert!(fx.is_empty());
+    let body = form(key.to_pem().as_str());
+    let (r, fx) = h.admin(Method::Post, "/admin/certificate", &body);
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(matches!(fx[0], Effect::SwapCertificate { .. }));
+}
+
+#[test]
+fn utec_health_and_config_mask_secrets_and_need_admin_to_change() {
+    let mut h = H::new();
+    let (r, _) = h.send(ip(7), Request::new(Method::Get, "/health"));
+    let v = json(&r);
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["token_valid"], false);
+    assert_eq!(v["auto_refresh_enabled"], true);
+    assert!(v["token_expires_at"].is_null());
+    let (r, _) = h.send(ip(7), Request::new(Method::Post, "/api/oauth/refresh"));
+    assert_eq!(r.status, 401);
+    h.set_up();
+    let (r, fx) = h.admin(
+        Method::Post,
+        "/api/config",
+        r#"{"secret_key":"s3cr3t","auto_refresh_enabled":false,"refresh_buffer_minutes":10}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::TokenSettingsChanged {
+            auto_refresh_enabled: false,
+            refresh_buffer_minutes: 10
+        }
+    )));
+    let (r, _) = h.send(ip(7), Request::new(Method::Get, "/api/config"));
+    let v = json(&r);
+    assert_eq!(v["secret_key"], "***");
+    assert_eq!(v["refresh_buffer_minutes"], 10);
+    // Posting the mask back keeps the secret.
+    h.admin(Method::Post, "/api/config", r#"{"secret_key":"***"}"#);
+    assert_eq!(h.app.utec_settings().secret_key, "s3cr3t");
+    let (r, _) = h.admin(
+        Method::Post,
+        "/api/config",
+        r#"{"refresh_buffer_minutes":0}"#,
+    );
+    assert_eq!(r.status, 400);
+    let (r, fx) = h.admin(Method::Post, "/api/oauth/refresh", "");
+    assert_eq!(r.status, 202);
+    assert!(matches!(fx[0], Effect::RefreshToken));
+}
+
+#[test]
+fn restart_keeps_everything_except_sessions() {
+    let mut h = H::new();
+    h.set_up();
+    h.admin(
+        Method::Put,
+        "/api/v3/io/light",
+        r#"{"type":"light","name":"L","state":"true"}"#,
+    );
+    let (_, signer) = h.provision("KEEP01", SigningVariant::CalaosBase, ip(8));
+    let state = h.app.state_json();
+    let guard = h.app.guard_snapshot(h.now());
+    let now = h.now();
+    h.app = App::restore(
+        AppConfig::for_tests(),
+        now,
+        &mut h.rng,
+        &state,
+        Some(&guard),
+    )
+    .unwrap();
+    assert_eq!(h.app.setup_path(), None);
+    assert_eq!(h.app.ios().get("light").unwrap().state, "true");
+    // The session is gone; the device still authenticates; the password still works.
+    let (r, _) = h.admin(Method::Get, "/api/session", "");
+    assert_eq!(r.status, 401);
+    h.connect(&signer, ip(9));
+    assert_eq!(login(&mut h, PASSWORD, 11).status, 303);
+}
+
+#[test]
+fn io_xml_round_trips_through_the_admin_api() {
+    let mut h = H::new();
+    h.set_up();
+    let fixture = include_str!("fixtures/calaos_base_io.xml");
+    let (r, _) = h.admin(Method::Post, "/api/v3/io.xml", fixture);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json(&r)["added"], 2);
+    // The imported provisioned panel can connect with its stored credentials.
+    let p = h.app.panels()[0].clone();
+    let c = p.credentials.unwrap();
+    let signer = latchkey_protocol::guard::Signer::new(
+        &c.auth_token,
+        c.device_secret.as_bytes(),
+        SigningVariant::CalaosBase,
+    )
+    .unwrap();
+    h.connect(&signer, ip(12));
+    let (r, _) = h.admin(Method::Get, "/api/v3/io.xml?layout=design", "");
+    let back = latchkey_gateway::xml::import(&r.text()).unwrap();
+    assert_eq!(back.len(), 2);
+    assert_eq!(back[0].credentials, h.app.panels()[0].credentials);
+}
+
+#[test]
+fn plain_http_port_redirects_to_https() {
+    let req = Request::new(Method::Get, "/admin").with_header("Host", "127.0.0.1:8080");
+    let r = latchkey_gateway::redirect_to_https(&req, 8443);
+    assert_eq!(r.header("location"), Some("https://127.0.0.1:8443/admin"));
+}

@@ -1,0 +1,486 @@
+//! RemoteUI provisioning, the authenticated WebSocket upgrade and panel sessions.
+
+mod common;
+
+use common::*;
+use latchkey_gateway::{Effect, Method, Request, WsFrame};
+use latchkey_protocol::guard::SigningVariant;
+use latchkey_protocol::time::Instant;
+
+fn provision_req(body: &str) -> Request {
+    Request::new(Method::Post, "/api/v3/provision/request").with_body(body.as_bytes().to_vec())
+}
+
+#[test]
+fn calaos_request_gets_calaos_accepted_shape_with_64_hex_token() {
+    let mut h = H::new();
+    h.set_up();
+    h.admin(
+        Method::Post,
+        "/api/v3/remote_ui",
+        r#"{"id":"io_7","name":"Salon","provisioning_code":"K7Q2M9"}"#,
+    );
+    let (r, fx) = h.send(
+        ip(10),
+        provision_req(r#"{"code":"K7Q2M9","device_info":{"type":"esp32","mac_address":"24:0A:C4:00:00:01","hardware_id":"luckfox-86-panel","version":"1.2"}}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = json(&r);
+    assert_eq!(v["status"], "accepted");
+    assert_eq!(v["device_id"], "io_7");
+    let token = v["auth_token"].as_str().unwrap();
+    assert_eq!(token.len(), 64);
+    assert!(
+        token
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
+    assert_eq!(v["device_secret"].as_str().unwrap().len(), 64);
+    assert_eq!(v["server_config"]["sync_interval"], 1000);
+    assert!(
+        v["server_config"]["websocket_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/v3/remote_ui/ws")
+    );
+    assert_eq!(v["remote_ui_config"]["name"], "Salon");
+    assert!(v["remote_ui_config"]["pages"].is_array());
+    // The secret is persisted before the answer goes out.
+    assert!(matches!(fx.first(), Some(Effect::PersistState(_))));
+    let p = &h.app.panels()[0];
+    assert_eq!(p.param("device_type"), Some("luckfox-86-panel"));
+    assert_eq!(p.param("device_version"), Some("1.2"));
+}
+
+#[test]
+fn design_request_gets_design_success_shape() {
+    let mut h = H::new();
+    h.set_up();
+    h.admin(
+        Method::Post,
+        "/api/v3/remote_ui",
+        r#"{"name":"Living Room Screen","provisioning_code":"ABC123"}"#,
+    );
+    let (r, _) = h.send(
+        ip(11),
+        provision_req(r#"{"provisioning_code":"ABC123","device_info":{"type":"esp32_touch_panel","capabilities":{"touch_support":true}}}"#)
+            .with_header("Host", "door.local:8443"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = json(&r);
+    assert_eq!(v["success"], true);
+    assert_eq!(v["remote_ui"]["id"], "remote_ui_ABC123");
+    assert_eq!(v["remote_ui"]["auth_token"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        v["remote_ui"]["websocket_endpoint"],
+        "wss://door.local:8443/api/v3/remote_ui/ws"
+    );
+    assert_eq!(
+        v["websocket_endpoint"],
+        "wss://door.local:8443/api/v3/remote_ui/ws"
+    );
+    assert_eq!(v["remote_ui"]["config"]["name"], "Living Room Screen");
+    assert_eq!(
+        h.app.panels()[0]
+            .device_info
+            .iter()
+            .find(|(k, _)| k == "capabilities")
+            .unwrap()
+            .1,
+        r#"{"touch_support":true}"#
+    );
+}
+
+#[test]
+fn provisioning_errors_use_calaos_status_and_error_shape() {
+    let mut h = H::new();
+    let cases = [
+        ("", 400, "Empty request body"),
+        ("{", 400, "Invalid JSON"),
+        (r#"{"code":"X1Y2Z3"}"#, 400, "Invalid provisioning request"),
+        (
+            r#"{"code":"X1Y2Z3","device_info":{"type":"a"}}"#,
+            400,
+            "Invalid provisioning request",
+        ),
+        ("[1]", 400, "Invalid provisioning request"),
+    ];
+    for (i, (body, status, msg)) in cases.iter().enumerate() {
+        let (r, _) = h.send(ip(20 + i as u8), provision_req(body));
+        assert_eq!(r.status, *status, "{body}");
+        let v = json(&r);
+        assert_eq!(v["status"], "error");
+        assert_eq!(v["error"], *msg);
+    }
+    let long = "a".repeat(300);
+    let (r, _) = h.send(
+        ip(30),
+        provision_req(&format!(
+            r#"{{"code":"C0DE12","device_info":{{"type":"{long}","mac_address":"x"}}}}"#
+        )),
+    );
+    assert_eq!(
+        (r.status, json(&r)["error"].clone()),
+        (413, "Device info fields too long".into())
+    );
+    let (r, _) = h.send(ip(31), provision_req(&"x".repeat(1024 * 1024 + 1)));
+    assert_eq!(r.status, 413);
+}
+
+#[test]
+fn device_retries_every_10_s_until_the_admin_adds_its_code() {
+    let mut h = H::new();
+    h.set_up();
+    let body = r#"{"code":"LATE42","device_info":{"type":"esp32","mac_address":"m"}}"#;
+    let (r, _) = h.send(ip(40), provision_req(body));
+    assert_eq!(
+        (r.status, json(&r)["error"].clone()),
+        (404, "Invalid provisioning code".into())
+    );
+    let (r, _) = h.send(ip(40), provision_req(body));
+    assert_eq!(
+        (r.status, json(&r)["error"].clone()),
+        (429, "Too many requests or blacklisted".into())
+    );
+    assert!(r.header("retry-after").is_some());
+    h.advance(10);
+    h.admin(
+        Method::Post,
+        "/api/v3/remote_ui",
+        r#"{"name":"Late","provisioning_code":"LATE42"}"#,
+    );
+    let (r, _) = h.send(ip(40), provision_req(body));
+    assert_eq!(r.status, 200, "{}", r.text());
+    h.advance(10);
+    let (r, _) = h.send(ip(40), provision_req(body));
+    assert_eq!(
+        (r.status, json(&r)["error"].clone()),
+        (409, "Provisioning code already used".into())
+    );
+}
+
+#[test]
+fn more_than_ten_codes_an_hour_blacklists_the_address_and_persists_the_guard() {
+    let mut h = H::new();
+    let mut saw_ban = false;
+    for i in 0..11 {
+        let (r, fx) = h.send(
+            ip(50),
+            provision_req(&format!(
+                r#"{{"code":"GUESS{i:02}","device_info":{{"type":"t","mac_address":"m"}}}}"#
+            )),
+        );
+        if i < 10 {
+            assert_eq!(r.status, 404);
+        } else {
+            assert_eq!(r.status, 429);
+            saw_ban = fx.iter().any(|e| matches!(e, Effect::PersistGuard(_)));
+        }
+        h.advance(11);
+    }
+    assert!(saw_ban);
+}
+
+#[test]
+fn upgrade_failures_answer_like_calaos_base() {
+    let mut h = H::new();
+    h.set_up();
+    let (_, signer) = h.provision("AUTH01", SigningVariant::CalaosBase, ip(60));
+    let check = |r: &latchkey_gateway::Response, status: u16, reason: &str| {
+        assert_eq!(r.status, status, "{}", r.text());
+        let v = json(r);
+        assert_eq!(v["error"], reason);
+        assert_eq!(v["status"], "authentication_failed");
+    };
+    let bare =
+        Request::new(Method::Get, "/api/v3/remote_ui/ws").with_header("Upgrade", "websocket");
+    let (r, _) = h.send(ip(61), bare);
+    check(&r, 400, "missing_headers");
+
+    let good = h.upgrade_request(&signer);
+    let mut forged = good.clone();
+    for (n, v) in forged.headers.iter_mut() {
+        if n == "X-Auth-HMAC" {
+            *v = "0".repeat(64);
+        }
+    }
+    let (r, _) = h.send(ip(62), forged);
+    check(&r, 403, "invalid_hmac");
+
+    let mut unknown = good.clone();
+    for (n, v) in unknown.headers.iter_mut() {
+        if n == "Authorization" {
+            *v = format!("Bearer {}", "f".repeat(64));
+        }
+    }
+    let (r, _) = h.send(ip(63), unknown);
+    check(&r, 401, "invalid_token");
+
+    let (r, _) = h.send(ip(64), good.clone());
+    assert_eq!(r.status, 101);
+    let (r, _) = h.send(ip(65), good);
+    check(&r, 401, "invalid_nonce");
+
+    let stale = h.upgrade_request(&signer);
+    h.advance(31);
+    let (r, _) = h.send(ip(66), stale);
+    check(&r, 401, "invalid_timestamp");
+
+    for _ in 0..3 {
+        let req = h.upgrade_request(&signer);
+        let _ = h.send(ip(67), req);
+    }
+    let req = h.upgrade_request(&signer);
+    let (r, _) = h.send(ip(67), req);
+    check(&r, 429, "rate_limited");
+    assert!(r.header("retry-after").is_some());
+}
+
+#[test]
+fn signing_variant_recorded_at_provisioning_decides_the_signing_string() {
+    let mut h = H::new();
+    h.set_up();
+    let (_, design) = h.provision("DSGN01", SigningVariant::RemoteUiDesign, ip(70));
+    let (_, _) = h.connect(&design, ip(71));
+    // The same credentials signed the calaos way are refused for a design device.
+    let token = design
+        .authorization()
+        .trim_start_matches("Bearer ")
+        .to_string();
+    let secret = h.app.panels()[0]
+        .credentials
+        .as_ref()
+        .unwrap()
+        .device_secret
+        .clone();
+    let wrong = latchkey_protocol::guard::Signer::new(
+        &token,
+        secret.as_bytes(),
+        SigningVariant::CalaosBase,
+    )
+    .unwrap();
+    let req = h.upgrade_request(&wrong);
+    let (r, _) = h.send(ip(72), req);
+    assert_eq!(r.status, 403);
+}
+
+fn set_up_panel_with_ios(
+    h: &mut H,
+    variant: SigningVariant,
+) -> (String, latchkey_protocol::guard::Signer) {
+    h.set_up();
+    for (id, state) in [("light", "false"), ("temp", "21.5"), ("other", "x")] {
+        let (r, _) = h.admin(
+            Method::Put,
+            &format!("/api/v3/io/{id}"),
+            &format!(r#"{{"type":"light","name":"{id}","state":"{state}"}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let (id, signer) = h.provision("PAGE01", variant, ip(80));
+    let cfg = r#"{"theme":"dark","pages":[{"id":"1","name":"Home","widgets":[
+        {"type":"button","io":"light","x":10,"y":10,"w":100,"h":50},
+        {"type":"temp_display","io_id":"temp","x":"120","y":"10"}]}]}"#;
+    let (r, _) = h.admin(Method::Put, &format!("/api/v3/remote_ui/{id}/config"), cfg);
+    assert_eq!(r.status, 200, "{}", r.text());
+    (id, signer)
+}
+
+#[test]
+fn design_panel_gets_config_then_states_of_exactly_its_referenced_ios() {
+    let mut h = H::new();
+    let (_, signer) = set_up_panel_with_ios(&mut h, SigningVariant::RemoteUiDesign);
+    let (_, texts) = h.connect(&signer, ip(81));
+    assert_eq!(texts.len(), 2);
+    let cfg: serde_json::Value = serde_json::from_str(&texts[0]).unwrap();
+    assert_eq!(cfg["msg"], "remote_ui_config");
+    assert_eq!(cfg["data"]["theme"], "dark");
+    assert_eq!(cfg["data"]["pages"][0]["widgets"][0]["w"], 100);
+    let states: serde_json::Value = serde_json::from_str(&texts[1]).unwrap();
+    assert_eq!(states["msg"], "remote_ui_io_states");
+    let keys: Vec<&String> = states["data"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["light", "temp"]);
+    assert_eq!(states["data"]["temp"]["state"], "21.5");
+}
+
+#[test]
+fn calaos_panel_gets_config_update_with_io_items_on_connect() {
+    let mut h = H::new();
+    let (_, signer) = set_up_panel_with_ios(&mut h, SigningVariant::CalaosBase);
+    let (_, texts) = h.connect(&signer, ip(82));
+    let cfg: serde_json::Value = serde_json::from_str(&texts[0]).unwrap();
+    assert_eq!(cfg["msg"], "remote_ui_config_update");
+    assert_eq!(cfg["data"]["grid_width"], 3);
+    assert_eq!(cfg["data"]["io_items"].as_array().unwrap().len(), 2);
+    assert_eq!(cfg["data"]["pages"][0]["widgets"][0]["w"], "100");
+}
+
+#[test]
+fn io_changes_reach_only_panels_that_reference_them() {
+    let mut h = H::new();
+    let (_, signer) = set_up_panel_with_ios(&mut h, SigningVariant::CalaosBase);
+    let (session, _) = h.connect(&signer, ip(83));
+    let (r, fx) = h.admin(
+        Method::Post,
+        "/api/v3/io/light/state",
+        r#"{"state":"true"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let s = sends(&fx);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].0, session.conn());
+    assert_eq!(
+        s[0].1,
+        serde_json::json!({"msg":"io_state","data":{"io_id":"light","state":"true"}})
+    );
+    assert!(fx.iter().any(
+        |e| matches!(e, Effect::SetIoState { io, state } if io == "light" && state == "true")
+    ));
+    let (_, fx) = h.admin(Method::Post, "/api/v3/io/other/state", r#"{"state":"y"}"#);
+    assert!(sends(&fx).is_empty());
+}
+
+#[test]
+fn panel_set_state_is_limited_to_referenced_ios_and_broadcast() {
+    let mut h = H::new();
+    let (_, signer) = set_up_panel_with_ios(&mut h, SigningVariant::RemoteUiDesign);
+    let (mut a, _) = h.connect(&signer, ip(84));
+    let (b, _) = h.connect(&signer, ip(85));
+    let now = h.now();
+    let out = a.handle_message(
+        now,
+        &mut h.app,
+        r#"{"msg":"set_state","msg_id":"7","data":{"io":"light","state":"true"}}"#,
+    );
+    assert_eq!(
+        out.frames,
+        vec![WsFrame::Text(
+            r#"{"msg":"set_state","data":{"success":true},"msg_id":"7"}"#.into()
+        )]
+    );
+    let conns: Vec<_> = sends(&out.effects).into_iter().map(|(c, _)| c).collect();
+    assert_eq!(conns, vec![a.conn(), b.conn()]);
+    assert_eq!(h.app.ios().get("light").unwrap().state, "true");
+    let out = a.handle_message(
+        now,
+        &mut h.app,
+        r#"{"msg":"set_state","data":{"io":"other","state":"1"}}"#,
+    );
+    assert!(matches!(&out.frames[0], WsFrame::Text(t) if t.contains("does not show that IO")));
+    assert_eq!(h.app.ios().get("other").unwrap().state, "x");
+    let out = a.handle_message(now, &mut h.app, r#"{"msg":"remote_ui_get_config"}"#);
+    assert!(
+        matches!(&out.frames[0], WsFrame::Text(t) if t.starts_with(r#"{"msg":"remote_ui_config""#))
+    );
+}
+
+#[test]
+fn admin_edit_sends_config_update_to_connected_panel() {
+    let mut h = H::new();
+    let (id, signer) = set_up_panel_with_ios(&mut h, SigningVariant::RemoteUiDesign);
+    let (s, _) = h.connect(&signer, ip(86));
+    let (r, fx) = h.admin(
+        Method::Put,
+        &format!("/api/v3/remote_ui/{id}/config"),
+        r#"{"brightness":"90"}"#,
+    );
+    assert_eq!(r.status, 200);
+    let msgs = sends(&fx);
+    assert_eq!(msgs[0].0, s.conn());
+    assert_eq!(msgs[0].1["msg"], "remote_ui_config_update");
+    assert_eq!(msgs[0].1["data"]["config"]["brightness"], 90);
+    assert_eq!(msgs[1].1["msg"], "remote_ui_io_states");
+}
+
+#[test]
+fn ping_every_30_s_and_close_when_the_pong_is_late() {
+    let mut h = H::new();
+    let (_, signer) = set_up_panel_with_ios(&mut h, SigningVariant::CalaosBase);
+    let (mut s, _) = h.connect(&signer, ip(87));
+    let start = h.secs;
+    assert_eq!(s.poll_timeout(), Some(Instant::from_secs(start + 30)));
+    assert!(
+        s.handle_timeout(Instant::from_secs(start + 29), &mut h.app)
+            .frames
+            .is_empty()
+    );
+    let out = s.handle_timeout(Instant::from_secs(start + 30), &mut h.app);
+    assert!(matches!(out.frames[0], WsFrame::Ping(_)));
+    s.handle_pong(Instant::from_secs(start + 31));
+    assert_eq!(s.poll_timeout(), Some(Instant::from_secs(start + 61)));
+    let _ = s.handle_timeout(Instant::from_secs(start + 61), &mut h.app);
+    assert_eq!(s.poll_timeout(), Some(Instant::from_secs(start + 91)));
+    let out = s.handle_timeout(Instant::from_secs(start + 91), &mut h.app);
+    assert!(matches!(out.frames[0], WsFrame::Close { code: 1011, .. }));
+    assert!(s.is_closed());
+    assert_eq!(s.poll_timeout(), None);
+    assert_eq!(h.app.connections(), 0);
+}
+
+#[test]
+fn reset_panel_closes_its_connection_and_refuses_its_token() {
+    let mut h = H::new();
+    let (id, signer) = set_up_panel_with_ios(&mut h, SigningVariant::CalaosBase);
+    let (mut s, _) = h.connect(&signer, ip(88));
+    let (r, fx) = h.admin(Method::Post, &format!("/api/v3/remote_ui/{id}/reset"), "");
+    assert_eq!(r.status, 200);
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::CloseWs { conn, .. } if *conn == s.conn()))
+    );
+    let now = h.now();
+    let out = s.handle_message(now, &mut h.app, r#"{"msg":"remote_ui_get_config"}"#);
+    assert!(matches!(out.frames[0], WsFrame::Close { code: 1008, .. }));
+    let req = h.upgrade_request(&signer);
+    let (r, _) = h.send(ip(89), req);
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn list_and_status_need_admin_and_show_online_state() {
+    let mut h = H::new();
+    let (id, signer) = set_up_panel_with_ios(&mut h, SigningVariant::CalaosBase);
+    let (r, _) = h.send(ip(90), Request::new(Method::Get, "/api/v3/remote_ui/list"));
+    assert_eq!(r.status, 401);
+    let _s = h.connect(&signer, ip(91));
+    let (r, _) = h.admin(Method::Get, "/api/v3/remote_ui/list", "");
+    let v = json(&r);
+    assert_eq!(v["remote_uis"][0]["is_online"], true);
+    assert_eq!(v["remote_uis"][0]["is_provisioned"], true);
+    assert_eq!(v["remote_uis"][0]["last_seen"], "2026-01-01T00:00:00Z");
+    let (r, _) = h.admin(Method::Get, &format!("/api/v3/remote_ui/status/{id}"), "");
+    let v = json(&r);
+    assert_eq!(v["referenced_ios"], serde_json::json!(["light", "temp"]));
+    assert_eq!(v["signing_variant"], "calaos-base");
+    let (r, _) = h.admin(Method::Get, "/api/v3/remote_ui/status/nope", "");
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn config_limits_are_enforced_with_clear_messages() {
+    let mut h = H::new();
+    let (id, _) = set_up_panel_with_ios(&mut h, SigningVariant::CalaosBase);
+    let pages: Vec<String> = (0..51).map(|i| format!(r#"{{"id":"{i}"}}"#)).collect();
+    let (r, _) = h.admin(
+        Method::Put,
+        &format!("/api/v3/remote_ui/{id}/config"),
+        &format!(r#"{{"pages":[{}]}}"#, pages.join(",")),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        json(&r)["error"],
+        "remote_ui remote_ui_PAGE01: 51 pages, at most 50 are allowed"
+    );
+    let (r, _) = h.admin(
+        Method::Put,
+        &format!("/api/v3/remote_ui/{id}/config"),
+        &format!(r#"{{"name":"{}"}}"#, "n".repeat(256)),
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        json(&r)["error"]
+            .as_str()
+            .unwrap()
+            .contains("256 bytes, at most 255")
+    );
+}

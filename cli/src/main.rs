@@ -19,6 +19,7 @@ mod bticino;
 mod cert;
 mod cert_serve;
 mod oauth;
+mod serve;
 mod sip;
 mod sip_json;
 
@@ -39,6 +40,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the local gateway: RemoteUI panel provisioning and WebSockets, the HTTPS admin
+    /// pages (setup link, login, certificate management), U-tec compatible /health and
+    /// token endpoints. Starts on https://127.0.0.1:8443 with a self-signed certificate.
+    Serve(serve::ServeArgs),
     /// SIP tools.
     Sip {
         #[command(subcommand)]
@@ -108,6 +113,7 @@ enum TransportArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => finish(serve::run(args)),
         Command::Login { provider, mode } => finish(oauth::login(provider, mode)),
         Command::Token { command } => finish(oauth::token(command)),
         Command::Cert { command } => finish(cert::run(command)),

@@ -92,6 +92,14 @@ impl Request {
         self
     }
 
+    /// Whether answering may hash a password (Argon2id: tens of milliseconds of CPU and
+    /// 19 MiB): a driver runs such requests on a blocking pool, off its async threads.
+    #[must_use]
+    pub fn is_costly(&self) -> bool {
+        self.method == Method::Post
+            && matches!(self.path.as_str(), "/login" | "/setup" | "/admin/password")
+    }
+
     /// The first header named `name` (case-insensitive).
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {

@@ -200,6 +200,13 @@ pub(crate) fn upgrade(
         r.set_header("Upgrade", "websocket");
         return r;
     }
+    let accept = match crate::ws::handshake_accept(req) {
+        Ok(accept) => accept,
+        Err(mut r) => {
+            r.set_header("Sec-WebSocket-Version", "13");
+            return r;
+        }
+    };
     let auth = AuthHeaders::from_pairs(req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     let device = match app
         .guard
@@ -248,7 +255,11 @@ pub(crate) fn upgrade(
     for text in crate::ws::greeting(app, conn) {
         fx.push(Effect::SendWs { conn, text });
     }
-    Response::new(101)
+    let mut r = Response::new(101);
+    r.set_header("Upgrade", "websocket");
+    r.set_header("Connection", "Upgrade");
+    r.set_header("Sec-WebSocket-Accept", accept);
+    r
 }
 
 /// `GET /api/v3/remote_ui/list`.

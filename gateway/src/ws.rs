@@ -331,3 +331,97 @@ pub(crate) fn config_changed(app: &App, panel_id: &str, fx: &mut Vec<Effect>) {
         });
     }
 }
+
+/// The GUID RFC 6455 §1.3 appends to the key.
+const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2: base64 of the SHA-1
+/// of the key followed by the protocol's GUID).
+#[must_use]
+pub fn accept_key(key: &str) -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let mut hash = sha1::Sha1::new();
+    hash.update(key.as_bytes());
+    hash.update(WS_GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(hash.finalize())
+}
+
+/// Checks the opening handshake's version and key (RFC 6455 §4.2.1) and gives the
+/// `Sec-WebSocket-Accept` value; the error is the answer to send (426 for a version other
+/// than 13, 400 for a missing or malformed key).
+pub(crate) fn handshake_accept(
+    req: &crate::http::Request,
+) -> Result<String, crate::http::Response> {
+    use base64::Engine as _;
+    let refuse = |status: u16, message: &str| {
+        crate::http::Response::json(status, &json!({"error": message, "status": "error"}))
+    };
+    match req.header("sec-websocket-version").map(str::trim) {
+        Some("13") => {}
+        Some(_) => return Err(refuse(426, "unsupported Sec-WebSocket-Version (13 only)")),
+        None => return Err(refuse(400, "missing Sec-WebSocket-Version")),
+    }
+    let Some(key) = req.header("sec-websocket-key").map(str::trim) else {
+        return Err(refuse(400, "missing Sec-WebSocket-Key"));
+    };
+    let decoded = base64::engine::general_purpose::STANDARD.decode(key);
+    if !matches!(decoded, Ok(ref nonce) if nonce.len() == 16) {
+        return Err(refuse(400, "Sec-WebSocket-Key is not 16 bytes in base64"));
+    }
+    Ok(accept_key(key))
+}
+
+#[cfg(test)]
+mod handshake_tests {
+    use super::*;
+    use crate::http::{Method, Request};
+
+    /// RFC 6455 §1.3's worked example.
+    #[test]
+    fn accept_key_matches_rfc6455_section_1_3() {
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    fn upgrade(version: Option<&str>, key: Option<&str>) -> Request {
+        let mut r = Request::new(Method::Get, "/api/v3/remote_ui/ws");
+        if let Some(v) = version {
+            r = r.with_header("Sec-WebSocket-Version", v);
+        }
+        if let Some(k) = key {
+            r = r.with_header("Sec-WebSocket-Key", k);
+        }
+        r
+    }
+
+    #[test]
+    fn handshake_refuses_other_versions_missing_or_short_keys() {
+        let key = Some("dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(
+            handshake_accept(&upgrade(Some("8"), key))
+                .unwrap_err()
+                .status,
+            426
+        );
+        assert_eq!(
+            handshake_accept(&upgrade(None, key)).unwrap_err().status,
+            400
+        );
+        assert_eq!(
+            handshake_accept(&upgrade(Some("13"), None))
+                .unwrap_err()
+                .status,
+            400
+        );
+        let short = handshake_accept(&upgrade(Some("13"), Some("c2hvcnQ="))).unwrap_err();
+        assert_eq!(short.status, 400);
+        assert!(String::from_utf8_lossy(&short.body).contains("16 bytes"));
+        assert_eq!(
+            handshake_accept(&upgrade(Some(" 13 "), key)).unwrap(),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+}

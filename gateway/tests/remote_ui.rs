@@ -192,10 +192,20 @@ fn upgrade_failures_answer_like_calaos_base() {
         assert_eq!(v["error"], reason);
         assert_eq!(v["status"], "authentication_failed");
     };
-    let bare =
-        Request::new(Method::Get, "/api/v3/remote_ui/ws").with_header("Upgrade", "websocket");
+    let bare = Request::new(Method::Get, "/api/v3/remote_ui/ws")
+        .with_header("Upgrade", "websocket")
+        .with_header("Sec-WebSocket-Version", "13")
+        .with_header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
     let (r, _) = h.send(ip(61), bare);
     check(&r, 400, "missing_headers");
+    // The RFC 6455 handshake is checked before the device's credentials.
+    let old = Request::new(Method::Get, "/api/v3/remote_ui/ws")
+        .with_header("Upgrade", "websocket")
+        .with_header("Sec-WebSocket-Version", "8")
+        .with_header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+    let (r, _) = h.send(ip(61), old);
+    assert_eq!(r.status, 426, "{}", r.text());
+    assert_eq!(r.header("Sec-WebSocket-Version"), Some("13"));
 
     let good = h.upgrade_request(&signer);
     let mut forged = good.clone();

@@ -128,6 +128,8 @@ pub mod renewer;
 mod rt;
 #[path = "../../runtime-tokio/src/shared/runtime.rs"]
 mod runtime;
+#[path = "../../runtime-tokio/src/shared/serve/mod.rs"]
+pub mod serve;
 #[path = "../../runtime-tokio/src/shared/sip.rs"]
 pub mod sip;
 #[path = "../../runtime-tokio/src/shared/state.rs"]

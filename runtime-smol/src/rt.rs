@@ -14,10 +14,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_io::Timer;
-use async_net::TcpStream;
+use async_net::{TcpListener, TcpStream};
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use futures_rustls::TlsConnector;
 use futures_rustls::client::TlsStream;
+use futures_rustls::{TlsAcceptor, TlsConnector};
 use rustls::pki_types::ServerName;
 
 use crate::runtime::Runtime;
@@ -29,12 +29,50 @@ pub(crate) struct Rt;
 pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    ServerTls(Box<futures_rustls::server::TlsStream<TcpStream>>),
 }
+
+/// Where the gateway spawns its connection tasks: an `async-executor` the application runs
+/// (on as many threads as it likes).
+pub type Spawner = Arc<async_executor::Executor<'static>>;
 
 impl Runtime for Rt {
     type Tcp = TcpStream;
     type Stream = Stream;
     type Connector = TlsConnector;
+    type Listener = TcpListener;
+    type Acceptor = TlsAcceptor;
+    type Spawner = Spawner;
+
+    async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        TcpListener::bind(addr).await
+    }
+
+    fn listener_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        let (tcp, peer) = listener.accept().await?;
+        tcp.set_nodelay(true)?;
+        Ok((tcp, peer))
+    }
+
+    fn acceptor(config: Arc<rustls::ServerConfig>) -> TlsAcceptor {
+        TlsAcceptor::from(config)
+    }
+
+    async fn accept_tls(acceptor: &TlsAcceptor, tcp: TcpStream) -> io::Result<Stream> {
+        Ok(Stream::ServerTls(Box::new(acceptor.accept(tcp).await?)))
+    }
+
+    async fn close(stream: &mut Stream) -> io::Result<()> {
+        stream.close().await
+    }
+
+    fn spawn(spawner: &Spawner, fut: impl Future<Output = ()> + Send + 'static) {
+        spawner.spawn(fut).detach();
+    }
 
     fn connector(config: Arc<rustls::ClientConfig>) -> TlsConnector {
         TlsConnector::from(config)
@@ -105,6 +143,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::ServerTls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -118,6 +157,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::ServerTls(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -125,6 +165,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s).poll_flush(cx),
+            Stream::ServerTls(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -132,6 +173,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_close(cx),
             Stream::Tls(s) => Pin::new(s).poll_close(cx),
+            Stream::ServerTls(s) => Pin::new(s).poll_close(cx),
         }
     }
 }

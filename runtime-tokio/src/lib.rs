@@ -127,6 +127,8 @@ pub mod renewer;
 mod rt;
 #[path = "shared/runtime.rs"]
 mod runtime;
+#[path = "shared/serve/mod.rs"]
+pub mod serve;
 #[path = "shared/sip.rs"]
 pub mod sip;
 #[path = "shared/state.rs"]

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::client::TlsStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::runtime::Runtime;
 
@@ -27,12 +27,49 @@ pub(crate) struct Rt;
 pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
+
+/// Where the gateway spawns its connection tasks: a tokio runtime.
+pub type Spawner = tokio::runtime::Handle;
 
 impl Runtime for Rt {
     type Tcp = TcpStream;
     type Stream = Stream;
     type Connector = TlsConnector;
+    type Listener = TcpListener;
+    type Acceptor = TlsAcceptor;
+    type Spawner = Spawner;
+
+    async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        TcpListener::bind(addr).await
+    }
+
+    fn listener_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        let (tcp, peer) = listener.accept().await?;
+        tcp.set_nodelay(true)?;
+        Ok((tcp, peer))
+    }
+
+    fn acceptor(config: Arc<rustls::ServerConfig>) -> TlsAcceptor {
+        TlsAcceptor::from(config)
+    }
+
+    async fn accept_tls(acceptor: &TlsAcceptor, tcp: TcpStream) -> io::Result<Stream> {
+        Ok(Stream::ServerTls(Box::new(acceptor.accept(tcp).await?)))
+    }
+
+    async fn close(stream: &mut Stream) -> io::Result<()> {
+        stream.shutdown().await
+    }
+
+    fn spawn(spawner: &Spawner, fut: impl Future<Output = ()> + Send + 'static) {
+        drop(spawner.spawn(fut));
+    }
 
     fn connector(config: Arc<rustls::ClientConfig>) -> TlsConnector {
         TlsConnector::from(config)
@@ -106,6 +143,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::ServerTls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -119,6 +157,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::ServerTls(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -126,6 +165,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s).poll_flush(cx),
+            Stream::ServerTls(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -133,6 +173,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::ServerTls(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

@@ -142,7 +142,9 @@ impl H {
         let signed = signer.sign(T0 + self.secs, &mut self.rng);
         let mut req = Request::new(Method::Get, "/api/v3/remote_ui/ws")
             .with_header("Upgrade", "websocket")
-            .with_header("Connection", "Upgrade");
+            .with_header("Connection", "Upgrade")
+            .with_header("Sec-WebSocket-Version", "13")
+            .with_header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
         for (n, v) in signed.pairs(signer) {
             req = req.with_header(n, v);
         }

@@ -7,7 +7,9 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
@@ -67,6 +69,39 @@ pub(crate) trait Runtime {
         F: Future + Send,
         F::Output: Send;
 
+    /// A listening TCP socket (the gateway).
+    type Listener: Send + Sync;
+    /// What the runtime needs to run the TLS server handshake; built once per server.
+    type Acceptor: Send + Sync + Clone;
+    /// Where the gateway spawns its connection tasks.
+    type Spawner: Clone + Send + Sync + 'static;
+
+    /// Binds a listening socket on `addr`.
+    fn bind(addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+
+    /// The address a listener is bound to (port 0 resolved).
+    fn listener_addr(listener: &Self::Listener) -> io::Result<SocketAddr>;
+
+    /// Accepts the next connection.
+    fn accept(
+        listener: &Self::Listener,
+    ) -> impl Future<Output = io::Result<(Self::Tcp, SocketAddr)>> + Send;
+
+    /// Wraps a rustls server configuration for this runtime's TLS adapter.
+    fn acceptor(config: Arc<rustls::ServerConfig>) -> Self::Acceptor;
+
+    /// Runs the TLS server handshake over `tcp`.
+    fn accept_tls(
+        acceptor: &Self::Acceptor,
+        tcp: Self::Tcp,
+    ) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+
+    /// Ends the stream gracefully (TLS `close_notify`, then the TCP write side).
+    fn close(stream: &mut Self::Stream) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Runs `fut` as a task of its own.
+    fn spawn(spawner: &Self::Spawner, fut: impl Future<Output = ()> + Send + 'static);
+
     /// Runs blocking `f` on the runtime's blocking thread pool.
     ///
     /// Once started, `f` runs to completion even if the returned future is dropped. A panic
@@ -75,4 +110,17 @@ pub(crate) trait Runtime {
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static;
+}
+
+/// Whichever of `a` and `b` completes first (`a` when both are ready); the other is dropped.
+pub(crate) async fn race<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> T {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(v);
+        }
+        b.as_mut().poll(cx)
+    })
+    .await
 }

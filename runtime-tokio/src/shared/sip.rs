@@ -41,13 +41,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::Poll;
 use std::time::Duration;
 
 use event_listener::Event as Signal;
@@ -62,7 +59,7 @@ use rustls::pki_types::ServerName;
 
 use crate::http::{ConfigError, Roots};
 use crate::rt::Rt;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, race};
 use crate::tls::{Identity, LiveIdentity};
 
 /// Bytes read from the connection at a time.
@@ -893,17 +890,4 @@ fn describe(doing: &str, e: &io::Error) -> String {
         Some(tls) => format!("{doing}: TLS error: {tls}"),
         None => format!("{doing}: {e}"),
     }
-}
-
-/// Whichever of `a` and `b` completes first (`a` when both are ready); the other is dropped.
-async fn race<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> T {
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(v) = a.as_mut().poll(cx) {
-            return Poll::Ready(v);
-        }
-        b.as_mut().poll(cx)
-    })
-    .await
 }

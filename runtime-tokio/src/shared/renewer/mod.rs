@@ -381,6 +381,38 @@ impl<S: RenewalSource> CertRenewer<S> {
         }
     }
 
+    /// Installs a pair given from outside (an administrator's upload): validated like a
+    /// renewal, persisted, then swapped in; [`RenewalEvent::Renewed`] reports it. The
+    /// schedule then follows the new certificate, and its renewals come from the source.
+    ///
+    /// # Errors
+    /// [`RenewError`] naming why the pair was refused or not saved; the live identity is
+    /// unchanged then.
+    pub async fn install_pair(&self, pair: &CertifiedPair) -> Result<(), RenewError> {
+        let now = self.now();
+        self.install(now, pair, false).await
+    }
+
+    /// Asks the source for a new pair now, whatever the schedule says (an administrator's
+    /// "regenerate"), and installs it.
+    ///
+    /// # Errors
+    /// [`RenewError`] naming where it stopped; the failure is recorded like a scheduled
+    /// attempt's, and the live identity is unchanged.
+    pub async fn renew_now(&self) -> Result<(), RenewError> {
+        let result = Rt::timeout(SOURCE_TIMEOUT, self.inner.source.renew(self.now())).await;
+        let now = self.now();
+        let outcome = match result {
+            Some(Ok(pair)) => self.install(now, &pair, false).await,
+            Some(Err(e)) => Err(RenewError::Source(e)),
+            None => Err(RenewError::Source(SourceError::TimedOut)),
+        };
+        if let Err(e) = &outcome {
+            self.fail(now, e).await;
+        }
+        outcome
+    }
+
     // --- internals -------------------------------------------------------------------
 
     fn now(&self) -> u64 {

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 #[allow(unused_imports)] // each test file uses its own subset
-pub(crate) use latchkey_smol::{http, keeper, renewer, sip, state, tls};
+pub(crate) use latchkey_smol::{http, keeper, renewer, serve, sip, state, tls};
 
 /// Runs `fut` to completion with async-io's `block_on` (no executor needed).
 pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
@@ -137,4 +137,36 @@ pub(crate) mod tls_io {
             self.tls.flush().await
         }
     }
+}
+
+/// Starts a gateway on threads of its own (an async-executor run by two threads); the
+/// handle and a receiver that yields once `run` has returned.
+pub(crate) fn run_gateway(
+    config: serve::ServeConfig,
+    dir: std::path::PathBuf,
+) -> (serve::Gateway, std::sync::mpsc::Receiver<()>) {
+    let (started, gateway) = std::sync::mpsc::channel();
+    let (finished, done) = std::sync::mpsc::channel();
+    let executor = std::sync::Arc::new(async_executor::Executor::new());
+    {
+        let executor = std::sync::Arc::clone(&executor);
+        std::thread::spawn(move || {
+            block_on(executor.run(std::future::pending::<()>()));
+        });
+    }
+    std::thread::spawn(move || {
+        block_on(executor.run(async {
+            let state = state::StateDir::open(dir).await.expect("state dir");
+            let gw = serve::Gateway::start(config, state)
+                .await
+                .expect("gateway starts");
+            started.send(gw.clone()).expect("test alive");
+            let run = gw.run(std::sync::Arc::clone(&executor));
+            // The future stays small enough for a default 2 MiB thread's `block_on`.
+            assert!(std::mem::size_of_val(&run) < 16 * 1024);
+            run.await;
+            let _ = finished.send(());
+        }));
+    });
+    (gateway.recv().expect("gateway started"), done)
 }

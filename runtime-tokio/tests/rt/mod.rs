@@ -5,7 +5,7 @@
 use std::future::Future;
 
 #[allow(unused_imports)] // each test file uses its own subset
-pub(crate) use latchkey_tokio::{http, keeper, renewer, sip, state, tls};
+pub(crate) use latchkey_tokio::{http, keeper, renewer, serve, sip, state, tls};
 
 /// Runs `fut` to completion on a fresh current-thread tokio runtime.
 pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
@@ -135,4 +135,31 @@ pub(crate) mod tls_io {
             self.tls.flush().await
         }
     }
+}
+
+/// Starts a gateway on a thread of its own (a tokio runtime with two workers); the handle
+/// and a receiver that yields once `run` has returned.
+pub(crate) fn run_gateway(
+    config: serve::ServeConfig,
+    dir: std::path::PathBuf,
+) -> (serve::Gateway, std::sync::mpsc::Receiver<()>) {
+    let (started, gateway) = std::sync::mpsc::channel();
+    let (finished, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(async move {
+            let state = state::StateDir::open(dir).await.expect("state dir");
+            let gw = serve::Gateway::start(config, state)
+                .await
+                .expect("gateway starts");
+            started.send(gw.clone()).expect("test alive");
+            gw.run(tokio::runtime::Handle::current()).await;
+            let _ = finished.send(());
+        });
+    });
+    (gateway.recv().expect("gateway started"), done)
 }

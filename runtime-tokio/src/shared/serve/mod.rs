@@ -499,7 +499,7 @@ impl Gateway {
                         },
                         race(
                             async {
-                                race(server.renewer.run(), server.stopped()).await;
+                                race(Box::pin(server.renewer.run()), server.stopped()).await;
                             },
                             async {
                                 match &server.config.token {
@@ -524,9 +524,14 @@ impl Gateway {
             let _ = server.state_file.wait(a).await;
             let _ = server.guard_file.wait(b).await;
         };
+        // Boxed: the joined futures are large, and a caller's `block_on` may poll this on a
+        // small thread stack.
         race(
-            serving,
-            race(server.state_file.run(server), server.guard_file.run(server)),
+            Box::pin(serving),
+            Box::pin(race(
+                server.state_file.run(server),
+                server.guard_file.run(server),
+            )),
         )
         .await;
         server.emit(&ServeEvent::Stopped);

@@ -1,0 +1,7 @@
+//! The gateway (`serve`) over real TLS and WebSockets on loopback.
+//!
+//! Runs the shared cases in `latchkey-tokio`'s `tests/shared/serve.rs` on tokio.
+
+#[path = "shared/serve.rs"]
+mod cases;
+mod rt;

@@ -18,6 +18,9 @@
 //!   directory 0700), as the cores' `Persist` effects require.
 //! - [`tls`]: TLS identities (certificate + key) swapped while connections run, and the
 //!   server and client configurations that present them (mutual TLS included).
+//! - [`serve`]: [`Gateway`](serve::Gateway) serves the pure `latchkey-gateway` application
+//!   over HTTPS, connection tasks spawned on an `async-executor` the caller runs —
+//!   `latchkey serve --runtime smol`.
 //! - [`renewer`]: [`CertRenewer`](renewer::CertRenewer) keeps such an identity renewed —
 //!   from a cloud CA through the token keeper, by self-signed regeneration, or from files an
 //!   outside tool replaces — running `latchkey-pki`'s schedule and validating every pair

@@ -17,6 +17,10 @@
 //!   directory 0700), as the cores' `Persist` effects require.
 //! - [`tls`]: TLS identities (certificate + key) swapped while connections run, and the
 //!   server and client configurations that present them (mutual TLS included).
+//! - [`serve`]: [`Gateway`](serve::Gateway) serves the pure `latchkey-gateway` application
+//!   over HTTPS (HTTP/1.1 framed with `httparse`, WebSocket frames by tungstenite's codec),
+//!   with limits, slow-client timeouts, connection caps, a redirecting HTTP port, hot-swapped
+//!   certificates and graceful shutdown — `latchkey serve`.
 //! - [`renewer`]: [`CertRenewer`](renewer::CertRenewer) keeps such an identity renewed —
 //!   from a cloud CA through the token keeper, by self-signed regeneration, or from files an
 //!   outside tool replaces — running `latchkey-pki`'s schedule and validating every pair

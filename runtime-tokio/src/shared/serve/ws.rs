@@ -21,6 +21,9 @@ use crate::runtime::Runtime;
 /// application writes is closed (1008) rather than buffered without bound.
 pub const MAX_QUEUED: usize = 256;
 
+/// Bytes read from the socket at a time, and tungstenite's read chunk.
+const READ_CHUNK: usize = 4096;
+
 /// What another part of the application asked a connection to send.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
@@ -116,7 +119,12 @@ pub(crate) async fn run(
 ) {
     let conn = session.conn();
     let limits = &server.config.limits;
+    // Small buffers: a panel sends a few hundred bytes at a time, and a gateway holds
+    // thousands of panels (tungstenite's 128 KiB default read chunk would be most of the
+    // memory per connection).
     let config = WebSocketConfig::default()
+        .read_buffer_size(READ_CHUNK)
+        .write_buffer_size(0)
         .max_message_size(Some(latchkey_gateway::http::MAX_BODY_BYTES))
         .max_frame_size(Some(latchkey_gateway::http::MAX_BODY_BYTES));
     let mut ctx = WebSocketContext::new(Role::Server, Some(config));
@@ -124,7 +132,7 @@ pub(crate) async fn run(
         input: early,
         ..Pipe::default()
     };
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; READ_CHUNK];
     let mut open = true;
     while open {
         // Listen before looking, so nothing queued after the look is missed.

@@ -100,6 +100,7 @@ pub mod admin;
 mod app;
 pub mod html;
 pub mod http;
+pub mod http1;
 pub mod model;
 mod panels;
 pub mod utec;

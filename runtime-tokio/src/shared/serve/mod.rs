@@ -57,7 +57,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 pub use self::http1::Limits;
-use self::http1::{Incoming, encode_response, read_request, refusal, write_with_timeout};
+use self::http1::{Incoming, read_request, write_with_timeout};
 pub use self::ws::MAX_QUEUED;
 use self::ws::{Outbox, Outgoing};
 use crate::keeper::TokenKeeper;
@@ -68,6 +68,7 @@ use crate::runtime::Runtime;
 pub(crate) use crate::runtime::race;
 use crate::state::{StateDir, StateError};
 use crate::tls::{ClientAuth, server_config};
+use latchkey_gateway::http1::encode_response;
 
 /// The application state file.
 pub const STATE_FILE: &str = "gateway.json";
@@ -873,8 +874,7 @@ async fn connection(server: &Arc<Server>, tcp: <Rt as Runtime>::Tcp, peer: Socke
             Ok(Incoming::Request(framed)) => framed,
             Ok(Incoming::Closed) | Err(_) => break,
             Ok(Incoming::Refuse(status, reason)) => {
-                let bytes =
-                    encode_response(&refusal(status, reason), false, false, SystemTime::now());
+                let bytes = encode_response(&refusal(status, reason), false, false, unix_now());
                 let _ = write_with_timeout(&mut stream, &bytes, limits).await;
                 break;
             }
@@ -883,7 +883,7 @@ async fn connection(server: &Arc<Server>, tcp: <Rt as Runtime>::Tcp, peer: Socke
         let keep_alive = framed.keep_alive && !server.stopping();
         if !tls {
             let response = latchkey_gateway::redirect_to_https(&framed.request, server.https_port);
-            let bytes = encode_response(&response, head_only, keep_alive, SystemTime::now());
+            let bytes = encode_response(&response, head_only, keep_alive, unix_now());
             if write_with_timeout(&mut stream, &bytes, limits)
                 .await
                 .is_err()
@@ -895,7 +895,7 @@ async fn connection(server: &Arc<Server>, tcp: <Rt as Runtime>::Tcp, peer: Socke
         }
         let (response, effects) = server.handle(peer.ip(), framed.request).await;
         let (response, upgrade) = server.perform(response, effects).await;
-        let bytes = encode_response(&response, head_only, keep_alive, SystemTime::now());
+        let bytes = encode_response(&response, head_only, keep_alive, unix_now());
         let written = write_with_timeout(&mut stream, &bytes, limits)
             .await
             .is_ok();
@@ -1060,4 +1060,12 @@ impl Persister {
             listener.await;
         }
     }
+}
+
+/// A plain-text answer naming a fault (the gateway's framing refusals have the same form).
+fn refusal(status: u16, reason: &str) -> Response {
+    let mut r = Response::new(status);
+    r.body = format!("{reason}\n").into_bytes();
+    r.set_header("Content-Type", "text/plain; charset=utf-8");
+    r
 }

@@ -1,0 +1,537 @@
+//! HTTP/1.1 message framing for servers (RFC 9112), without I/O: a request head parsed by
+//! `httparse` into a [`Request`] with its body framing, chunked bodies decoded, responses
+//! encoded. The driver reads bytes, calls these, and writes what they give back; every
+//! framing rule — including what is refused — is here.
+//!
+//! | fault | status |
+//! |---|---|
+//! | malformed request line or header, non-UTF-8 field value, target not origin-form | 400 |
+//! | HTTP/1.1 without `Host` | 400 |
+//! | both `Transfer-Encoding` and `Content-Length`, or conflicting `Content-Length`s (smuggling) | 400 |
+//! | a transfer coding other than `chunked` | 501 |
+//! | head larger than the driver's limit or more than [`MAX_HEADERS`] fields | 431 |
+//! | body larger than the driver's limit | 413 |
+
+use std::borrow::ToOwned;
+use std::format;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use crate::http::{Method, Request, Response};
+
+/// Header fields a request may carry at most.
+pub const MAX_HEADERS: usize = 64;
+
+/// A complete request head.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Head {
+    /// The request, without its body.
+    pub request: Request,
+    /// Bytes the head took (the body starts there).
+    pub len: usize,
+    /// The client asked to keep the connection (HTTP/1.1 without `Connection: close`, or
+    /// HTTP/1.0 with `Connection: keep-alive`).
+    pub keep_alive: bool,
+    /// How the body is delimited.
+    pub body: BodyFraming,
+    /// `Expect: 100-continue` was sent: answer `100 Continue` before reading the body.
+    pub expects_continue: bool,
+}
+
+/// How a request body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyFraming {
+    /// No body.
+    None,
+    /// This many bytes.
+    Length(usize),
+    /// Chunked: decode with [`dechunk`].
+    Chunked,
+}
+
+/// A framing fault: answer with [`Refusal::response`], then close the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// The status.
+    pub status: u16,
+    /// What was wrong.
+    pub reason: &'static str,
+}
+
+impl Refusal {
+    /// A plain-text answer naming the fault.
+    #[must_use]
+    pub fn response(&self) -> Response {
+        let mut r = Response::new(self.status);
+        r.body = format!("{}\n", self.reason).into_bytes();
+        r.set_header("Content-Type", "text/plain; charset=utf-8");
+        r
+    }
+}
+
+const fn refused(status: u16, reason: &'static str) -> Refusal {
+    Refusal { status, reason }
+}
+
+/// Parses the request head at the start of `buf`: `Ok(None)` while more bytes are needed.
+/// A head that is not complete within `max_head` bytes is refused (431).
+///
+/// # Errors
+/// The [`Refusal`] for a head that cannot be served.
+pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<Head>, Refusal> {
+    match parse_head_inner(buf)? {
+        None if buf.len() >= max_head => Err(refused(431, "request head too large")),
+        Some(head) if head.len > max_head => Err(refused(431, "request head too large")),
+        other => Ok(other),
+    }
+}
+
+/// Progress of a chunked body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dechunk {
+    /// The body ended; that many bytes of the buffer were used (trailers included).
+    Done(usize),
+    /// More bytes are needed (the whole body is decoded again next time).
+    More,
+    /// Refuse the request.
+    Refuse(Refusal),
+}
+
+fn parse_head_inner(buf: &[u8]) -> Result<Option<Head>, Refusal> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut fields);
+    let head_len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(refused(431, "too many header fields"));
+        }
+        Err(httparse::Error::Version) => {
+            return Err(refused(400, "malformed HTTP version"));
+        }
+        Err(_) => {
+            return Err(refused(400, "malformed request line or header field"));
+        }
+    };
+    let (Some(method), Some(target), Some(minor)) = (parsed.method, parsed.path, parsed.version)
+    else {
+        return Err(refused(400, "malformed request line"));
+    };
+    if !target.starts_with('/') {
+        return Err(refused(400, "request target must be a path (origin-form)"));
+    }
+    let mut headers = Vec::with_capacity(parsed.headers.len());
+    for field in parsed.headers.iter() {
+        let Ok(value) = std::str::from_utf8(field.value) else {
+            return Err(refused(400, "header field value is not UTF-8"));
+        };
+        headers.push((field.name.to_owned(), value.trim().to_owned()));
+    }
+    let mut request = Request::new(Method::parse(method), target);
+    request.headers = headers;
+    if minor == 1 && request.header("host").is_none() {
+        return Err(refused(400, "HTTP/1.1 request without Host"));
+    }
+    let connection = |token: &str| {
+        request
+            .headers_named("connection")
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    let keep_alive = if minor == 1 {
+        !connection("close")
+    } else {
+        connection("keep-alive")
+    };
+    let body = body_framing(&request)?;
+    let expects_continue = minor == 1
+        && request
+            .header("expect")
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("100-continue"));
+    Ok(Some(Head {
+        request,
+        len: head_len,
+        keep_alive,
+        body,
+        expects_continue,
+    }))
+}
+
+/// RFC 9112 §6.3, refusing what could be read two ways (request smuggling).
+fn body_framing(request: &Request) -> Result<BodyFraming, Refusal> {
+    let mut codings = request.headers_named("transfer-encoding").peekable();
+    let lengths: Vec<&str> = request
+        .headers_named("content-length")
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    if codings.peek().is_some() {
+        if !lengths.is_empty() {
+            return Err(refused(400, "both Transfer-Encoding and Content-Length"));
+        }
+        let all: Vec<&str> = codings
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect();
+        return match all.as_slice() {
+            [only] if only.eq_ignore_ascii_case("chunked") => Ok(BodyFraming::Chunked),
+            _ => Err(refused(501, "unsupported Transfer-Encoding (chunked only)")),
+        };
+    }
+    let Some(first) = lengths.first() else {
+        return Ok(BodyFraming::None);
+    };
+    if lengths.iter().any(|l| l != first) {
+        return Err(refused(400, "conflicting Content-Length values"));
+    }
+    if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(refused(400, "malformed Content-Length"));
+    }
+    match first.parse::<usize>() {
+        Ok(0) => Ok(BodyFraming::None),
+        Ok(n) => Ok(BodyFraming::Length(n)),
+        // Longer than any body we would take.
+        Err(_) => Err(refused(413, "request body too large")),
+    }
+}
+
+/// Decodes the chunked body at the start of `buf` into `body` (from scratch each call; the
+/// body and the buffer are both bounded, so the re-reads are too).
+///
+/// A body over `max_body` bytes is refused (413), trailers over `max_trailer` (431).
+pub fn dechunk(buf: &[u8], body: &mut Vec<u8>, max_body: usize, max_trailer: usize) -> Dechunk {
+    body.clear();
+    let mut at = 0;
+    loop {
+        let (size_len, size) = match httparse::parse_chunk_size(&buf[at..]) {
+            Ok(httparse::Status::Complete(parsed)) => parsed,
+            Ok(httparse::Status::Partial) if buf.len() - at > 1024 => {
+                return Dechunk::Refuse(refused(400, "malformed chunk size line"));
+            }
+            Ok(httparse::Status::Partial) => return Dechunk::More,
+            Err(_) => return Dechunk::Refuse(refused(400, "malformed chunk size line")),
+        };
+        at += size_len;
+        let Ok(size) = usize::try_from(size) else {
+            return Dechunk::Refuse(refused(413, "request body too large"));
+        };
+        if size == 0 {
+            // Trailer section: fields (ignored) up to an empty line.
+            loop {
+                let rest = &buf[at..];
+                let Some(end) = rest.windows(2).position(|w| w == b"\r\n") else {
+                    return if rest.len() > max_trailer {
+                        Dechunk::Refuse(refused(431, "chunked trailer too large"))
+                    } else {
+                        Dechunk::More
+                    };
+                };
+                at += end + 2;
+                if end == 0 {
+                    return Dechunk::Done(at);
+                }
+            }
+        }
+        if body.len().saturating_add(size) > max_body {
+            return Dechunk::Refuse(refused(413, "request body too large"));
+        }
+        if buf.len() - at < size + 2 {
+            return Dechunk::More;
+        }
+        body.extend_from_slice(&buf[at..at + size]);
+        at += size;
+        if &buf[at..at + 2] != b"\r\n" {
+            return Dechunk::Refuse(refused(400, "chunk data not followed by CRLF"));
+        }
+        at += 2;
+    }
+}
+
+/// The response's bytes: status line, the application's fields, `Date`, `Content-Length`
+/// and, when the connection closes after it, `Connection: close`. A HEAD answer keeps the
+/// length and drops the body.
+#[must_use]
+pub fn encode_response(
+    response: &Response,
+    head_only: bool,
+    keep_alive: bool,
+    unix_secs: u64,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + response.body.len());
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(response.status.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason(response.status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &response.headers {
+        // Framing is this layer's job; a field that could confuse it is never copied.
+        let framing = ["content-length", "transfer-encoding", "connection", "date"]
+            .iter()
+            .any(|f| name.eq_ignore_ascii_case(f));
+        let unsafe_bytes = |s: &str| s.bytes().any(|b| b == b'\r' || b == b'\n');
+        if framing || unsafe_bytes(name) || unsafe_bytes(value) {
+            continue;
+        }
+        push_field(&mut out, name, value);
+    }
+    push_field(&mut out, "Date", &http_date(unix_secs));
+    let informational = response.status < 200;
+    if response.status == 101 {
+        push_field(&mut out, "Connection", "Upgrade");
+    } else if !informational && response.status != 204 && response.status != 304 {
+        push_field(&mut out, "Content-Length", &response.body.len().to_string());
+        if !keep_alive {
+            push_field(&mut out, "Connection", "close");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_only && !informational && response.status != 204 && response.status != 304 {
+        out.extend_from_slice(&response.body);
+    }
+    out
+}
+
+fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The reason phrase of the statuses the gateway and this layer send.
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Content",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+#[must_use]
+pub fn http_date(unix_secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // "YYYY-MM-DDTHH:MM:SSZ"
+    let iso = latchkey_pki::inspect::rfc3339(unix_secs);
+    let month = iso
+        .get(5..7)
+        .and_then(|m| m.parse::<usize>().ok())
+        .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
+        .unwrap_or(&"Jan");
+    let weekday = DAYS[usize::try_from((unix_secs / 86_400) % 7).unwrap_or(0)];
+    format!(
+        "{weekday}, {} {month} {} {} GMT",
+        iso.get(8..10).unwrap_or("01"),
+        iso.get(0..4).unwrap_or("1970"),
+        iso.get(11..19).unwrap_or("00:00:00"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT_BODY: usize = 1024 * 1024;
+
+    fn head(raw: &str) -> Result<Option<Head>, Refusal> {
+        parse_head(raw.as_bytes(), 16 * 1024)
+    }
+
+    fn refused(raw: &str) -> (u16, &'static str) {
+        match head(raw) {
+            Err(Refusal { status, reason }) => (status, reason),
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_complete_head_gives_path_query_headers_and_length() {
+        let raw =
+            "POST /login?next=%2Fadmin HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\n\r\nhello";
+        let h = head(raw).unwrap().unwrap();
+        let (len, framed, body) = (h.len, &h, h.body);
+        assert_eq!(len, raw.len() - 5);
+        assert_eq!(framed.request.path, "/login");
+        assert_eq!(framed.request.query, "next=%2Fadmin");
+        assert_eq!(framed.request.header("HOST"), Some("gw"));
+        assert!(framed.keep_alive);
+        assert_eq!(body, BodyFraming::Length(5));
+    }
+
+    #[test]
+    fn a_partial_head_asks_for_more() {
+        assert!(head("GET / HTTP/1.1\r\nHost: gw\r\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn connection_close_and_http10_end_the_connection() {
+        let f = head("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!f.keep_alive);
+        let f = head("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!f.keep_alive);
+        let f = head("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(f.keep_alive);
+    }
+
+    #[test]
+    fn smuggling_shapes_are_refused() {
+        assert_eq!(
+            refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n").0,
+            400
+        );
+        assert_eq!(
+            refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n")
+                .0,
+            400
+        );
+        assert_eq!(
+            refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n").0,
+            400
+        );
+        assert_eq!(
+            refused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").0,
+            501
+        );
+        assert_eq!(
+            refused(
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n"
+            )
+            .0,
+            413
+        );
+    }
+
+    #[test]
+    fn missing_host_absolute_targets_and_bad_bytes_are_400() {
+        assert_eq!(
+            refused("GET / HTTP/1.1\r\n\r\n").1,
+            "HTTP/1.1 request without Host"
+        );
+        assert_eq!(refused("GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n").0, 400);
+        assert!(matches!(
+            parse_head(b"GET / HTTP/1.1\r\nHost: a\r\nX: \xff\r\n\r\n", 1024),
+            Err(Refusal {
+                status: 400,
+                reason: "header field value is not UTF-8"
+            })
+        ));
+        assert_eq!(refused("G@T / HTTP/1.1\r\nHost: a\r\n\r\n").0, 400);
+        assert_eq!(refused("GET / HTTP/2.0\r\nHost: a\r\n\r\n").0, 400);
+    }
+
+    #[test]
+    fn more_than_max_headers_fields_is_431() {
+        let mut raw = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        for i in 0..MAX_HEADERS {
+            raw.push_str(&format!("X-{i}: v\r\n"));
+        }
+        raw.push_str("\r\n");
+        assert_eq!(refused(&raw).0, 431);
+    }
+
+    #[test]
+    fn chunked_bodies_decode_with_extensions_and_trailers() {
+        let raw = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\nNEXT";
+        let mut body = Vec::new();
+        match dechunk(raw, &mut body, LIMIT_BODY, 1024) {
+            Dechunk::Done(used) => assert_eq!(&raw[used..], b"NEXT"),
+            _ => panic!("not done"),
+        }
+        assert_eq!(body, b"hello world");
+        // Every proper prefix asks for more.
+        for cut in 0..raw.len() - 4 {
+            assert!(
+                matches!(
+                    dechunk(&raw[..cut], &mut body, LIMIT_BODY, 1024),
+                    Dechunk::More
+                ),
+                "prefix of {cut} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn chunked_bodies_over_the_limit_or_malformed_are_refused() {
+        let mut body = Vec::new();
+        assert!(matches!(
+            dechunk(b"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", &mut body, 8, 1024),
+            Dechunk::Refuse(Refusal { status: 413, .. })
+        ));
+        assert!(matches!(
+            dechunk(b"zz\r\n", &mut body, LIMIT_BODY, 1024),
+            Dechunk::Refuse(Refusal { status: 400, .. })
+        ));
+        assert!(matches!(
+            dechunk(b"2\r\nabXY", &mut body, LIMIT_BODY, 1024),
+            Dechunk::Refuse(Refusal { status: 400, .. })
+        ));
+        assert!(matches!(
+            dechunk(b"ffffffffffffffffff\r\n", &mut body, LIMIT_BODY, 1024),
+            Dechunk::Refuse(..)
+        ));
+    }
+
+    #[test]
+    fn responses_carry_length_date_and_close_and_head_drops_the_body() {
+        let mut r = Response::new(200);
+        r.body = b"hi".to_vec();
+        r.set_header("Content-Type", "text/plain");
+        r.set_header("Content-Length", "999");
+        r.set_header("X-Evil", "a\r\nSet-Cookie: x=1");
+        let now = 784_111_777;
+        let text = String::from_utf8(encode_response(&r, false, false, now)).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(
+            text.contains("Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Content-Length: 2\r\n"));
+        assert!(!text.contains("999"));
+        assert!(!text.contains("Set-Cookie"));
+        assert!(text.contains("Connection: close\r\n"));
+        assert!(text.ends_with("\r\n\r\nhi"));
+        let head = String::from_utf8(encode_response(&r, true, true, now)).unwrap();
+        assert!(head.contains("Content-Length: 2\r\n"));
+        assert!(head.ends_with("\r\n\r\n"));
+        assert!(!head.contains("Connection: close"));
+    }
+}

@@ -504,7 +504,18 @@ impl Gateway {
                             },
                             async {
                                 match &server.config.token {
-                                    Some(keeper) => token_status(server, keeper).await,
+                                    // The keeper refreshes ahead of expiry; the application
+                                    // shows its status.
+                                    Some(keeper) => {
+                                        race(
+                                            async {
+                                                race(Box::pin(keeper.run()), server.stopped())
+                                                    .await;
+                                            },
+                                            token_status(server, keeper),
+                                        )
+                                        .await;
+                                    }
                                     None => server.stopped().await,
                                 }
                             },
@@ -926,7 +937,14 @@ async fn connection(server: &Arc<Server>, tcp: <Rt as Runtime>::Tcp, peer: Socke
 /// Runs the application's timers (sweeps, session expiry) and the periodic guard snapshot.
 async fn app_timer(server: &Server) {
     let mut next_snapshot = server.now().instant + GUARD_SNAPSHOT_EVERY;
+    let mut generation = server.renewer.identity().generation();
     loop {
+        // A scheduled renewal swapped the certificate: the dashboard shows the new one.
+        let live = server.renewer.identity().generation();
+        if live != generation {
+            generation = live;
+            server.certificate_changed();
+        }
         let now = server.now();
         let (effects, wake) = {
             let mut core = server.lock();

@@ -46,6 +46,69 @@ pub(crate) enum BticinoCommand {
     /// account and client certificate. Safe to run again: it resumes where it stopped and
     /// never registers twice.
     Setup(SetupArgs),
+    /// Open a door lock: the `lock.setStatus` MESSAGE to the gateway over a one-shot
+    /// registered connection with the account and certificate `setup` saved.
+    Open(OpenArgs),
+    /// Switch the staircase light on (`light.setStatus`), like `open`.
+    Light(LightArgs),
+    /// Stay registered and print one JSON line per event (doorbell rings from the gateway
+    /// only, answered 180 then 486 after 2 s; registration, reconnects) until SIGINT or
+    /// SIGTERM, which un-REGISTERs first.
+    Listen(ListenArgs),
+}
+
+/// What `open`, `light` and `listen` share: where the registration is and how to reach the
+/// SIP server.
+#[derive(Args, Debug)]
+pub(crate) struct SavedAccountArgs {
+    /// App flavour (the registration of `setup --flavour`).
+    #[arg(long, value_enum, default_value_t = Flavour::C100x)]
+    flavour: Flavour,
+    /// State directory.
+    #[arg(long, default_value = "./latchkey-data")]
+    state_dir: PathBuf,
+    /// Connect to HOST:PORT instead of vdesip.bs.iotleg.com:5228 (tests, proxies).
+    #[arg(long)]
+    server: Option<String>,
+    /// CA certificates (PEM) the SIP server must chain to (default: the saved CA chain).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+}
+
+/// Arguments of `latchkey bticino open`.
+#[derive(Args, Debug)]
+pub(crate) struct OpenArgs {
+    #[command(flatten)]
+    account: SavedAccountArgs,
+    /// The lock, by name or module id (default: the only lock).
+    #[arg(long)]
+    lock: Option<String>,
+    /// Content-Type of the MESSAGE (FACTS: text/plain as the apps; application/json seen).
+    #[arg(long, default_value = "text/plain")]
+    content_type: String,
+}
+
+/// Arguments of `latchkey bticino light`.
+#[derive(Args, Debug)]
+pub(crate) struct LightArgs {
+    #[command(flatten)]
+    account: SavedAccountArgs,
+    /// The staircase light's module id.
+    #[arg(long)]
+    light: String,
+    /// Content-Type of the MESSAGE.
+    #[arg(long, default_value = "text/plain")]
+    content_type: String,
+}
+
+/// Arguments of `latchkey bticino listen`.
+#[derive(Args, Debug)]
+pub(crate) struct ListenArgs {
+    #[command(flatten)]
+    account: SavedAccountArgs,
+    /// Stop (un-REGISTER) after this many seconds; default: until SIGINT/SIGTERM.
+    #[arg(long)]
+    duration: Option<u64>,
 }
 
 /// Arguments of `latchkey bticino setup`.
@@ -80,7 +143,131 @@ pub(crate) struct SetupArgs {
 pub(crate) fn run(command: BticinoCommand) -> Result<(), Failure> {
     match command {
         BticinoCommand::Setup(args) => setup(args),
+        BticinoCommand::Open(args) => open(&args),
+        BticinoCommand::Light(args) => light(&args),
+        BticinoCommand::Listen(args) => {
+            let (connect, _) = saved(&args.account, None, true)?;
+            let config = crate::sip::sip_config(&connect, true)?;
+            crate::sip::listen_with(config, args.duration)
+        }
     }
+}
+
+/// The saved registration as SIP connection arguments, with `lock` (a name or an id)
+/// resolved to a lock module id; the registration's locks come back too.
+fn saved(
+    args: &SavedAccountArgs,
+    lock: Option<&str>,
+    any_lock: bool,
+) -> Result<(crate::sip::ConnectArgs, Vec<(String, String)>), Failure> {
+    let path = args.state_dir.join(registration_file(args.flavour));
+    let bytes = std::fs::read(&path).map_err(|e| {
+        fail(
+            2,
+            format!(
+                "cannot read {} ({e}); run `latchkey bticino setup --flavour {}` first",
+                path.display(),
+                match args.flavour {
+                    Flavour::Diy => "diy",
+                    Flavour::C100x => "c100x",
+                }
+            ),
+        )
+    })?;
+    let reg: Registration = serde_json::from_slice(&bytes).map_err(|e| {
+        fail(
+            2,
+            format!("{}: not a latchkey registration: {e}", path.display()),
+        )
+    })?;
+    let known = || {
+        reg.locks
+            .iter()
+            .map(|(id, name)| format!("{name} ({id})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let lock_id = match lock {
+        Some(wanted) => {
+            let found = reg.locks.iter().find(|(id, _)| id == wanted).or_else(|| {
+                reg.locks
+                    .iter()
+                    .find(|(_, name)| name.eq_ignore_ascii_case(wanted))
+            });
+            match found {
+                Some((id, _)) => Some(id.clone()),
+                None => {
+                    return Err(fail(
+                        2,
+                        format!(
+                            "no lock named or numbered {wanted:?}; the plant's locks: {}",
+                            known()
+                        ),
+                    ));
+                }
+            }
+        }
+        None => match reg.locks.as_slice() {
+            [] => None,
+            [(id, _)] => Some(id.clone()),
+            // Only the gateway's address is needed, which every lock shares.
+            [(id, _), ..] if any_lock => Some(id.clone()),
+            _ => {
+                return Err(fail(
+                    2,
+                    format!(
+                        "the plant has several locks; choose one with --lock: {}",
+                        known()
+                    ),
+                ));
+            }
+        },
+    };
+    let connect = crate::sip::ConnectArgs::registration(
+        path,
+        args.flavour,
+        lock_id,
+        args.server.clone(),
+        args.ca.clone(),
+    );
+    Ok((connect, reg.locks.clone()))
+}
+
+fn open(args: &OpenArgs) -> Result<(), Failure> {
+    let (connect, locks) = saved(&args.account, args.lock.as_deref(), false)?;
+    if locks.is_empty() {
+        return Err(fail(
+            2,
+            "the registration lists no locks; run `latchkey bticino setup` again",
+        ));
+    }
+    // Like the reference gate opener: no REGISTER for a one-shot command.
+    let mut config = crate::sip::sip_config(&connect, false)?;
+    if let Some(gate) = &mut config.agent.gate {
+        gate.content_type.clone_from(&args.content_type);
+    }
+    crate::sip::open_gate_with(config)
+}
+
+fn light(args: &LightArgs) -> Result<(), Failure> {
+    let (connect, _) = saved(&args.account, None, true)?;
+    let config = crate::sip::sip_config(&connect, false)?;
+    let Some(target) = config.agent.gate.as_ref().map(|g| g.target.clone()) else {
+        return Err(fail(
+            2,
+            "the registration lists no gateway locks; run `latchkey bticino setup` again",
+        ));
+    };
+    let mut id = [0u8; 4];
+    getrandom::fill(&mut id).map_err(|e| fail(1, format!("no randomness: {e}")))?;
+    let body = latchkey_oauth_core::cloud::legrand::light_on_body(
+        &args.light,
+        u32::from_le_bytes(id) & 0x7fff_ffff,
+    );
+    crate::sip::one_shot(
+        config,
+        Some((target, args.content_type.clone(), body.into_bytes())),
+    )
 }
 
 fn registration_file(flavour: Flavour) -> String {

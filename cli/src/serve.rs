@@ -187,7 +187,8 @@ fn run_tokio(args: &ServeArgs, threads: usize) -> Result<(), Failure> {
     })
 }
 
-async fn wait_for_signal_tokio() {
+/// Completes at SIGINT or SIGTERM.
+pub(crate) async fn wait_for_signal_tokio() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

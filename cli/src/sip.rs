@@ -62,6 +62,31 @@ pub(crate) struct ConnectArgs {
     expires: Option<u32>,
 }
 
+impl ConnectArgs {
+    /// The account `latchkey bticino setup` saved (`registration` names its file; the
+    /// certificate, CA chain and key come with it).
+    pub(crate) fn registration(
+        registration: PathBuf,
+        flavour: Flavour,
+        lock: Option<String>,
+        server: Option<String>,
+        ca: Option<PathBuf>,
+    ) -> ConnectArgs {
+        ConnectArgs {
+            account: registration,
+            cert: None,
+            key: None,
+            ca,
+            server,
+            flavour,
+            lock,
+            gate_uri: None,
+            any_caller: false,
+            expires: None,
+        }
+    }
+}
+
 /// `latchkey sip listen`
 #[derive(Args, Debug)]
 pub(crate) struct ListenArgs {
@@ -104,13 +129,19 @@ pub(crate) struct MessageArgs {
 /// Runs `latchkey sip listen`: one JSON line per event on stdout until `--duration` passes.
 pub(crate) fn listen(args: ListenArgs) -> Result<(), Failure> {
     let config = sip_config(&args.connect, true)?;
+    listen_with(config, args.duration)
+}
+
+/// Listens with `config` until `duration` passes or SIGINT/SIGTERM arrives, then
+/// un-REGISTERs and returns.
+pub(crate) fn listen_with(config: SipConfig, duration: Option<u64>) -> Result<(), Failure> {
     let (client, driver) = SipClient::new(config).map_err(|e| fail(2, e.to_string()))?;
     runtime()?.block_on(async move {
         tokio::spawn(driver.run());
         let stop = async {
-            match args.duration {
+            match duration {
                 Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
-                None => std::future::pending().await,
+                None => crate::serve::wait_for_signal_tokio().await,
             }
         };
         tokio::pin!(stop);
@@ -138,6 +169,11 @@ pub(crate) fn listen(args: ListenArgs) -> Result<(), Failure> {
 /// Runs `latchkey sip open-gate`.
 pub(crate) fn open_gate(args: OpenGateArgs) -> Result<(), Failure> {
     let config = sip_config(&args.connect, args.register)?;
+    open_gate_with(config)
+}
+
+/// Sends the gate command of `config` once.
+pub(crate) fn open_gate_with(config: SipConfig) -> Result<(), Failure> {
     if config.agent.gate.is_none() {
         return Err(fail(
             2,
@@ -158,7 +194,10 @@ pub(crate) fn message(args: MessageArgs) -> Result<(), Failure> {
 
 /// Sends one MESSAGE (the gate command when `message` is `None`), prints its outcome as a
 /// JSON line, shuts down. Exit 0 on 2xx, 1 with the status and reason otherwise.
-fn one_shot(config: SipConfig, message: Option<(String, String, Vec<u8>)>) -> Result<(), Failure> {
+pub(crate) fn one_shot(
+    config: SipConfig,
+    message: Option<(String, String, Vec<u8>)>,
+) -> Result<(), Failure> {
     let (client, driver) = SipClient::new(config).map_err(|e| fail(2, e.to_string()))?;
     let outcome = runtime()?.block_on(async move {
         tokio::spawn(driver.run());
@@ -279,7 +318,7 @@ fn account_file(path: &Path) -> Result<AccountFile, Failure> {
     })
 }
 
-fn sip_config(args: &ConnectArgs, register: bool) -> Result<SipConfig, Failure> {
+pub(crate) fn sip_config(args: &ConnectArgs, register: bool) -> Result<SipConfig, Failure> {
     let account = account_file(&args.account)?;
     let flavour = match args.flavour {
         Flavour::C100x => BticinoFlavour::C100x,

@@ -22,6 +22,7 @@ mod oauth;
 mod serve;
 mod sip;
 mod sip_json;
+mod watts;
 
 /// Largest input `latchkey sip parse` reads (a SIP message on a stream is capped at 64 KiB by
 /// default; 16 MiB leaves room for odd captures without unbounded memory).
@@ -66,10 +67,15 @@ enum Command {
         #[command(subcommand)]
         command: cert::CertCommand,
     },
-    /// BTicino/Legrand door entry: device registration.
+    /// BTicino/Legrand door entry: device registration, door release, light, doorbell.
     Bticino {
         #[command(subcommand)]
         command: bticino::BticinoCommand,
+    },
+    /// Watts Home thermostats: devices, setpoints, away state.
+    Watts {
+        #[command(subcommand)]
+        command: watts::WattsCommand,
     },
 }
 
@@ -118,6 +124,7 @@ fn main() -> ExitCode {
         Command::Token { command } => finish(oauth::token(command)),
         Command::Cert { command } => finish(cert::run(command)),
         Command::Bticino { command } => finish(bticino::run(command)),
+        Command::Watts { command } => finish(watts::run(command)),
         Command::Sip {
             command: SipCommand::Listen(args),
         } => finish(sip::listen(args)),

@@ -1,8 +1,8 @@
-//! Arbitrary answers into every cloud API response reader (Legrand, U-tec): a broken or
+//! Arbitrary answers into every cloud API response reader (Legrand, U-tec, Watts): a broken or
 //! hostile service.
 #![no_main]
 
-use latchkey_oauth_core::cloud::{legrand, utec};
+use latchkey_oauth_core::cloud::{is_unauthorized, legrand, utec, watts};
 use latchkey_oauth_core::http::HttpResponse;
 use libfuzzer_sys::fuzz_target;
 
@@ -34,4 +34,12 @@ fuzz_target!(|data: &[u8]| {
         assert!(devices.iter().all(|d| !d.id.is_empty()));
     }
     let _ = utec::parse_states(&r);
+    let _ = is_unauthorized(&r);
+    let _ = watts::parse_envelope(&r, "fuzz");
+    if let Ok(locations) = watts::parse_locations(&r) {
+        assert!(locations.iter().all(|l| !l.id.is_empty()));
+    }
+    if let Ok(devices) = watts::parse_devices(&r) {
+        assert!(devices.iter().all(|d| !d.id.is_empty()));
+    }
 });

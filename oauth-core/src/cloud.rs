@@ -7,6 +7,7 @@
 //!   client certificates.
 //! * [`utec`]: U-tec / Ultraloq — the Xthings action endpoint (user, discovery, query,
 //!   lock and unlock).
+//! * [`watts`]: Watts Home — user, locations, devices, setpoints, away state.
 
 use serde_json::Value;
 
@@ -14,6 +15,7 @@ use crate::http::HttpResponse;
 
 pub mod legrand;
 pub mod utec;
+pub mod watts;
 
 /// Largest API answer read, in bytes.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -111,6 +113,28 @@ pub(crate) fn body_json(response: &HttpResponse, what: &'static str) -> Result<V
     parsed.ok_or(ApiError::shape(what, "not JSON"))
 }
 
+/// Whether an API answer means "refresh the token and retry once": a 401, or an
+/// `INVALID_TOKEN`-style answer inside a 200 (U-tec's `payload.error.code`, or a top-level
+/// `code`/`error`). Drivers apply the retry-once rule with it.
+#[must_use]
+pub fn is_unauthorized(response: &HttpResponse) -> bool {
+    if response.status == 401 {
+        return true;
+    }
+    if response.body.len() > MAX_BODY || !response.body.trim_ascii_start().starts_with(b"{") {
+        return false;
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&response.body) else {
+        return false;
+    };
+    says_invalid_token(&v)
+        || v.pointer("/payload/error/code")
+            .and_then(Value::as_str)
+            .is_some_and(|c| {
+                c.eq_ignore_ascii_case("INVALID_TOKEN") || c.eq_ignore_ascii_case("TOKEN_EXPIRED")
+            })
+}
+
 fn says_invalid_token(v: &Value) -> bool {
     ["code", "error", "errorCode"].iter().any(|k| {
         v.get(*k).and_then(Value::as_str).is_some_and(|s| {
@@ -138,4 +162,36 @@ pub(crate) fn pem_certificate(b64: &str) -> String {
     }
     out.push_str("-----END CERTIFICATE-----\n");
     out
+}
+
+#[cfg(test)]
+mod unauthorized_tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn invalid_token_inside_a_200_counts_as_a_401() {
+        assert!(is_unauthorized(&answer(401, "")));
+        assert!(is_unauthorized(&answer(
+            200,
+            r#"{"header":{},"payload":{"error":{"code":"INVALID_TOKEN","message":"x"}}}"#
+        )));
+        assert!(is_unauthorized(&answer(200, r#"{"code":"INVALID_TOKEN"}"#)));
+        assert!(!is_unauthorized(&answer(
+            200,
+            r#"{"payload":{"devices":[]}}"#
+        )));
+        assert!(!is_unauthorized(&answer(
+            200,
+            r#"{"payload":{"error":{"code":"DEVICE_OFFLINE"}}}"#
+        )));
+        assert!(!is_unauthorized(&answer(500, "INVALID_TOKEN")));
+    }
 }

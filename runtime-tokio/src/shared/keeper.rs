@@ -345,7 +345,8 @@ impl TokenKeeper {
     {
         let (token, generation) = self.access_token().await?;
         let response = self.send(&build(&token)).await?;
-        if response.status != 401 {
+        // A 401, or an invalid-token answer inside a 200 (U-tec): refresh and retry once.
+        if !latchkey_oauth_core::cloud::is_unauthorized(&response) {
             return Ok(response);
         }
         match self.unauthorized(generation) {

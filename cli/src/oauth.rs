@@ -128,13 +128,18 @@ pub(crate) enum TokenCommand {
         #[command(flatten)]
         provider: ProviderArgs,
     },
-    /// Keep tokens fresh; serve GET /health and POST /api/oauth/refresh on --listen.
+    /// Keep tokens fresh; serve GET /health and POST /api/oauth/refresh on --listen, and
+    /// with --utec every endpoint of the uteclocal gateways (devices, status, lock, unlock,
+    /// config) so their Home Assistant integrations work unchanged.
     Keep {
         #[command(flatten)]
         provider: ProviderArgs,
-        /// Address of the health endpoint (loopback by default).
+        /// Address of the endpoints (loopback by default; the uteclocal gateways use 8000).
         #[arg(long, default_value = "127.0.0.1:8000")]
         listen: String,
+        /// Serve the uteclocal gateways' device endpoints through the U-tec API.
+        #[arg(long)]
+        utec: bool,
     },
     /// Take over a session another client saved, without a new login: the BTicino Node.js
     /// client's token cache, or a U-tec local gateway's config.json (its access and secret
@@ -233,9 +238,28 @@ pub(crate) fn token(command: TokenCommand) -> Result<(), Failure> {
                 writeln!(out, "{}", token.expose()).map_err(|e| fail(2, e.to_string()))?;
                 Ok(())
             }
-            TokenCommand::Keep { provider, listen } => {
+            TokenCommand::Keep {
+                provider,
+                listen,
+                utec,
+            } => {
                 let keeper = open(&provider).await?;
-                keep(keeper, &listen).await
+                let api = if utec {
+                    let (profile, _, _) = setup(&provider, false).await?;
+                    let base = profile.api.base_url.clone().unwrap_or_default();
+                    let scope = profile.client.scopes.join(" ");
+                    let api = latchkey_oauth_core::cloud::utec::UtecApi::for_profile(&profile)
+                        .map_err(|e| fail(2, e.to_string()))?;
+                    Some(UtecLocal {
+                        api,
+                        base,
+                        scope,
+                        latest: std::sync::Mutex::new(None),
+                    })
+                } else {
+                    None
+                };
+                keep(keeper, &listen, api.map(std::sync::Arc::new)).await
             }
             TokenCommand::Import {
                 provider,
@@ -731,14 +755,32 @@ async fn read_request_head(
     }
 }
 
-/// `token keep`: the keeper's timer loop plus the U-tec gateway's health endpoints.
-async fn keep(keeper: TokenKeeper, listen: &str) -> Result<(), Failure> {
+/// What `token keep --utec` needs to answer the device endpoints.
+struct UtecLocal {
+    api: latchkey_oauth_core::cloud::utec::UtecApi,
+    base: String,
+    scope: String,
+    /// The last Query answer and when it came (`/api/status/latest`).
+    latest: std::sync::Mutex<Option<(Value, u64)>>,
+}
+
+/// `token keep`: the keeper's timer loop plus the U-tec gateways' endpoints (the routes are
+/// `latchkey_oauth_core::cloud::utec_local`'s; without --utec only /health and the refresh).
+async fn keep(
+    keeper: TokenKeeper,
+    listen: &str,
+    utec: Option<std::sync::Arc<UtecLocal>>,
+) -> Result<(), Failure> {
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| fail(2, format!("cannot listen on {listen}: {e}")))?;
-    eprintln!("keeping tokens fresh; health on http://{listen}/health");
+    if utec.is_some() {
+        eprintln!("keeping tokens fresh; U-tec gateway endpoints on http://{listen}/");
+    } else {
+        eprintln!("keeping tokens fresh; health on http://{listen}/health");
+    }
     let runner = keeper.clone();
-    // At most 32 requests at once; each is bounded in time by `read_request_head`.
+    // At most 32 requests at once; each is bounded in time by `read_request`.
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
     let serve = async {
         loop {
@@ -755,27 +797,26 @@ async fn keep(keeper: TokenKeeper, listen: &str) -> Result<(), Failure> {
                 continue;
             };
             let keeper = keeper.clone();
+            let utec = utec.clone();
             tokio::spawn(async move {
                 let _slot = slot;
-                let head = read_request_head(&mut sock, 8192).await;
-                let (status, body) = match head.as_ref().map(|(m, p)| (m.as_str(), p.as_str())) {
-                    Some(("GET", "/health")) => (200, health_json(&keeper.status())),
-                    Some(("POST", "/api/oauth/refresh")) => match keeper.refresh().await {
-                        Ok(()) => (
-                            200,
-                            json!({"status": "ok", "message": "token refreshed", "expires_at": keeper.status().access_expires_at}),
-                        ),
-                        Err(e) => (500, json!({"status": "error", "message": e.to_string()})),
-                    },
-                    Some(_) => (404, json!({"status": "error", "message": "not found"})),
-                    None => (400, json!({"status": "error", "message": "bad request"})),
+                let (status, body) = match read_request(&mut sock).await {
+                    Ok(req) => answer(&keeper, utec.as_deref(), req).await,
+                    Err((status, message)) => {
+                        (status, json!({"status": "error", "message": message}))
+                    }
                 };
                 let body = body.to_string();
                 let reason = match status {
                     200 => "OK",
+                    400 => "Bad Request",
                     404 => "Not Found",
-                    500 => "Internal Server Error",
-                    _ => "Bad Request",
+                    405 => "Method Not Allowed",
+                    408 => "Request Timeout",
+                    413 => "Content Too Large",
+                    431 => "Request Header Fields Too Large",
+                    502 => "Bad Gateway",
+                    _ => "Internal Server Error",
                 };
                 let _ = sock
                     .write_all(format!("HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes())
@@ -789,17 +830,153 @@ async fn keep(keeper: TokenKeeper, listen: &str) -> Result<(), Failure> {
     }
 }
 
-/// The U-tec gateway's `/health` shape (FACTS.md §2).
-fn health_json(st: &Status) -> Value {
-    let now = now();
-    json!({
-        "status": "ok",
-        "health": if st.token_valid { "healthy" } else { "token_expiring_or_missing" },
-        "token_valid": st.token_valid,
-        "token_expires_at": st.access_expires_at,
-        "time_until_expiry": st.access_expires_at.map(|t| t.saturating_sub(now)),
-        "auto_refresh_enabled": true,
-    })
+/// One request: method, path, query, body (framing rules: `latchkey_gateway::http1`; head
+/// 8 KiB, body 16 KiB, 10 s in all).
+async fn read_request(
+    sock: &mut tokio::net::TcpStream,
+) -> Result<(String, String, String, Vec<u8>), (u16, String)> {
+    use latchkey_gateway::http1::{BodyFraming, parse_head};
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut read_more = async |buf: &mut Vec<u8>| -> Result<(), (u16, String)> {
+        match tokio::time::timeout_at(deadline, sock.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => {
+                buf.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+            Ok(_) => Err((400, "the request ended early".to_owned())),
+            Err(_) => Err((408, "the request did not arrive in time".to_owned())),
+        }
+    };
+    let head = loop {
+        match parse_head(&buf, 8192) {
+            Ok(Some(head)) => break head,
+            Ok(None) => read_more(&mut buf).await?,
+            Err(r) => return Err((r.status, r.reason.to_owned())),
+        }
+    };
+    let len = match head.body {
+        BodyFraming::Length(n) if n <= latchkey_oauth_core::cloud::utec_local::MAX_BODY => n,
+        BodyFraming::Length(_) => return Err((413, "request body too large".to_owned())),
+        BodyFraming::Chunked => return Err((411, "send a Content-Length".to_owned())),
+        _ => 0,
+    };
+    while buf.len() < head.len + len {
+        read_more(&mut buf).await?;
+    }
+    let body = buf[head.len..head.len + len].to_vec();
+    let method = match head.request.method {
+        latchkey_gateway::Method::Get => "GET".to_owned(),
+        latchkey_gateway::Method::Head => "HEAD".to_owned(),
+        latchkey_gateway::Method::Post => "POST".to_owned(),
+        latchkey_gateway::Method::Put => "PUT".to_owned(),
+        latchkey_gateway::Method::Delete => "DELETE".to_owned(),
+        latchkey_gateway::Method::Other(m) => m,
+        _ => "OTHER".to_owned(),
+    };
+    Ok((method, head.request.path, head.request.query, body))
+}
+
+/// The answer to one request (see `latchkey_oauth_core::cloud::utec_local`).
+async fn answer(
+    keeper: &TokenKeeper,
+    utec: Option<&UtecLocal>,
+    (method, path, query, body): (String, String, String, Vec<u8>),
+) -> (u16, Value) {
+    use latchkey_oauth_core::cloud::utec;
+    use latchkey_oauth_core::cloud::utec_local::{self, Route};
+    let route = utec_local::route(&method, &path, &query, &body);
+    let cloud_only = matches!(
+        route,
+        Route::Config | Route::Devices | Route::Status(_) | Route::StatusLatest | Route::Lock(..)
+    );
+    let Some(local) = utec.filter(|_| cloud_only) else {
+        return match route {
+            Route::Health => (200, utec_local::health(&keeper.status(), now(), true)),
+            Route::Refresh => match keeper.refresh().await {
+                Ok(()) => (
+                    200,
+                    json!({"status": "ok", "message": "token refreshed", "expires_at": keeper.status().access_expires_at}),
+                ),
+                Err(e) => (500, json!({"status": "error", "message": e.to_string()})),
+            },
+            Route::Answer(status, v) => (status, v),
+            _ => (
+                404,
+                json!({"status": "error", "message": "not found (start with --utec)"}),
+            ),
+        };
+    };
+    let message_id = || {
+        let mut id = [0u8; 16];
+        let _ = getrandom::fill(&mut id);
+        id
+    };
+    let fail_502 = |e: String| (502, json!({"status": "error", "message": e}));
+    match route {
+        Route::Config => (
+            200,
+            utec_local::config(&keeper.status(), now(), &local.base, &local.scope),
+        ),
+        Route::StatusLatest => {
+            let latest = local
+                .latest
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            (200, utec_local::latest_answer(latest.as_ref()))
+        }
+        Route::Devices => {
+            let id = message_id();
+            match keeper
+                .send_authorized_with(|t| local.api.discovery(t, id))
+                .await
+            {
+                Ok(r) => match utec::parse_payload(&r, "discovery") {
+                    Ok(payload) => (200, utec_local::devices_answer(&payload)),
+                    Err(e) => fail_502(e.to_string()),
+                },
+                Err(e) => fail_502(e.to_string()),
+            }
+        }
+        Route::Status(ids) => {
+            let id = message_id();
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            match keeper
+                .send_authorized_with(|t| local.api.query(t, &refs, id))
+                .await
+            {
+                Ok(r) => match utec::parse_payload(&r, "query") {
+                    Ok(payload) => {
+                        let v = json!({"payload": payload});
+                        *local
+                            .latest
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Some((v["payload"].clone(), now()));
+                        (200, v)
+                    }
+                    Err(e) => fail_502(e.to_string()),
+                },
+                Err(e) => fail_502(e.to_string()),
+            }
+        }
+        Route::Lock(device, command) => {
+            let id = message_id();
+            match keeper
+                .send_authorized_with(|t| local.api.lock(t, &device, command, id))
+                .await
+            {
+                Ok(r) => match utec::parse_payload(&r, "lock") {
+                    Ok(payload) => (200, json!({"status": "ok", "payload": payload})),
+                    Err(e) => fail_502(e.to_string()),
+                },
+                Err(e) => fail_502(e.to_string()),
+            }
+        }
+        _ => (404, json!({"status": "error", "message": "not found"})),
+    }
 }
 
 fn status_json(st: &Status) -> Value {

@@ -7,6 +7,7 @@
 //!   client certificates.
 //! * [`utec`]: U-tec / Ultraloq — the Xthings action endpoint (user, discovery, query,
 //!   lock and unlock).
+//! * [`utec_local`]: the endpoints of the uteclocal gateways, for `latchkey token keep --utec`.
 //! * [`watts`]: Watts Home — user, locations, devices, setpoints, away state.
 
 use serde_json::Value;
@@ -15,6 +16,7 @@ use crate::http::HttpResponse;
 
 pub mod legrand;
 pub mod utec;
+pub mod utec_local;
 pub mod watts;
 
 /// Largest API answer read, in bytes.

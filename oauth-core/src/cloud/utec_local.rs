@@ -1,0 +1,301 @@
+//! The HTTP endpoints of the two uteclocal gateways (../shared/providers/FACTS.md §2.3), so
+//! that Home Assistant integrations written for them work against `latchkey token keep
+//! --utec` unchanged: which request is which operation, and the answer shapes. No I/O: the
+//! driver frames HTTP, calls [`route`], performs the cloud call the [`Route`] names through
+//! its token keeper, and answers with the functions here.
+//!
+//! | endpoint | variant | operation |
+//! |---|---|---|
+//! | `GET /health` | A (`{status}`) and B (token fields) | [`health`] — B's shape, a superset of A's |
+//! | `GET /api/config` | B | [`config`], secrets masked `***` |
+//! | `GET /api/devices`, `GET /devices` | A, B | Discovery, answered `{payload:{devices}}` |
+//! | `POST /api/status` (`{id}` or `{devices:[{id}]}`), `GET /api/status?id=` | A, B | Query, the cloud's answer |
+//! | `GET /api/status/latest` | A | the last Query answer with `last_updated` |
+//! | `POST /api/lock`, `/lock`, `/api/unlock`, `/unlock` (`{id}`) | A, B | Command, the cloud's answer |
+//! | `POST /api/oauth/refresh` | B | a refresh now |
+//!
+//! Configuration writes (`POST /config`, `POST /api/config`) and the OAuth set-up endpoints
+//! are answered 405 with a pointer to `latchkey login` / the profile: latchkey keeps those
+//! in its own state, and a gateway that let anyone on the network change its keys would be
+//! a hole.
+
+use serde_json::{Value, json};
+
+use super::utec::LockCommand;
+use crate::session::Status;
+
+/// Largest request body read (JSON bodies here are tiny).
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// What a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Route {
+    /// `GET /health`.
+    Health,
+    /// `GET /api/config`.
+    Config,
+    /// Discovery.
+    Devices,
+    /// Query of these devices.
+    Status(Vec<String>),
+    /// The last Query answer.
+    StatusLatest,
+    /// Lock or unlock one device.
+    Lock(String, LockCommand),
+    /// Refresh the token now.
+    Refresh,
+    /// Answer this status and JSON as they are.
+    Answer(u16, Value),
+}
+
+fn error(status: u16, message: &str) -> Route {
+    Route::Answer(status, json!({"status": "error", "message": message}))
+}
+
+/// Which operation a request is. `query` is the query string without `?`.
+#[must_use]
+pub fn route(method: &str, path: &str, query: &str, body: &[u8]) -> Route {
+    let path = path.trim_end_matches('/');
+    match (method, path) {
+        ("GET" | "HEAD", "/health") => Route::Health,
+        ("GET", "/api/config") => Route::Config,
+        ("POST", "/api/config" | "/config") => error(
+            405,
+            "configuration is read-only here: latchkey keeps the keys in its profile and \
+             session (latchkey login / token import)",
+        ),
+        ("GET", "/api/devices" | "/devices") => Route::Devices,
+        ("GET", "/api/status/latest") => Route::StatusLatest,
+        ("GET", "/api/status") => {
+            let ids: Vec<String> = form_urlencoded::parse(query.as_bytes())
+                .filter(|(k, _)| k == "id")
+                .map(|(_, v)| v.into_owned())
+                .filter(|v| !v.is_empty())
+                .collect();
+            if ids.is_empty() {
+                error(400, "missing id")
+            } else {
+                Route::Status(ids)
+            }
+        }
+        ("POST", "/api/status") => match json_body(body) {
+            Ok(v) => {
+                let mut ids = Vec::new();
+                if let Some(id) = id_of(&v) {
+                    ids.push(id);
+                }
+                if let Some(list) = v.get("devices").and_then(Value::as_array) {
+                    ids.extend(list.iter().filter_map(id_of));
+                }
+                if ids.is_empty() || ids.len() > 100 {
+                    error(400, "give id or devices:[{id}] (at most 100)")
+                } else {
+                    Route::Status(ids)
+                }
+            }
+            Err(r) => r,
+        },
+        ("POST", "/api/lock" | "/lock" | "/api/unlock" | "/unlock") => match json_body(body) {
+            Ok(v) => match id_of(&v) {
+                Some(id) => {
+                    let command = if path.ends_with("unlock") {
+                        LockCommand::Unlock
+                    } else {
+                        LockCommand::Lock
+                    };
+                    Route::Lock(id, command)
+                }
+                None => error(400, "missing id"),
+            },
+            Err(r) => r,
+        },
+        ("POST", "/api/oauth/refresh") => Route::Refresh,
+        ("GET", "/api/oauth/authorize-url")
+        | ("POST", "/api/oauth/exchange" | "/oauth/start" | "/oauth/exchange") => error(
+            405,
+            "log in with `latchkey login --provider utec` (or take over a session with `latchkey token import`)",
+        ),
+        (
+            _,
+            "/health" | "/api/config" | "/api/devices" | "/devices" | "/api/status" | "/api/lock"
+            | "/lock" | "/api/unlock" | "/unlock" | "/api/oauth/refresh",
+        ) => error(405, "method not allowed"),
+        _ => error(404, "not found"),
+    }
+}
+
+fn json_body(body: &[u8]) -> Result<Value, Route> {
+    if body.len() > MAX_BODY {
+        return Err(error(413, "body too large"));
+    }
+    serde_json::from_slice(body).map_err(|_| error(400, "the body is not JSON"))
+}
+
+fn id_of(v: &Value) -> Option<String> {
+    match v.get("id")? {
+        Value::String(s) if !s.is_empty() && s.len() <= 256 => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `/health` in variant B's shape (variant A's `{"status":"ok"}` is part of it).
+#[must_use]
+pub fn health(status: &Status, now: u64, auto_refresh: bool) -> Value {
+    json!({
+        "status": "ok",
+        "health": if status.token_valid { "healthy" } else { "token_expiring_or_missing" },
+        "token_valid": status.token_valid,
+        "token_expires_at": status.access_expires_at,
+        "token_expires_at_utc": status.access_expires_at.map(rfc3339),
+        "time_until_expiry": status.access_expires_at.map(|t| t.saturating_sub(now)),
+        "auto_refresh_enabled": auto_refresh,
+    })
+}
+
+/// `GET /api/config` in variant B's shape, every secret masked.
+#[must_use]
+pub fn config(status: &Status, now: u64, api_base_url: &str, scope: &str) -> Value {
+    json!({
+        "api_base_url": api_base_url,
+        "access_key": "***",
+        "secret_key": "***",
+        "scope": scope,
+        "auto_refresh_enabled": true,
+        "token_status": {
+            "has_token": status.access_expires_at.is_some(),
+            "has_refresh_token": status.has_refresh_token,
+            "expires_at": status.access_expires_at,
+            "is_expired": status.access_expires_at.is_none_or(|t| t <= now),
+            "time_until_expiry": status.access_expires_at.map(|t| t.saturating_sub(now)),
+        },
+    })
+}
+
+/// A Discovery answer as the gateways return it: `{payload:{devices:[…]}}`.
+#[must_use]
+pub fn devices_answer(payload: &Value) -> Value {
+    json!({"payload": {"devices": payload.get("devices").cloned().unwrap_or(Value::Array(Vec::new()))}})
+}
+
+/// `GET /api/status/latest`: the last Query answer and when it came (`null`s before any).
+#[must_use]
+pub fn latest_answer(last: Option<&(Value, u64)>) -> Value {
+    match last {
+        Some((payload, at)) => json!({"payload": payload, "last_updated": rfc3339(*at)}),
+        None => json!({"payload": null, "last_updated": null}),
+    }
+}
+
+fn rfc3339(t: u64) -> String {
+    // Days from the civil calendar (Howard Hinnant's algorithm), to stay dependency-free.
+    let days = i64::try_from(t / 86_400).unwrap_or(0);
+    let secs = t % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_variants_routes_are_recognised() {
+        assert_eq!(route("GET", "/health", "", b""), Route::Health);
+        assert_eq!(route("GET", "/devices", "", b""), Route::Devices);
+        assert_eq!(route("GET", "/api/devices/", "", b""), Route::Devices);
+        assert_eq!(
+            route("GET", "/api/status", "id=a&id=b", b""),
+            Route::Status(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            route(
+                "POST",
+                "/api/status",
+                "",
+                br#"{"devices":[{"id":"x"},{"id":7}]}"#
+            ),
+            Route::Status(vec!["x".into(), "7".into()])
+        );
+        assert_eq!(
+            route("POST", "/lock", "", br#"{"id":"d"}"#),
+            Route::Lock("d".into(), LockCommand::Lock)
+        );
+        assert_eq!(
+            route("POST", "/api/unlock", "", br#"{"id":"d"}"#),
+            Route::Lock("d".into(), LockCommand::Unlock)
+        );
+        assert_eq!(
+            route("GET", "/api/status/latest", "", b""),
+            Route::StatusLatest
+        );
+        assert_eq!(route("POST", "/api/oauth/refresh", "", b""), Route::Refresh);
+    }
+
+    #[test]
+    fn bad_requests_are_named_and_writes_of_keys_refused() {
+        let status = |r: Route| match r {
+            Route::Answer(s, _) => s,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(status(route("POST", "/api/lock", "", b"{}")), 400);
+        assert_eq!(status(route("POST", "/api/lock", "", b"not json")), 400);
+        assert_eq!(status(route("GET", "/api/status", "", b"")), 400);
+        assert_eq!(
+            status(route("POST", "/api/config", "", br#"{"secret_key":"x"}"#)),
+            405
+        );
+        assert_eq!(status(route("POST", "/config", "", b"secret_key=x")), 405);
+        assert_eq!(status(route("DELETE", "/api/lock", "", b"")), 405);
+        assert_eq!(status(route("GET", "/nope", "", b"")), 404);
+        assert_eq!(
+            status(route("POST", "/api/lock", "", &vec![b' '; MAX_BODY + 1])),
+            413
+        );
+    }
+
+    #[test]
+    fn config_masks_secrets_and_dates_are_rfc3339() {
+        let st = Status {
+            state: crate::session::Phase::NoSession,
+            token_valid: false,
+            access_expires_at: None,
+            has_refresh_token: false,
+            refresh_issued_at: None,
+            refresh_expires_at: None,
+            session_started_at: None,
+            last_refresh_at: None,
+            next_action_at: None,
+            failures: 0,
+            last_error: None,
+            reauth_reason: None,
+            generation: 0,
+            clock_skew: 0,
+        };
+        assert_eq!(
+            health(&st, 100, true)["health"],
+            "token_expiring_or_missing"
+        );
+        let c = config(&st, 100, "https://api.u-tec.com", "openapi");
+        assert_eq!(c["access_key"], "***");
+        assert_eq!(c["secret_key"], "***");
+        assert_eq!(c["token_status"]["is_expired"], true);
+        assert_eq!(rfc3339(784_111_777), "1994-11-06T08:49:37Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(latest_answer(None)["payload"], Value::Null);
+    }
+}

@@ -2,7 +2,7 @@
 //! hostile service.
 #![no_main]
 
-use latchkey_oauth_core::cloud::{is_unauthorized, legrand, utec, watts};
+use latchkey_oauth_core::cloud::{is_unauthorized, legrand, utec, utec_local, watts};
 use latchkey_oauth_core::http::HttpResponse;
 use libfuzzer_sys::fuzz_target;
 
@@ -35,6 +35,13 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = utec::parse_states(&r);
     let _ = is_unauthorized(&r);
+    // The same bytes as a request body (and query) to the uteclocal endpoints.
+    for path in ["/api/status", "/api/lock", "/unlock", "/api/config"] {
+        let _ = utec_local::route("POST", path, "", body);
+    }
+    if let Ok(query) = std::str::from_utf8(body) {
+        let _ = utec_local::route("GET", "/api/status", query, b"");
+    }
     let _ = watts::parse_envelope(&r, "fuzz");
     if let Ok(locations) = watts::parse_locations(&r) {
         assert!(locations.iter().all(|l| !l.id.is_empty()));

@@ -335,10 +335,25 @@ impl HeadlessLogin {
                 .filter(|s| !s.is_empty())
                 .ok_or(HeadlessError::PageMissing { what })
         };
+        // A page without them in SETTINGS: the csrf token from the `x-ms-cpim-csrf` cookie,
+        // the transaction from the `x-ms-cpim-trans` cookie, the tenant from the URL (the
+        // Go client of FACTS.md §3.2 works this way).
+        let cookie = |name: &str| {
+            self.cookies
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
         let page = Page {
-            csrf: get("csrf", &["csrf"])?,
-            trans_id: get("transId", &["transId"])?,
-            tenant: get("hosts.tenant", &["hosts", "tenant"])?,
+            csrf: get("csrf", &["csrf"]).or_else(|e| cookie("x-ms-cpim-csrf").ok_or(e))?,
+            trans_id: get("transId", &["transId"]).or_else(|e| {
+                cookie("x-ms-cpim-trans")
+                    .and_then(|c| trans_id_from_cookie(&c))
+                    .ok_or(e)
+            })?,
+            tenant: get("hosts.tenant", &["hosts", "tenant"])
+                .or_else(|e| tenant_from_url(&self.request.url, &self.origin).ok_or(e))?,
             policy: get("hosts.policy", &["hosts", "policy"]).ok(),
             api: get("api", &["api"]).unwrap_or_else(|_| "CombinedSigninAndSignup".to_owned()),
         };
@@ -554,6 +569,50 @@ fn origin(url: &str) -> Option<&str> {
 }
 
 /// The tenant path as a path: `/tenant/policy`, with one leading slash.
+/// `StateProperties=<base64url of {"TID":"<C_ID>"}>` from the `x-ms-cpim-trans` cookie
+/// (base64 of JSON with the transaction's `C_ID`).
+fn trans_id_from_cookie(cookie: &str) -> Option<String> {
+    use base64::Engine as _;
+    let raw = cookie.trim_matches('"');
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .or_else(|_| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('='))
+        })
+        .ok()?;
+    let v: Value = serde_json::from_slice(&json).ok()?;
+    let id = v
+        .get("C_ID")?
+        .as_str()
+        .filter(|s| !s.is_empty() && s.len() <= 256)?;
+    let state = serde_json::json!({ "TID": id }).to_string();
+    Some(format!(
+        "StateProperties={}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(state)
+    ))
+}
+
+/// `/<tenant>/<policy>` from an authorization URL on `origin`: the policy is the path's
+/// second segment (`/tfp/` dropped), or the `p` query parameter of `/<tenant>/oauth2/…`.
+fn tenant_from_url(url: &str, origin: &str) -> Option<String> {
+    let rest = url.strip_prefix(origin)?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut parts = path.split('/').filter(|p| !p.is_empty());
+    let mut tenant = parts.next()?;
+    if tenant.eq_ignore_ascii_case("tfp") {
+        tenant = parts.next()?;
+    }
+    let second = parts.next()?;
+    let policy = if second.eq_ignore_ascii_case("oauth2") {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k.eq_ignore_ascii_case("p"))
+            .map(|(_, v)| v.into_owned())?
+    } else {
+        second.to_owned()
+    };
+    Some(format!("/{tenant}/{policy}"))
+}
+
 fn tenant_path(tenant: &str) -> String {
     format!("/{}", tenant.trim_start_matches('/'))
 }

@@ -187,11 +187,11 @@ fn a_wrong_password_reports_the_providers_message_and_never_the_password() {
 }
 
 #[test]
-fn a_page_without_csrf_or_tenant_is_named() {
+fn a_page_without_csrf_or_transaction_is_named() {
+    // (A missing `hosts.tenant` is taken from the authorization URL.)
     for (settings, what) in [
         (r#"{"transId":"t","hosts":{"tenant":"/t/p"}}"#, "csrf"),
         (r#"{"csrf":"c","hosts":{"tenant":"/t/p"}}"#, "transId"),
-        (r#"{"csrf":"c","transId":"t","hosts":{}}"#, "hosts.tenant"),
         ("not json at all", "csrf"),
     ] {
         let (mut login, _) =
@@ -354,5 +354,52 @@ fn custom_policies_default_to_sign_in_name_and_built_in_ones_to_logon_identifier
     assert_eq!(
         diy.user_agent.as_deref(),
         Some("NetatmoApp(DoorEntry/v1.8.4) Android(13/Google/sdk_gphone64_arm64)")
+    );
+}
+
+#[test]
+fn csrf_and_transaction_come_from_cookies_when_the_page_lacks_them() {
+    use base64::Engine as _;
+    let request = login_request();
+    let (mut login, _) =
+        HeadlessLogin::start(request, credentials(), HeadlessConfig::default()).unwrap();
+    let trans = base64::engine::general_purpose::STANDARD
+        .encode(r#"{"T_DIC":[{"I":"x"}],"C_ID":"guid-1"}"#);
+    let no_csrf = r#"{"api":"CombinedSigninAndSignup","hosts":{"policy":"B2C_1_DoorEliot-DIY-SignUporSignIn"}}"#;
+    let page = page(no_csrf, "logonIdentifier")
+        .with_header("Set-Cookie", "x-ms-cpim-csrf=COOKIE-CSRF; path=/; secure")
+        .with_header("Set-Cookie", &format!("x-ms-cpim-trans={trans}; path=/"));
+    let post = send(login.handle_response(&page).unwrap());
+    assert_eq!(header_of(&post, "x-csrf-token"), Some("COOKIE-CSRF"));
+    let expected_tx = format!(
+        "StateProperties={}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"TID":"guid-1"}"#)
+    );
+    assert!(
+        post.url
+            .contains(&form::encode(&[("tx", expected_tx.as_str())])),
+        "{}",
+        post.url
+    );
+    assert!(
+        post.url
+            .starts_with(&format!("{ORIGIN}{TENANT}/SelfAsserted")),
+        "{}",
+        post.url
+    );
+}
+
+#[test]
+fn a_page_without_csrf_anywhere_is_named() {
+    let request = login_request();
+    let (mut login, _) =
+        HeadlessLogin::start(request, credentials(), HeadlessConfig::default()).unwrap();
+    let r = login.handle_response(&page(
+        r#"{"transId":"StateProperties=x"}"#,
+        "logonIdentifier",
+    ));
+    assert!(
+        matches!(r, Err(HeadlessError::PageMissing { what: "csrf" })),
+        "{r:?}"
     );
 }

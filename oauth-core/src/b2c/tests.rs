@@ -368,7 +368,7 @@ fn csrf_and_transaction_come_from_cookies_when_the_page_lacks_them() {
     let no_csrf = r#"{"api":"CombinedSigninAndSignup","hosts":{"policy":"B2C_1_DoorEliot-DIY-SignUporSignIn"}}"#;
     let page = page(no_csrf, "logonIdentifier")
         .with_header("Set-Cookie", "x-ms-cpim-csrf=COOKIE-CSRF; path=/; secure")
-        .with_header("Set-Cookie", &format!("x-ms-cpim-trans={trans}; path=/"));
+        .with_header("Set-Cookie", format!("x-ms-cpim-trans={trans}; path=/"));
     let post = send(login.handle_response(&page).unwrap());
     assert_eq!(header_of(&post, "x-csrf-token"), Some("COOKIE-CSRF"));
     let expected_tx = format!(

@@ -73,6 +73,12 @@ pub(crate) struct SavedAccountArgs {
     /// CA certificates (PEM) the SIP server must chain to (default: the saved CA chain).
     #[arg(long)]
     ca: Option<PathBuf>,
+    /// Extra CA certificates (PEM) to trust for the Legrand API (tests, proxies).
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// A profile of your own instead of the flavour's (tests, other tenants).
+    #[arg(long)]
+    profile_file: Option<PathBuf>,
 }
 
 /// Arguments of `latchkey bticino open`.
@@ -145,11 +151,7 @@ pub(crate) fn run(command: BticinoCommand) -> Result<(), Failure> {
         BticinoCommand::Setup(args) => setup(args),
         BticinoCommand::Open(args) => open(&args),
         BticinoCommand::Light(args) => light(&args),
-        BticinoCommand::Listen(args) => {
-            let (connect, _) = saved(&args.account, None, true)?;
-            let config = crate::sip::sip_config(&connect, true)?;
-            crate::sip::listen_with(config, args.duration)
-        }
+        BticinoCommand::Listen(args) => listen(&args),
     }
 }
 
@@ -231,6 +233,98 @@ fn saved(
         args.ca.clone(),
     );
     Ok((connect, reg.locks.clone()))
+}
+
+/// `bticino listen`: the listener, with the client certificate renewed through Legrand's
+/// certificate endpoint 30 days before it ends (a renewal is swapped in and the SIP
+/// connection reconnects gracefully). Without an OAuth session the listener runs and says
+/// that renewal is off.
+fn listen(args: &ListenArgs) -> Result<(), Failure> {
+    let (connect, _) = saved(&args.account, None, true)?;
+    let mut config = crate::sip::sip_config(&connect, true)?;
+    let duration = args.duration;
+    oauth::runtime()?.block_on(async move {
+        let renewer = match renewal(&args.account).await {
+            Ok(renewer) => {
+                config.identity = Some(renewer.identity().clone());
+                Some(renewer)
+            }
+            Err(reason) => {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "renewal_off", "reason": reason})
+                );
+                None
+            }
+        };
+        let beside = async move {
+            match renewer {
+                Some(renewer) => renewer.run().await,
+                None => std::future::pending().await,
+            }
+        };
+        crate::sip::listen_async(config, duration, beside).await
+    })
+}
+
+/// The certificate renewer of the saved registration (see [`listen`]).
+async fn renewal(
+    args: &SavedAccountArgs,
+) -> Result<
+    latchkey_tokio::renewer::CertRenewer<
+        latchkey_tokio::renewer::CloudSource<latchkey_tokio::renewer::LegrandIssuer>,
+    >,
+    String,
+> {
+    use latchkey_tokio::renewer::CloudSource;
+    use latchkey_tokio::renewer::{CertRenewer, CertifiedPair, RenewalEvent};
+    let path = args.state_dir.join(registration_file(args.flavour));
+    let reg: Registration = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| format!("{} is unreadable", path.display()))?;
+    let (Some(plant), Some(gateway), Some(cert), Some(roots)) = (
+        reg.plant.as_ref(),
+        reg.gateway_id.as_ref(),
+        reg.certificate_pem.clone(),
+        reg.ca_chain_pem.clone(),
+    ) else {
+        return Err("the registration lacks its plant, gateway, certificate or CA chain".into());
+    };
+    let key = std::fs::read(args.state_dir.join(key_file(args.flavour)))
+        .map_err(|e| format!("the client key: {e}"))?;
+    let provider = oauth::ProviderArgs::for_provider(
+        args.flavour.provider(),
+        args.state_dir.clone(),
+        args.ca_file.clone(),
+        args.profile_file.clone(),
+    );
+    let (profile, _, state) = oauth::setup(&provider, false).await.map_err(|(_, m)| m)?;
+    let keeper = oauth::open(&provider).await.map_err(|(_, m)| m)?;
+    if keeper.status().state == Phase::NoSession {
+        return Err(format!(
+            "no OAuth session to renew the certificate with: `latchkey login --provider {}`",
+            args.flavour.provider()
+        ));
+    }
+    let api = LegrandApi::for_profile(&profile).map_err(|e| e.to_string())?;
+    let source = CloudSource::legrand(keeper, api, plant.to_plant(), &reg.client_id, gateway);
+    CertRenewer::builder(source)
+        .policy(latchkey_pki::schedule::RenewalPolicy::bticino())
+        .usage(Usage::ClientAuth)
+        .roots(roots.into_bytes())
+        .seed_identity(reg.client_id.as_bytes())
+        .persist(state, format!("{}-sip-client", args.flavour.provider()))
+        .initial_pair(CertifiedPair::new(cert.into_bytes(), key))
+        .observer(Box::new(|event: &RenewalEvent| {
+            println!(
+                "{}",
+                serde_json::json!({"event": "certificate", "detail": event.to_string()})
+            );
+        }))
+        .start()
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn open(args: &OpenArgs) -> Result<(), Failure> {

@@ -135,35 +135,47 @@ pub(crate) fn listen(args: ListenArgs) -> Result<(), Failure> {
 /// Listens with `config` until `duration` passes or SIGINT/SIGTERM arrives, then
 /// un-REGISTERs and returns.
 pub(crate) fn listen_with(config: SipConfig, duration: Option<u64>) -> Result<(), Failure> {
+    runtime()?.block_on(listen_async(config, duration, std::future::pending()))
+}
+
+/// [`listen_with`] inside a runtime, running `beside` (a certificate renewer) meanwhile.
+pub(crate) async fn listen_async(
+    config: SipConfig,
+    duration: Option<u64>,
+    beside: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Failure> {
     let (client, driver) = SipClient::new(config).map_err(|e| fail(2, e.to_string()))?;
-    runtime()?.block_on(async move {
-        tokio::spawn(driver.run());
-        let stop = async {
-            match duration {
-                Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
-                None => crate::serve::wait_for_signal_tokio().await,
-            }
-        };
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                event = client.next_event() => match event {
-                    Some(e) => print_event(&e),
-                    None => return Ok(()),
-                },
-                () = &mut stop => break,
-            }
+    tokio::spawn(driver.run());
+    let beside = tokio::spawn(beside);
+    let stop = async {
+        match duration {
+            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+            None => crate::serve::wait_for_signal_tokio().await,
         }
-        let (_, ()) = tokio::join!(
-            async {
-                while let Some(e) = client.next_event().await {
-                    print_event(&e);
+    };
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            event = client.next_event() => match event {
+                Some(e) => print_event(&e),
+                None => {
+                    beside.abort();
+                    return Ok(());
                 }
             },
-            client.shutdown()
-        );
-        Ok(())
-    })
+            () = &mut stop => break,
+        }
+    }
+    let (_, ()) = tokio::join!(
+        async {
+            while let Some(e) = client.next_event().await {
+                print_event(&e);
+            }
+        },
+        client.shutdown()
+    );
+    beside.abort();
+    Ok(())
 }
 
 /// Runs `latchkey sip open-gate`.

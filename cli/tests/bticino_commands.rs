@@ -222,6 +222,8 @@ fn listen_prints_a_ring_and_unregisters_on_sigterm() {
         .filter_map(|e| e["event"].as_str().map(str::to_owned))
         .collect();
     assert!(kinds.iter().any(|k| k == "doorbell"), "{kinds:?}");
+    // No OAuth session in this state directory: listening works, renewal says it is off.
+    assert!(kinds.iter().any(|k| k == "renewal_off"), "{kinds:?}");
     assert!(
         peer.seen().contains(&Seen::Register {
             expires: 0,

@@ -100,7 +100,9 @@ impl From<&Plant> for StoredPlant {
 }
 
 impl StoredPlant {
-    fn to_plant(&self) -> Plant {
+    /// The plant as the API client takes it.
+    #[must_use]
+    pub fn to_plant(&self) -> Plant {
         Plant {
             id: self.id.clone(),
             name: self.name.clone(),

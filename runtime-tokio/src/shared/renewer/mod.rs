@@ -137,6 +137,7 @@ pub struct RenewerBuilder<S> {
     settings: Settings,
     store: Option<(StateDir, String)>,
     observer: Option<Observer>,
+    initial: Option<CertifiedPair>,
 }
 
 impl<S> fmt::Debug for RenewerBuilder<S> {
@@ -197,6 +198,15 @@ impl<S: RenewalSource> RenewerBuilder<S> {
         self
     }
 
+    /// The pair in use before this renewer existed (a certificate another tool issued):
+    /// with no stored record, it is validated and saved as the first pair instead of asking
+    /// the source, so starting never costs an issuance.
+    #[must_use]
+    pub fn initial_pair(mut self, pair: CertifiedPair) -> Self {
+        self.initial = Some(pair);
+        self
+    }
+
     /// Calls `observer` for every event.
     #[must_use]
     pub fn observer(mut self, observer: Observer) -> Self {
@@ -223,6 +233,7 @@ impl<S: RenewalSource> RenewerBuilder<S> {
             settings,
             store,
             observer,
+            initial,
         } = self;
         let store = store.map(|(state, name)| Store::new(state, name));
         let stored = match &store {
@@ -250,10 +261,13 @@ impl<S: RenewalSource> RenewerBuilder<S> {
             }
             None => {
                 let now = (settings.clock)();
-                let pair = Rt::timeout(SOURCE_TIMEOUT, source.renew(now))
-                    .await
-                    .unwrap_or(Err(SourceError::TimedOut))
-                    .map_err(RenewError::Source)?;
+                let pair = match initial {
+                    Some(pair) => pair,
+                    None => Rt::timeout(SOURCE_TIMEOUT, source.renew(now))
+                        .await
+                        .unwrap_or(Err(SourceError::TimedOut))
+                        .map_err(RenewError::Source)?,
+                };
                 let valid = settings.validate(&pair, now)?;
                 let identity = identity_of(&valid)?;
                 let mut history = RenewalHistory::default();
@@ -305,6 +319,7 @@ impl<S: RenewalSource> CertRenewer<S> {
             },
             store: None,
             observer: None,
+            initial: None,
         }
     }
 

@@ -6,6 +6,8 @@
 
 #[path = "../../runtime-tokio/tests/shared/sip_peer.rs"]
 mod peer;
+#[path = "../../runtime-tokio/tests/shared/support.rs"]
+mod support;
 
 mod rt {
     pub(crate) use latchkey_tokio::tls;
@@ -231,5 +233,176 @@ fn listen_prints_a_ring_and_unregisters_on_sigterm() {
         }),
         "SIGTERM un-REGISTERs first"
     );
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// A raw P-256 public key from a CSR, for rcgen.
+struct CsrKey(Vec<u8>);
+
+impl rcgen::PublicKeyData for CsrKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ECDSA_P256_SHA256
+    }
+}
+
+/// A client certificate from the registrar's CA, issued `age` days ago, valid for `days`
+/// more.
+fn client_cert(cn: &str, key: &impl rcgen::PublicKeyData, age: u64, days: u64) -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let epoch = rcgen::date_time_ymd(1970, 1, 1);
+    params.not_before = epoch + Duration::from_secs(now - 60 - age * 86_400);
+    params.not_after = epoch + Duration::from_secs(now + days * 86_400);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params.signed_by(key, &pki().ca).unwrap().pem()
+}
+
+#[test]
+fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_the_new_one() {
+    use base64::Engine as _;
+    use x509_cert::der::Decode as _;
+    let peer = Peer::start(600);
+    let d = state("renew");
+    // The saved 90-day certificate has 10 days left: the BTicino rule (30 days ahead) renews
+    // at once.
+    let old_key = rcgen::KeyPair::generate().unwrap();
+    let reg_path = d.join("bticino-c100x-registration.json");
+    let mut reg: Value = serde_json::from_slice(&std::fs::read(&reg_path).unwrap()).unwrap();
+    reg["certificate_pem"] = json!(client_cert("panel-old", &old_key, 80, 10));
+    reg["plant"] = json!({"id": "p-1", "name": "Home", "country": "IT", "kind": "residential",
+                          "owner_id": "oid-9", "owner_email": "owner@example.com"});
+    std::fs::write(&reg_path, reg.to_string()).unwrap();
+    std::fs::write(
+        d.join("bticino-c100x-client-key.pem"),
+        old_key.serialize_pem(),
+    )
+    .unwrap();
+
+    // The stand-in Legrand certificate endpoint signs whatever key the CSR carries.
+    let csrs = std::sync::Arc::new(std::sync::Mutex::new(0usize));
+    let seen = csrs.clone();
+    let api = support::Server::tls(move |req: &support::Received, out| {
+        let path = req.target.split('?').next().unwrap_or_default().to_owned();
+        let body =
+            if req.method == "POST" && path == "/certificate/api/v1.0/ca/information/clientCerts" {
+                *seen.lock().unwrap() += 1;
+                let v: Value = serde_json::from_slice(&req.body).unwrap();
+                let der = base64::engine::general_purpose::STANDARD
+                    .decode(v["csr"].as_str().unwrap())
+                    .unwrap();
+                let csr = x509_cert::request::CertReq::from_der(&der).unwrap();
+                let key = CsrKey(csr.info.public_key.subject_public_key.raw_bytes().to_vec());
+                let pem = client_cert("panel-renewed", &key, 0, 90);
+                let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+                (
+                    "201 Created",
+                    json!({"cert": b64, "receiver": {}}).to_string(),
+                )
+            } else {
+                ("404 Not Found", "{}".to_owned())
+            };
+        let _ = std::io::Write::write_fmt(
+            out,
+            format_args!(
+                "HTTP/1.1 {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                body.0,
+                body.1.len(),
+                body.1
+            ),
+        );
+        Ok(support::Ending::Clean)
+    });
+    let profile = d.join("profile.toml");
+    std::fs::write(
+        &profile,
+        include_str!("../../oauth-core/profiles/bticino-c100x.toml").replace(
+            "base_url = \"https://api.developer.legrand.com\"",
+            &format!("base_url = \"https://localhost:{}\"", api.port()),
+        ),
+    )
+    .unwrap();
+    let api_ca = d.join("api-ca.pem");
+    std::fs::write(&api_ca, &support::pki().ca_pem).unwrap();
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let token = format!(
+        "eyJhbGciOiJub25lIn0.{}.sig",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!(r#"{{"oid":"oid-9","exp":{exp}}}"#))
+    );
+    let cache = d.join("cache.json");
+    std::fs::write(
+        &cache,
+        json!({"b2cAccessToken": token, "b2cRefreshToken": "rt", "expiresIn": 3600,
+               "receivedAt": "2026-01-01T00:00:00Z", "expiresAtMs": exp * 1000})
+        .to_string(),
+    )
+    .unwrap();
+    let (sd, p) = (s(&d), s(&profile));
+    let import = latchkey(&[
+        "token",
+        "import",
+        "--profile-file",
+        &p,
+        "--from",
+        &s(&cache),
+        "--state-dir",
+        &sd,
+    ]);
+    assert_eq!(
+        import.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+
+    let server = format!("127.0.0.1:{}", peer.addr.port());
+    let out = latchkey(&[
+        "bticino",
+        "listen",
+        "--state-dir",
+        &sd,
+        "--server",
+        &server,
+        "--profile-file",
+        &p,
+        "--ca-file",
+        &s(&api_ca),
+        "--duration",
+        "6",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("certificate renewed"), "{stdout}");
+    assert_eq!(*csrs.lock().unwrap(), 1, "one certificate was issued");
+    let seen = peer.seen();
+    let registered_as = |cn: &str| {
+        seen.iter()
+            .any(|x| matches!(x, Seen::Register { expires, cn: c } if *expires > 0 && c == cn))
+    };
+    assert!(registered_as("panel-old"), "{seen:?}");
+    assert!(
+        registered_as("panel-renewed"),
+        "re-registered with the new certificate: {seen:?}"
+    );
+    // Persisted: the renewer's record and the new pair beside the registration.
+    assert!(d.join("bticino-c100x-sip-client.json").exists());
     let _ = std::fs::remove_dir_all(d);
 }

@@ -35,6 +35,8 @@ impl Pair {
 /// an unrelated CA with its own client leaf.
 pub(crate) struct Pki {
     pub(crate) ca_pem: String,
+    /// The CA itself (a stand-in certificate authority signs renewals with it).
+    pub(crate) ca: CertifiedIssuer<'static, KeyPair>,
     pub(crate) server: Pair,
     pub(crate) panel1: Pair,
     pub(crate) panel2: Pair,
@@ -54,6 +56,7 @@ pub(crate) fn pki() -> &'static Pki {
             panel2: leaf(&ca, "panel-2", &["panel-2"]),
             other_ca_pem: other.pem(),
             intruder: leaf(&other, "intruder", &["intruder"]),
+            ca,
         }
     })
 }

@@ -261,6 +261,9 @@ impl<S: RenewalSource> RenewerBuilder<S> {
             }
             None => {
                 let now = (settings.clock)();
+                // A pair from outside was not a renewal: it leaves the history empty, so
+                // one already due is renewed at once rather than after a backoff.
+                let issued_now = initial.is_none();
                 let pair = match initial {
                     Some(pair) => pair,
                     None => Rt::timeout(SOURCE_TIMEOUT, source.renew(now))
@@ -271,7 +274,9 @@ impl<S: RenewalSource> RenewerBuilder<S> {
                 let valid = settings.validate(&pair, now)?;
                 let identity = identity_of(&valid)?;
                 let mut history = RenewalHistory::default();
-                history.record_success(now);
+                if issued_now {
+                    history.record_success(now);
+                }
                 let serial = match &store {
                     Some(store) => {
                         store

@@ -257,11 +257,15 @@ fn listen(args: &ListenArgs) -> Result<(), Failure> {
                 None
             }
         };
-        let beside = async move {
-            match renewer {
-                Some(renewer) => renewer.run().await,
-                None => std::future::pending().await,
-            }
+        let control = control_path(&args.account);
+        let beside = move |client: latchkey_tokio::sip::SipClient| async move {
+            let renew = async move {
+                match renewer {
+                    Some(renewer) => renewer.run().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::join!(renew, control_socket(control, client));
         };
         crate::sip::listen_async(config, duration, beside).await
     })
@@ -327,6 +331,112 @@ async fn renewal(
         .map_err(|e| e.to_string())
 }
 
+/// Where a running `listen` takes commands: a Unix socket in the state directory (mode
+/// 0600 in a 0700 directory: only this user), so `open` and `light` use the registered
+/// connection instead of a one-shot one.
+fn control_path(args: &SavedAccountArgs) -> PathBuf {
+    args.state_dir
+        .join(format!("{}-listen.sock", args.flavour.provider()))
+}
+
+/// Serves `{"to","content_type","body"}` lines with one outcome line each, until the
+/// listener stops. Without Unix sockets (or when the socket cannot be made) it does nothing.
+async fn control_socket(path: PathBuf, client: latchkey_tokio::sip::SipClient) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+        let _ = std::fs::remove_file(&path);
+        let Ok(listener) = tokio::net::UnixListener::bind(&path) else {
+            return;
+        };
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        let _guard = RemoveOnDrop(path);
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let client = client.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut line = String::new();
+                let mut reader = tokio::io::BufReader::new(read.take(64 * 1024));
+                let read = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    reader.read_line(&mut line),
+                )
+                .await;
+                let answer = match (read, serde_json::from_str::<serde_json::Value>(&line)) {
+                    (Ok(Ok(_)), Ok(v)) => match (
+                        v["to"].as_str(),
+                        v["content_type"].as_str(),
+                        v["body"].as_str(),
+                    ) {
+                        (Some(to), Some(ct), Some(body)) => crate::sip::outcome_json(
+                            &client.send_message(to, ct, body.as_bytes()).await,
+                        ),
+                        _ => {
+                            serde_json::json!({"outcome": "not_sent", "reason": "give to, content_type and body"})
+                        }
+                    },
+                    _ => serde_json::json!({"outcome": "not_sent", "reason": "not one JSON line"}),
+                };
+                let _ = write.write_all(format!("{answer}\n").as_bytes()).await;
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, client);
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Removes the control socket when the listener stops.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Sends one MESSAGE through a running `listen` when there is one; `None` when nothing
+/// listens on the control socket (the caller then makes a one-shot connection).
+fn via_listener(
+    account: &SavedAccountArgs,
+    to: &str,
+    content_type: &str,
+    body: &str,
+) -> Option<Result<(), Failure>> {
+    #[cfg(unix)]
+    {
+        use std::io::{BufRead as _, Write as _};
+        let path = control_path(account);
+        let mut stream = std::os::unix::net::UnixStream::connect(&path).ok()?;
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+        let request = serde_json::json!({"to": to, "content_type": content_type, "body": body});
+        stream.write_all(format!("{request}\n").as_bytes()).ok()?;
+        let mut line = String::new();
+        std::io::BufReader::new(stream).read_line(&mut line).ok()?;
+        let answer: serde_json::Value = serde_json::from_str(&line).ok()?;
+        println!("{answer}");
+        Some(if answer["outcome"] == "delivered" {
+            Ok(())
+        } else {
+            Err(fail(
+                1,
+                format!("the MESSAGE failed (through the running listener): {answer}"),
+            ))
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (account, to, content_type, body);
+        None
+    }
+}
+
 fn open(args: &OpenArgs) -> Result<(), Failure> {
     let (connect, locks) = saved(&args.account, args.lock.as_deref(), false)?;
     if locks.is_empty() {
@@ -339,6 +449,13 @@ fn open(args: &OpenArgs) -> Result<(), Failure> {
     let mut config = crate::sip::sip_config(&connect, false)?;
     if let Some(gate) = &mut config.agent.gate {
         gate.content_type.clone_from(&args.content_type);
+        if let Some(lock) = connect.lock() {
+            let body = latchkey_oauth_core::cloud::legrand::lock_release_body(lock, rpc_id()?);
+            if let Some(done) = via_listener(&args.account, &gate.target, &args.content_type, &body)
+            {
+                return done;
+            }
+        }
     }
     crate::sip::open_gate_with(config)
 }
@@ -352,16 +469,21 @@ fn light(args: &LightArgs) -> Result<(), Failure> {
             "the registration lists no gateway locks; run `latchkey bticino setup` again",
         ));
     };
-    let mut id = [0u8; 4];
-    getrandom::fill(&mut id).map_err(|e| fail(1, format!("no randomness: {e}")))?;
-    let body = latchkey_oauth_core::cloud::legrand::light_on_body(
-        &args.light,
-        u32::from_le_bytes(id) & 0x7fff_ffff,
-    );
+    let body = latchkey_oauth_core::cloud::legrand::light_on_body(&args.light, rpc_id()?);
+    if let Some(done) = via_listener(&args.account, &target, &args.content_type, &body) {
+        return done;
+    }
     crate::sip::one_shot(
         config,
         Some((target, args.content_type.clone(), body.into_bytes())),
     )
+}
+
+/// A random non-negative JSON-RPC id (FACTS.md §1.5).
+fn rpc_id() -> Result<u32, Failure> {
+    let mut id = [0u8; 4];
+    getrandom::fill(&mut id).map_err(|e| fail(1, format!("no randomness: {e}")))?;
+    Ok(u32::from_le_bytes(id) & 0x7fff_ffff)
 }
 
 fn registration_file(flavour: Flavour) -> String {

@@ -87,6 +87,13 @@ impl ConnectArgs {
     }
 }
 
+impl ConnectArgs {
+    /// The lock module id given (by `--lock` or a saved registration's choice).
+    pub(crate) fn lock(&self) -> Option<&str> {
+        self.lock.as_deref()
+    }
+}
+
 /// `latchkey sip listen`
 #[derive(Args, Debug)]
 pub(crate) struct ListenArgs {
@@ -135,18 +142,22 @@ pub(crate) fn listen(args: ListenArgs) -> Result<(), Failure> {
 /// Listens with `config` until `duration` passes or SIGINT/SIGTERM arrives, then
 /// un-REGISTERs and returns.
 pub(crate) fn listen_with(config: SipConfig, duration: Option<u64>) -> Result<(), Failure> {
-    runtime()?.block_on(listen_async(config, duration, std::future::pending()))
+    runtime()?.block_on(listen_async(config, duration, |_| std::future::pending()))
 }
 
-/// [`listen_with`] inside a runtime, running `beside` (a certificate renewer) meanwhile.
-pub(crate) async fn listen_async(
+/// [`listen_with`] inside a runtime, running `beside` (a certificate renewer, a control
+/// socket) with a handle of the client meanwhile.
+pub(crate) async fn listen_async<F>(
     config: SipConfig,
     duration: Option<u64>,
-    beside: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), Failure> {
+    beside: impl FnOnce(SipClient) -> F,
+) -> Result<(), Failure>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     let (client, driver) = SipClient::new(config).map_err(|e| fail(2, e.to_string()))?;
     tokio::spawn(driver.run());
-    let beside = tokio::spawn(beside);
+    let beside = tokio::spawn(beside(client.clone()));
     let stop = async {
         match duration {
             Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
@@ -248,6 +259,18 @@ pub(crate) fn one_shot(
         }
         (Ok(other), _) => Err(fail(1, format!("{other:?}"))),
         (Err(e), _) => Err(fail(1, format!("the MESSAGE was not issued: {e}"))),
+    }
+}
+
+/// A MESSAGE's outcome as the one JSON line the commands print.
+pub(crate) fn outcome_json(outcome: &Result<Outcome, latchkey_tokio::sip::SipError>) -> Value {
+    match outcome {
+        Ok(Outcome::Delivered { status }) => json!({"outcome": "delivered", "status": status}),
+        Ok(Outcome::Failed { status, reason }) => {
+            json!({"outcome": "failed", "status": status, "reason": reason.to_string()})
+        }
+        Ok(other) => json!({"outcome": "failed", "reason": format!("{other:?}")}),
+        Err(e) => json!({"outcome": "not_sent", "reason": e.to_string()}),
     }
 }
 

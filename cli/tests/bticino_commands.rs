@@ -207,6 +207,30 @@ fn listen_prints_a_ring_and_unregisters_on_sigterm() {
             .contains(&Seen::Response(486))),
         "the ring was not answered 486"
     );
+    // `open` while `listen` runs goes over the listener's registered connection (no
+    // --server given: a one-shot connection would try the real service and fail).
+    let out = latchkey(&["bticino", "open", "--state-dir", &s(&d), "--lock", "gate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(line, json!({"outcome": "delivered", "status": 200}));
+    assert!(message_to_gateway(&peer).contains(r#""id":"lock-1""#));
+    let connections = peer
+        .seen()
+        .iter()
+        .filter(|x| matches!(x, Seen::Connected(_)))
+        .count();
+    assert_eq!(connections, 1, "no second connection was made");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let sock = d.join("bticino-c100x-listen.sock");
+        let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -232,6 +256,10 @@ fn listen_prints_a_ring_and_unregisters_on_sigterm() {
             cn: "panel-1".into()
         }),
         "SIGTERM un-REGISTERs first"
+    );
+    assert!(
+        !d.join("bticino-c100x-listen.sock").exists(),
+        "the control socket is removed"
     );
     let _ = std::fs::remove_dir_all(d);
 }

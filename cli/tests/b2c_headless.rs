@@ -84,14 +84,18 @@ fn stand_in(settings: String, password: &'static str) -> (Server, Arc<Mutex<Seen
                 let page = format!(
                     "<html><script>var SA_FIELDS = {{\"AttributeFields\":[{{\"IS_PASSWORD\":false,\"ID\":\"logonIdentifier\"}}]}};\nvar SETTINGS = {settings};\n</script></html>"
                 );
+                // The csrf cookie comes with the page, except on a page that has no csrf at
+                // all (the no-csrf case); `settings(false)` pages still get it.
+                let csrf_cookie = if settings.contains("NO-CSRF-ANYWHERE") {
+                    "x-ms-cpim-other=1; path=/"
+                } else {
+                    "x-ms-cpim-csrf=CSRF1; path=/; secure; HttpOnly"
+                };
                 respond(
                     out,
                     "200 OK",
                     &[
-                        (
-                            "Set-Cookie",
-                            "x-ms-cpim-csrf=CSRF1; path=/; secure; HttpOnly".into(),
-                        ),
+                        ("Set-Cookie", csrf_cookie.into()),
                         (
                             "Set-Cookie",
                             "x-ms-cpim-trans=TX1; path=/; secure; HttpOnly".into(),
@@ -263,8 +267,19 @@ fn a_wrong_password_ends_with_the_providers_message_and_stores_nothing() {
 }
 
 #[test]
-fn a_sign_in_page_without_csrf_is_named_and_no_password_is_sent() {
+fn a_page_without_csrf_in_settings_takes_it_from_the_cookie_and_signs_in() {
     let (server, seen) = stand_in(settings(false), "right");
+    let run = Run::new("cookiecsrf", &server);
+    let out = run.login(b"right\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(seen.lock().unwrap().exchanged);
+}
+
+#[test]
+fn a_sign_in_page_without_csrf_is_named_and_no_password_is_sent() {
+    let no_csrf = settings(false).replace("\"api\"", "\"note\":\"NO-CSRF-ANYWHERE\",\"api\"");
+    let (server, seen) = stand_in(no_csrf, "right");
     let run = Run::new("nocsrf", &server);
     let out = run.login(b"right\n");
     let err = String::from_utf8_lossy(&out.stderr);

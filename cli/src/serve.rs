@@ -60,7 +60,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 1024)]
     max_panels: usize,
     /// Show and refresh this provider's token session (from `latchkey login`) on `/health`
-    /// and the dashboard (tokio runtime).
+    /// and the dashboard.
     #[arg(long)]
     token_provider: Option<String>,
 }
@@ -211,12 +211,17 @@ pub(crate) async fn wait_for_signal_tokio() {
 }
 
 fn run_smol(args: &ServeArgs, threads: usize) -> Result<(), Failure> {
-    if args.token_provider.is_some() {
-        return Err(fail(
-            2,
-            "--token-provider runs with --runtime tokio (the token session's CLI driver is tokio's)",
-        ));
-    }
+    // The provider's profile and its extra CA roots, resolved as every OAuth command does
+    // (that resolution happens to use the tokio client; nothing of it runs later).
+    let token = match &args.token_provider {
+        Some(provider) => {
+            let provider = ProviderArgs::for_provider(provider, args.state_dir.clone(), None, None);
+            let (profile, client, _) =
+                crate::oauth::runtime()?.block_on(crate::oauth::setup(&provider, false))?;
+            Some((profile, client.config().extra_roots_pem.clone()))
+        }
+        None => None,
+    };
     let executor = Arc::new(async_executor::Executor::new());
     let done = event_listener::Event::new();
     let finished = std::sync::atomic::AtomicBool::new(false);
@@ -237,7 +242,10 @@ fn run_smol(args: &ServeArgs, threads: usize) -> Result<(), Failure> {
             });
         }
         let result = async_io::block_on(executor.run(async {
-            let config = on_smol::config(args);
+            let mut config = on_smol::config(args);
+            if let Some((profile, extra_roots_pem)) = token {
+                config.token = Some(smol_keeper(profile, extra_roots_pem, &args.state_dir).await?);
+            }
             let gateway = on_smol::start(config, &args.state_dir).await?;
             let stopper = gateway.clone();
             executor
@@ -264,4 +272,26 @@ async fn wait_for_signal_smol() {
         // No signal handling: run until killed.
         Err(_) => std::future::pending().await,
     }
+}
+
+/// The token keeper on the smol-family driver.
+async fn smol_keeper(
+    profile: latchkey_oauth_core::profile::Profile,
+    extra_roots_pem: Option<Vec<u8>>,
+    state_dir: &std::path::Path,
+) -> Result<latchkey_smol::keeper::TokenKeeper, Failure> {
+    let state = latchkey_smol::state::StateDir::open(state_dir)
+        .await
+        .map_err(|e| fail(2, e.to_string()))?;
+    let mut http = latchkey_smol::http::HttpConfig::default();
+    http.extra_roots_pem = extra_roots_pem;
+    let client = latchkey_smol::http::HttpClient::new(http).map_err(|e| fail(2, e.to_string()))?;
+    latchkey_smol::keeper::TokenKeeper::open(
+        profile,
+        latchkey_oauth_core::session::SessionConfig::default(),
+        state,
+        client,
+    )
+    .await
+    .map_err(|e| fail(2, e.to_string()))
 }

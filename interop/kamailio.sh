@@ -8,7 +8,11 @@
 # from SIPp reaching the TLS client over its own connection, a foreign client certificate
 # refused. Then latchkey's own SIP user agent runs against the same Kamailio: the interop_sip
 # tests on tokio and on smol (register and refresh, doorbell, gate, Kamailio restarted
-# mid-session, stale peer, bad client certificate) and the `latchkey sip` commands.
+# mid-session, stale peer, bad client certificate) and the `latchkey sip` commands. Last, the
+# BTicino end to end (cli/tests/interop_bticino.rs): a stand-in Legrand API whose certificate
+# endpoint signs with the run's CA → `bticino setup` → `bticino listen` registered at
+# Kamailio → SIPp rings as the gateway and as a stranger → `bticino open` → the MESSAGE body
+# checked by the SIPp gate.
 #
 # Needs kamailio (+ TLS module), sipp, openssl, python3, cargo; .ci/run installs them from
 # Debian. SIP_TEST_TIMEOUT (default 300 s) bounds each runtime's test run.
@@ -47,7 +51,8 @@ sipp_dir="$here/kamailio/sipp"
 root="$(cd "$here/.." && pwd)"
 say "building latchkey's SIP interop tests and the CLI"
 (cd "$root" && timeout "${SIP_BUILD_TIMEOUT:-1800}" cargo test -q -p latchkey-tokio -p latchkey-smol \
-  --test interop_sip --no-run && timeout "${SIP_BUILD_TIMEOUT:-1800}" cargo build -q -p latchkey) \
+  --test interop_sip --no-run && timeout "${SIP_BUILD_TIMEOUT:-1800}" cargo build -q -p latchkey \
+  && timeout "${SIP_BUILD_TIMEOUT:-1800}" cargo test -q -p latchkey --test interop_bticino --no-run) \
   || die "build failed"
 target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
@@ -100,6 +105,11 @@ latchkey_checks() {
     || { cat "$run/cli-listen.out" >&2; die "$alg: latchkey sip listen printed no single doorbell line"; }
   tail -n 1 "$run/cli-listen.out" | grep -q '"closed"' || die "$alg: latchkey sip listen did not close"
   say "$alg: latchkey sip listen: $(grep -o '"event":"[a-z_]*"' "$run/cli-listen.out" | cut -d'"' -f4 | tr '\n' ' ')"
+  say "$alg: bticino end to end (setup, listen, rings, open)"
+  (cd "$root" && timeout "${SIP_TEST_TIMEOUT:-300}" cargo test -q -p latchkey --test interop_bticino \
+    -- --include-ignored --test-threads=1) >"$run/bticino.out" 2>&1 \
+    || { tail -n 40 "$run/bticino.out" >&2; die "$alg: bticino end to end failed"; }
+  grep -E '^test result' "$run/bticino.out" | sed "s/^/kamailio.sh: $alg: bticino: /" >&2
 }
 
 for alg in SHA-256 MD5; do
@@ -135,4 +145,4 @@ for alg in SHA-256 MD5; do
   latchkey_checks "$run" "$alg"
   kamailio_stop
 done
-say "ok: mutual TLS registrar, gate relay and doorbell path work with SHA-256 and MD5, for the Python check, latchkey on tokio and smol, and the latchkey CLI"
+say "ok: mutual TLS registrar, gate relay and doorbell path work with SHA-256 and MD5, for the Python check, latchkey on tokio and smol, the latchkey CLI and the BTicino end to end"

@@ -1,0 +1,127 @@
+//! A stand-in Legrand API for the CLI tests (test code only, never shipped as a provider),
+//! served over HTTPS on loopback by `support::Server`, following the documented shapes
+//! (FACTS.md §1): one plant in the `{plants:[…]}` wrapper, its modules (a gateway `gw-1` and
+//! a lock `lock-1` named "Front door"), the gateway's SIP accounts (list and register, which
+//! answers the password once), the client certificate endpoint (CSR as base64 DER, template
+//! `sipuser`) and the CA chain. Every request must carry the subscription key and a
+//! `UserToken`.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::support::{Ending, Received, Server};
+
+/// What the stand-in saw and did.
+#[derive(Default)]
+pub(crate) struct Legrand {
+    /// The SIP accounts registered so far (as the list endpoint answers them).
+    pub(crate) accounts: Vec<Value>,
+    /// How many accounts were registered.
+    pub(crate) registered: usize,
+    /// How many certificates were issued.
+    pub(crate) issued: usize,
+    /// The last CSR received (DER).
+    pub(crate) csr: Option<Vec<u8>>,
+}
+
+/// Issues a certificate (DER) for a CSR (DER).
+pub(crate) type Issue = dyn Fn(&[u8]) -> Vec<u8> + Send + Sync;
+
+/// Base64 of DER, as the API carries certificates and CSRs.
+pub(crate) fn b64(der: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(der)
+}
+
+fn respond(out: &mut dyn Write, status: &str, body: &str) {
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// Starts the stand-in: `issue` makes the client certificate for each CSR, `ca_der` is the
+/// chain `CACerts` answers, `sip_password` the password a registered account gets.
+pub(crate) fn stand_in(
+    issue: Box<Issue>,
+    ca_der: Vec<u8>,
+    sip_password: &str,
+) -> (Server, Arc<Mutex<Legrand>>) {
+    let state = Arc::new(Mutex::new(Legrand::default()));
+    let seen = state.clone();
+    let sip_password = sip_password.to_owned();
+    let server = Server::tls(move |req: &Received, out| {
+        let mut s = seen.lock().unwrap();
+        assert_eq!(
+            req.header("ocp-apim-subscription-key"),
+            Some("f36968e522bf4ec3877fa491109d3d14")
+        );
+        assert!(req.header("usertoken").is_some());
+        let path = req.target.split('?').next().unwrap_or_default().to_owned();
+        match (req.method.as_str(), path.as_str()) {
+            ("GET", "/servicecatalog/api/v3.0/plants") => respond(out, "200 OK", &json!({"plants":[{"id":"p-1","name":"Home","country":"IT","type":"residential","ownerId":"oid-9","ownerEmail":"owner@example.com"}]}).to_string()),
+            ("GET", "/servicecatalog/api/v3.0/plants/p-1/modules") => respond(out, "200 OK", r#"[{"id":"gw-1","device":"gateway"},{"id":"lock-1","name":"Front door","device":"lock"}]"#),
+            ("GET", "/vde/sip/v1.0/devices/gw-1/sipaccounts") => respond(out, "200 OK", &Value::Array(s.accounts.clone()).to_string()),
+            ("POST", "/vde/sip/v1.0/devices/gw-1/sipaccount") => {
+                let body: Value = serde_json::from_slice(&req.body).unwrap();
+                s.registered += 1;
+                let account = json!({"sipId": format!("s-{}", s.registered), "clientId": body["clientId"], "sipUri": body["sipUri"]});
+                s.accounts.push(account.clone());
+                let mut answer = account;
+                answer["sipPassword"] = json!(sip_password);
+                respond(out, "200 OK", &answer.to_string());
+            }
+            ("POST", "/certificate/api/v1.0/ca/information/clientCerts") => {
+                let body: Value = serde_json::from_slice(&req.body).unwrap();
+                let csr = base64::engine::general_purpose::STANDARD
+                    .decode(body["csr"].as_str().unwrap())
+                    .unwrap();
+                assert_eq!(body["template"], "sipuser");
+                let cert = issue(&csr);
+                s.csr = Some(csr);
+                s.issued += 1;
+                respond(out, "201 Created", &json!({"cert": b64(&cert), "receiver": {}}).to_string());
+            }
+            ("GET", "/certificate/api/v1.0/ca/information/CACerts") => {
+                respond(out, "200 OK", &json!({"chain": [b64(&ca_der)]}).to_string());
+            }
+            _ => respond(out, "404 Not Found", "{}"),
+        }
+        Ok(Ending::Clean)
+    });
+    (server, state)
+}
+
+/// An access token carrying `oid` (the stand-in never verifies it), valid for an hour.
+pub(crate) fn access_token() -> String {
+    let exp = unix_now() + 3600;
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!(r#"{{"oid":"oid-9","exp":{exp}}}"#));
+    format!("eyJhbGciOiJub25lIn0.{payload}.sig")
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The shipped C100X profile pointed at the stand-in on `port`.
+pub(crate) fn c100x_profile(port: u16) -> String {
+    include_str!("../../../oauth-core/profiles/bticino-c100x.toml").replace(
+        "base_url = \"https://api.developer.legrand.com\"",
+        &format!("base_url = \"https://localhost:{port}\""),
+    )
+}
+
+/// The Node.js client's token cache holding [`access_token`], as `token import` reads it.
+pub(crate) fn token_cache() -> String {
+    json!({"b2cAccessToken": access_token(), "b2cRefreshToken": "rt", "expiresIn": 3600,
+           "receivedAt": "2026-01-01T00:00:00Z", "expiresAtMs": (unix_now() + 3600) * 1000})
+    .to_string()
+}

@@ -21,6 +21,8 @@ use support::{Ending, Received, Server, pki};
 struct Cloud {
     tokens: usize,
     actions: Vec<Value>,
+    /// The Authorization header of each action call.
+    bearers: Vec<String>,
     refuse_next: bool,
 }
 
@@ -48,6 +50,8 @@ fn cloud() -> (Server, Arc<Mutex<Cloud>>) {
         assert_eq!(path, "/action");
         let v: Value = serde_json::from_slice(&req.body).unwrap();
         c.actions.push(v.clone());
+        c.bearers
+            .push(req.header("authorization").unwrap_or_default().to_owned());
         if c.refuse_next {
             c.refuse_next = false;
             respond(out, "200 OK", &json!({"header": v["header"], "payload": {"error": {"code": "INVALID_TOKEN", "message": "expired"}}}).to_string());
@@ -100,12 +104,11 @@ impl Drop for Kill {
     }
 }
 
-#[test]
-fn both_uteclocal_variants_endpoints_are_served_through_the_u_tec_api() {
-    let (server, cloud) = cloud();
-    let dir = std::env::temp_dir().join(format!("latchkey-utec-keep-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+/// A keeper (`token keep --utec`) on a free port with the session imported from `config`
+/// (a uteclocal config.json), against `server`; its state under `dir`.
+fn keeper(server: &Server, dir: &std::path::Path, config: &str) -> (Kill, u16) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
     let base = format!("https://localhost:{}", server.port());
     let profile = dir.join("utec.toml");
     std::fs::write(
@@ -120,14 +123,8 @@ fn both_uteclocal_variants_endpoints_are_served_through_the_u_tec_api() {
     .unwrap();
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, &pki().ca_pem).unwrap();
-    let config = dir.join("config.json");
-    std::fs::write(
-        &config,
-        r#"{"access_key":"AK-1","secret_key":"SK-secret","access_token":"utec-a0",
-            "refresh_token":"utec-r0","token_type":"Bearer","token_expires_in":7200,
-            "scope":"openapi","redirect_url":"https://example.org/cb"}"#,
-    )
-    .unwrap();
+    let config_file = dir.join("config.json");
+    std::fs::write(&config_file, config).unwrap();
     let state = dir.join("state");
     let (s, p, c) = (
         state.to_str().unwrap(),
@@ -141,7 +138,7 @@ fn both_uteclocal_variants_endpoints_are_served_through_the_u_tec_api() {
             "--profile-file",
             p,
             "--from",
-            config.to_str().unwrap(),
+            config_file.to_str().unwrap(),
             "--state-dir",
             s,
         ])
@@ -159,7 +156,7 @@ fn both_uteclocal_variants_endpoints_are_served_through_the_u_tec_api() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let _keeper = Kill(
+    let keeper = Kill(
         Command::new(env!("CARGO_BIN_EXE_latchkey"))
             .args([
                 "token",
@@ -188,17 +185,31 @@ fn both_uteclocal_variants_endpoints_are_served_through_the_u_tec_api() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(up, "token keep did not start listening");
+    (keeper, port)
+}
+
+#[test]
+fn both_uteclocal_variants_endpoints_are_served_through_the_u_tec_api() {
+    let (server, cloud) = cloud();
+    let dir = std::env::temp_dir().join(format!("latchkey-utec-keep-{}", std::process::id()));
+    let (_keeper, port) = keeper(
+        &server,
+        &dir,
+        r#"{"access_key":"AK-1","secret_key":"SK-secret","access_token":"utec-a0",
+            "refresh_token":"utec-r0","token_type":"Bearer","token_expires_in":7200,
+            "scope":"openapi","redirect_url":"https://example.org/cb"}"#,
+    );
 
     // /health (both variants' healthcheck) once the first refresh is done.
     let mut health = Value::Null;
-    for _ in 0..100 {
+    for _ in 0..300 {
         health = http(port, "GET", "/health", "").1;
         if health["token_valid"] == true {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(health["status"], "ok");
+    assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(health["health"], "healthy", "{health}");
     assert!(health["time_until_expiry"].as_u64().unwrap() > 7000);
 
@@ -266,5 +277,74 @@ fn both_uteclocal_variants_endpoints_are_served_through_the_u_tec_api() {
         200,
         "the next call works"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_invalid_token_in_a_200_on_an_older_token_is_refreshed_once_and_the_call_succeeds() {
+    // uteclocal's config with both the lifetime and the expiry: received an hour ago, valid
+    // for another hour, so the keeper uses it as it is and a refusal is worth a refresh.
+    let (server, cloud) = cloud();
+    let dir = std::env::temp_dir().join(format!("latchkey-utec-retry-{}", std::process::id()));
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let (days, secs) = (expires / 86_400, expires % 86_400);
+    // Civil date of `days` since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let at = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    let (_keeper, port) = keeper(
+        &server,
+        &dir,
+        &format!(
+            r#"{{"access_key":"AK-1","secret_key":"SK-secret","access_token":"utec-a0",
+            "refresh_token":"utec-r0","token_type":"Bearer","token_expires_in":7200,
+            "token_expires_at":"{at}","redirect_uri":"https://example.org/cb"}}"#
+        ),
+    );
+    let (st, v) = http(port, "GET", "/api/devices", "");
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        cloud.lock().unwrap().tokens,
+        0,
+        "the imported token is used"
+    );
+
+    cloud.lock().unwrap().refuse_next = true;
+    let (st, v) = http(port, "GET", "/api/devices", "");
+    assert_eq!(st, 200, "refreshed and retried once: {v}");
+    let c = cloud.lock().unwrap();
+    assert_eq!(c.tokens, 1, "exactly one refresh");
+    let n = c.actions.len();
+    assert!(n >= 3, "{n}");
+    assert_eq!(
+        (
+            c.actions[n - 2]["header"]["name"].as_str(),
+            c.actions[n - 1]["header"]["name"].as_str()
+        ),
+        (Some("Discovery"), Some("Discovery")),
+        "the refused call is sent again"
+    );
+    assert_eq!(
+        (c.bearers[n - 2].as_str(), c.bearers[n - 1].as_str()),
+        ("Bearer utec-a0", "Bearer utec-a1"),
+        "with the new token"
+    );
+    drop(c);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -108,7 +108,12 @@ impl core::fmt::Display for ImportFormat {
 pub struct Imported {
     /// The format it was read as.
     pub format: ImportFormat,
-    /// The tokens, as if a login had just returned them (`received_at` is the import time).
+    /// The tokens, as if a login had returned them. `received_at` is when the other client
+    /// received them where the file tells (the BTicino cache's `receivedAt`, or `expiresAt`
+    /// minus `expiresIn`; a U-tec config holding both `token_expires_at` and
+    /// `token_expires_in`), never later than the import; else the import time. The session
+    /// takes it as the access token's issue time: the refresh schedule follows the real
+    /// lifetime, and a 401 on a token obtained long ago is answered with a refresh at once.
     pub tokens: TokenResponse,
     /// The OAuth client id the file names (U-tec's `access_key`).
     pub client_id: Option<String>,
@@ -345,10 +350,15 @@ fn bticino(f: &Fields<'_>, now: u64) -> Result<Imported, ImportError> {
         (Some(r), Some((_, l))) => Some(r.saturating_add(l)),
         _ => None,
     };
+    let obtained = received.or_else(|| {
+        let at = f.time(&["expiresAt"], &["expiresAtMs"]).ok()??;
+        Some(at.saturating_sub(lifetime?))
+    });
     let tokens = tokens(TokenParts {
         access,
         token_type,
         expires_at,
+        obtained,
         refresh,
         refresh_expires_at,
         id_token: f.string(&["idToken", "id_token"])?,
@@ -373,12 +383,17 @@ fn utec(f: &Fields<'_>, now: u64) -> Result<Imported, ImportError> {
         .string(&["token_type"])?
         .unwrap_or_else(|| "Bearer".to_owned());
     let mut notes = Vec::new();
-    let expires_at = match f.time(&["token_expires_at"], &[])? {
+    let saved_expiry = f.time(&["token_expires_at"], &[])?;
+    let expires_at = match saved_expiry {
         Some(at) => at,
         None => {
             notes.push(unknown_expiry_note());
             now
         }
+    };
+    let obtained = match (saved_expiry, f.number(&["token_expires_in"])?) {
+        (Some(at), Some((_, lifetime))) => Some(at.saturating_sub(lifetime)),
+        _ => None,
     };
     let token_endpoint = f
         .string(&["oauth_base_url"])?
@@ -387,6 +402,7 @@ fn utec(f: &Fields<'_>, now: u64) -> Result<Imported, ImportError> {
         access,
         token_type,
         expires_at,
+        obtained,
         refresh,
         refresh_expires_at: None,
         id_token: None,
@@ -414,6 +430,8 @@ struct TokenParts {
     access: String,
     token_type: String,
     expires_at: u64,
+    /// When the other client received the tokens, if the file tells.
+    obtained: Option<u64>,
     refresh: String,
     refresh_expires_at: Option<u64>,
     id_token: Option<String>,
@@ -432,7 +450,7 @@ fn tokens(p: TokenParts) -> TokenResponse {
         refresh_expires_at: p.refresh_expires_at,
         id_token: p.id_token.map(Secret::new),
         scope: p.scope,
-        received_at: p.now,
+        received_at: p.obtained.map_or(p.now, |at| at.min(p.now)),
         clock_skew: 0,
     }
 }

@@ -519,9 +519,10 @@ impl TokenSession {
         self.current.as_ref()
     }
 
-    /// Tokens from a login (authorization code, device flow or client credentials). They
-    /// replace any current session and are handed out once persisted ([`Event::Persist`],
-    /// then [`Event::TokenCreated`]).
+    /// Tokens from a login (authorization code, device flow or client credentials) or an
+    /// import. They replace any current session and are handed out once persisted
+    /// ([`Event::Persist`], then [`Event::TokenCreated`]). The access token counts as issued
+    /// at `tokens.received_at` (never after `now`): an imported token keeps its age.
     pub fn handle_login(&mut self, now: u64, tokens: TokenResponse, grant: Grant) {
         let generation = self.current.as_ref().map_or(0, |c| c.generation) + 1;
         let revision = self.current.as_ref().map_or(0, |c| c.revision);
@@ -539,7 +540,8 @@ impl TokenSession {
             grant,
             access_token: Some(tokens.access_token),
             access_expires_at: tokens.expires_at,
-            access_issued_at: now,
+            // A login's tokens were received now; imported ones may be older.
+            access_issued_at: tokens.received_at.min(now),
             access_not_before: tokens.not_before,
             refresh_issued_at: tokens.refresh_token.as_ref().map(|_| now),
             refresh_token: tokens.refresh_token,

@@ -253,6 +253,54 @@ fn a_short_lived_token_gets_a_cooldown_of_a_quarter_of_its_lifetime() {
 }
 
 #[test]
+fn an_imported_token_keeps_its_age_so_a_401_on_it_refreshes_at_once() {
+    // Another client received these tokens 20 minutes ago (its file says so); they are
+    // imported now. A 401 moments after the import is not "a token just obtained": refresh.
+    let mut rig = Rig::new(3600, cfg(), 6);
+    let resp = rig.server.login(rig.now - 1200);
+    let mut tokens =
+        parse_token_response(&resp, rig.now - 1200, &common::profile().response).expect("tokens");
+    assert_eq!(tokens.received_at, rig.now - 1200);
+    rig.session
+        .handle_login(rig.now, tokens.clone(), Grant::RefreshToken);
+    rig.collect();
+    rig.settle();
+    assert_eq!(
+        rig.disk.as_ref().map(|d| d.access_issued_at),
+        Some(rig.now - 1200)
+    );
+    let generation = match rig.session.access_token(rig.now) {
+        TokenAnswer::Ready { generation, .. } => generation,
+        other => panic!("{other:?}"),
+    };
+    rig.now += 2;
+    assert_eq!(
+        rig.session.handle_unauthorized(rig.now, generation),
+        Unauthorized::Wait
+    );
+    rig.collect();
+    rig.settle();
+    assert_eq!(rig.server.refreshes, 1);
+
+    // The same tokens received just now: the cooldown holds, as for a login.
+    let mut rig = Rig::new(3600, cfg(), 6);
+    tokens.received_at = rig.now;
+    rig.session
+        .handle_login(rig.now, tokens, Grant::RefreshToken);
+    rig.collect();
+    rig.settle();
+    let generation = match rig.session.access_token(rig.now) {
+        TokenAnswer::Ready { generation, .. } => generation,
+        other => panic!("{other:?}"),
+    };
+    rig.now += 2;
+    assert!(matches!(
+        rig.session.handle_unauthorized(rig.now, generation),
+        Unauthorized::GiveUp { .. }
+    ));
+}
+
+#[test]
 fn transient_failures_back_off_and_the_valid_token_is_still_served() {
     let mut rig = Rig::logged_in(900, cfg(), 8);
     let token = rig.token_now().unwrap();

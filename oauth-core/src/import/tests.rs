@@ -64,7 +64,8 @@ fn bticino_cache_is_detected_and_keeps_the_saved_expiry() {
     assert_eq!(got.tokens.expires_at, Some(1_767_227_400));
     assert_eq!(got.tokens.expiry_source, ExpirySource::Imported);
     assert_eq!(got.tokens.token_type, "Bearer");
-    assert_eq!(got.tokens.received_at, NOW);
+    // Received 30 minutes before the import, as receivedAtMs says.
+    assert_eq!(got.tokens.received_at, 1_767_223_800);
     assert!(got.notes.is_empty());
     assert_eq!(got.client_id, None);
 }
@@ -85,6 +86,29 @@ fn bticino_cache_with_only_received_at_and_lifetime_adds_them() {
         "receivedAt":"2026-01-01T00:00:00Z"}"#;
     let got = import_session(doc.as_bytes(), None, NOW).unwrap();
     assert_eq!(got.tokens.expires_at, Some(NOW + 900));
+}
+
+#[test]
+fn bticino_cache_without_received_at_takes_it_from_expiry_minus_lifetime() {
+    let doc = r#"{"b2cAccessToken":"a","b2cRefreshToken":"r","expiresIn":3600,
+        "expiresAt":"2026-01-01T00:30:00Z"}"#;
+    let got = import_session(doc.as_bytes(), None, NOW).unwrap();
+    assert_eq!(got.tokens.received_at, NOW - 1800);
+    // Never later than the import, whatever the file claims.
+    let doc = r#"{"b2cAccessToken":"a","b2cRefreshToken":"r","receivedAt":"2027-01-01T00:00:00Z"}"#;
+    let got = import_session(doc.as_bytes(), None, NOW).unwrap();
+    assert_eq!(got.tokens.received_at, NOW);
+}
+
+#[test]
+fn utec_config_with_expiry_and_lifetime_gives_the_received_time_else_the_import_time() {
+    let doc = r#"{"access_token":"a","refresh_token":"r","access_key":"AK","secret_key":"SK",
+        "token_expires_in":7200,"token_expires_at":"2026-01-01T01:00:00"}"#;
+    let got = import_session(doc.as_bytes(), None, NOW).unwrap();
+    assert_eq!(got.format, ImportFormat::UtecGatewayConfig);
+    assert_eq!(got.tokens.received_at, NOW - 3600);
+    let got = import_session(UTEC_HA.as_bytes(), None, NOW).unwrap();
+    assert_eq!(got.tokens.received_at, NOW, "no lifetime: the import time");
 }
 
 #[test]

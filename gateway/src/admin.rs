@@ -546,11 +546,23 @@ fn dashboard(app: &App, now: Now, csrf: &str, msg: &str) -> Response {
                     )
                 },
             );
+            let next = s.next_action_at.map_or_else(
+                || String::from("none scheduled"),
+                |t| {
+                    format!(
+                        "{} (in {} min)",
+                        latchkey_pki::inspect::rfc3339(t),
+                        (t as i64 - now.unix_secs as i64) / 60
+                    )
+                },
+            );
             b.push_str(&format!(
                 "<table><tr><th>Valid</th><td>{}</td></tr><tr><th>Expires</th><td>{}</td></tr>\
+                 <tr><th>Next refresh</th><td>{}</td></tr>\
                  <tr><th>Refresh token</th><td>{}</td></tr><tr><th>Failures</th><td>{}</td></tr>{}</table>",
                 if s.token_valid { "yes" } else { "no" },
                 escape(&exp),
+                escape(&next),
                 if s.has_refresh_token { "held" } else { "none" },
                 s.failures,
                 s.reauth_reason.as_ref().map_or_else(String::new, |r| format!("<tr><th>Login needed</th><td>{}</td></tr>", escape(r)))

@@ -701,6 +701,18 @@ impl TokenSession {
         }
     }
 
+    /// Changes how the running session refreshes ahead of expiry (an administrator's
+    /// setting, e.g. the U-tec gateway's `auto_refresh_enabled` and `refresh_buffer_minutes`):
+    /// with `keep_fresh` off it refreshes only on demand, on a 401 or to keep an idle refresh
+    /// token alive; `margin` replaces the margin policy. The proactive refresh point of the
+    /// current token is recomputed at once ([`poll_timeout`](Self::poll_timeout) tells the
+    /// driver); a refresh under way is not affected.
+    pub fn set_refresh_policy(&mut self, keep_fresh: bool, margin: MarginPolicy) {
+        self.config.keep_fresh = keep_fresh;
+        self.config.margin = margin;
+        self.schedule();
+    }
+
     /// Refresh now, whatever the schedule (`latchkey token refresh`). A session that needs a
     /// login is tried once more. No-op while a refresh is under way.
     pub fn force_refresh(&mut self, now: u64) {

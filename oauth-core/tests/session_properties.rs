@@ -80,6 +80,41 @@ proptest! {
     }
 }
 
+proptest! {
+    /// An administrator's change of the refresh policy on a running session (the gateway's
+    /// `refresh_buffer_minutes`, `auto_refresh_enabled`): the refresh point follows the new
+    /// fixed margin at once (within its jitter, never past half the lifetime), and with
+    /// proactive refresh off nothing refreshes before expiry.
+    #[test]
+    fn a_changed_refresh_policy_moves_the_refresh_point_at_once(
+        lifetime in 600u64..86_400,
+        buffer_minutes in 1u64..=1440,
+        elapsed_share in 0u64..40,
+        seed: u64,
+    ) {
+        let mut rig = Rig::logged_in(lifetime, SessionConfig::default(), seed);
+        let issued = rig.now;
+        let exp = issued + lifetime;
+        rig.now += lifetime * elapsed_share / 100;
+        let margin = buffer_minutes * 60;
+        let mut policy = MarginPolicy::default();
+        policy.fixed = Some(margin);
+        rig.session.set_refresh_policy(true, policy);
+        let next = rig.session.status(rig.now).next_action_at.expect("scheduled");
+        let latest = exp - margin.min(lifetime / 2);
+        let earliest = exp - (margin + margin / 4).min(lifetime / 2);
+        prop_assert!((earliest..=latest).contains(&next), "refresh at {} of {lifetime}", next - issued);
+        prop_assert!(next > issued);
+
+        rig.session.set_refresh_policy(false, policy);
+        prop_assert_eq!(rig.session.status(rig.now).next_action_at, None);
+        rig.run_until(exp - 10);
+        prop_assert_eq!(rig.server.refreshes, 0, "no proactive refresh while off");
+        let ready = matches!(rig.session.access_token(rig.now), TokenAnswer::Ready { .. });
+        prop_assert!(ready, "the token is still handed out (min_remaining is 5 s)");
+    }
+}
+
 /// One step of the world around a session.
 #[derive(Debug, Clone)]
 enum Op {

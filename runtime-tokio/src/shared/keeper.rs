@@ -29,6 +29,7 @@ use latchkey_oauth_core::http::{HttpRequest, HttpResponse, TransportError};
 use latchkey_oauth_core::profile::Profile;
 use latchkey_oauth_core::response::TokenResponse;
 use latchkey_oauth_core::secret::Secret;
+use latchkey_oauth_core::session::schedule::MarginPolicy;
 use latchkey_oauth_core::session::{
     Event, Grant, PersistId, Phase, SessionConfig, Snapshot, SnapshotError, Status, TokenAnswer,
     TokenSession, Unauthorized,
@@ -216,6 +217,20 @@ impl TokenKeeper {
     #[must_use]
     pub fn status(&self) -> Status {
         self.lock().status(now())
+    }
+
+    /// Changes how the session refreshes ahead of expiry while [`TokenKeeper::run`] keeps it
+    /// (see `TokenSession::set_refresh_policy`): the run loop wakes and waits for the new
+    /// refresh point.
+    pub fn set_refresh_policy(&self, keep_fresh: bool, margin: MarginPolicy) {
+        self.lock().set_refresh_policy(keep_fresh, margin);
+        self.inner.changed.notify(usize::MAX);
+    }
+
+    /// The session's margin policy now.
+    #[must_use]
+    pub fn margin_policy(&self) -> MarginPolicy {
+        self.lock().config().margin
     }
 
     /// Stores a login's tokens (replacing any session) and waits until they are persisted.

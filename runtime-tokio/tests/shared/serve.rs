@@ -783,3 +783,93 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+#[test]
+fn admin_token_settings_reach_the_running_keeper() {
+    use latchkey_oauth_core::http::HttpResponse;
+    use latchkey_oauth_core::profile::Profile;
+    use latchkey_oauth_core::response::parse_token_response;
+    use latchkey_oauth_core::session::{Grant, SessionConfig};
+
+    // A keeper holding an hour-long token; nothing here makes it refresh, so its token
+    // endpoint is never called.
+    let dir = temp_dir("token-settings");
+    let mut profile = Profile::builtin("generic")
+        .unwrap()
+        .with_client_id("gateway-test");
+    profile.endpoints.token = Some("https://127.0.0.1:9/token".into());
+    let keeper = rt::block_on(async {
+        let state = rt::state::StateDir::open(&dir.join("tokens"))
+            .await
+            .unwrap();
+        let http = rt::http::HttpClient::new(rt::http::HttpConfig::default()).unwrap();
+        let keeper =
+            rt::keeper::TokenKeeper::open(profile.clone(), SessionConfig::default(), state, http)
+                .await
+                .unwrap();
+        let resp = HttpResponse::new(
+            200,
+            r#"{"access_token":"at","expires_in":3600,"refresh_token":"rt"}"#,
+        );
+        let tokens = parse_token_response(&resp, unix_now(), &profile.response).unwrap();
+        keeper.login(tokens, Grant::RefreshToken).await.unwrap();
+        keeper
+    });
+    let exp = keeper.status().access_expires_at.unwrap();
+    let mut settings = config();
+    settings.token = Some(keeper.clone());
+    let gw = Running::start_in(dir, settings);
+
+    // At start the keeper follows the settings the admin page shows (U-tec's defaults: on,
+    // 5 minutes ahead; the jitter adds at most a quarter of the margin).
+    let next = keeper
+        .status()
+        .next_action_at
+        .expect("a refresh is scheduled");
+    assert!(
+        (exp - 300 - 75..=exp - 300).contains(&next),
+        "refresh at {next}, expiry {exp}"
+    );
+    let mut client = gw.client();
+    client.set_up(&gw.gateway.setup_url().unwrap());
+    client.fetch_csrf();
+
+    let r = client.admin("POST", "/api/config", r#"{"refresh_buffer_minutes":20}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let next = keeper
+        .status()
+        .next_action_at
+        .expect("a refresh is scheduled");
+    assert!(
+        (exp - 1200 - 300..=exp - 1200).contains(&next),
+        "20 min ahead: refresh at {next}, expiry {exp}"
+    );
+    let page = client.get("/admin").text();
+    assert!(page.contains("Next refresh"), "{page}");
+    assert!(page.contains("20 min before expiry"), "{page}");
+
+    let r = client.admin("POST", "/api/config", r#"{"auto_refresh_enabled":false}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        keeper.status().next_action_at,
+        None,
+        "auto refresh off: nothing scheduled"
+    );
+    assert!(client.get("/admin").text().contains("none scheduled"));
+    let health = client.get("/health").json();
+    assert_eq!(health["auto_refresh_enabled"], false);
+    assert_eq!(health["token_valid"], true);
+
+    // A restart keeps the settings, and the new keeper gets them at start.
+    let dir = gw.stop();
+    let mut settings = config();
+    settings.token = Some(keeper.clone());
+    keeper.set_refresh_policy(true, Default::default());
+    let gw = Running::start_in(dir, settings);
+    assert_eq!(
+        keeper.status().next_action_at,
+        None,
+        "still off after a restart"
+    );
+    let _ = std::fs::remove_dir_all(gw.stop());
+}

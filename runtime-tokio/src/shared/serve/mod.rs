@@ -389,6 +389,13 @@ impl Gateway {
             .collect();
         let _ = app.set_certificate(chain.as_bytes());
         if let Some(keeper) = &config.token {
+            // The keeper refreshes as the settings the admin page shows say.
+            let settings = app.utec_settings();
+            apply_token_settings(
+                keeper,
+                settings.auto_refresh_enabled,
+                settings.refresh_buffer_minutes,
+            );
             app.set_token_status(Some(keeper.status()));
         }
         let first_state = app.state_json();
@@ -761,10 +768,16 @@ impl Server {
                 Effect::TokenSettingsChanged {
                     auto_refresh_enabled,
                     refresh_buffer_minutes,
-                } => self.emit(&ServeEvent::TokenSettings {
-                    auto_refresh_enabled,
-                    refresh_buffer_minutes,
-                }),
+                } => {
+                    if let Some(keeper) = &self.config.token {
+                        apply_token_settings(keeper, auto_refresh_enabled, refresh_buffer_minutes);
+                        self.lock().app.set_token_status(Some(keeper.status()));
+                    }
+                    self.emit(&ServeEvent::TokenSettings {
+                        auto_refresh_enabled,
+                        refresh_buffer_minutes,
+                    });
+                }
                 Effect::Security(event) => self.emit(&ServeEvent::Security(event)),
                 // Certificate, token and upgrade effects come only with requests.
                 _ => {}
@@ -968,6 +981,15 @@ async fn app_timer(server: &Server) {
 }
 
 /// Keeps the application's view of the token session current.
+/// The admin's token settings applied to the running keeper: auto refresh on or off, and
+/// the refresh made that many minutes before expiry (a fixed margin; the core still caps it
+/// at half the token's lifetime).
+fn apply_token_settings(keeper: &TokenKeeper, auto_refresh: bool, buffer_minutes: u32) {
+    let mut margin = keeper.margin_policy();
+    margin.fixed = Some(u64::from(buffer_minutes) * 60);
+    keeper.set_refresh_policy(auto_refresh, margin);
+}
+
 async fn token_status(server: &Server, keeper: &TokenKeeper) {
     loop {
         server.lock().app.set_token_status(Some(keeper.status()));

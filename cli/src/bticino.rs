@@ -115,6 +115,10 @@ pub(crate) struct ListenArgs {
     /// Stop (un-REGISTER) after this many seconds; default: until SIGINT/SIGTERM.
     #[arg(long)]
     duration: Option<u64>,
+    /// The C100X app's application secret (a file): renewals then ask for the certificate
+    /// as the app does, with an application token (needs app_token_endpoint in the profile).
+    #[arg(long)]
+    app_secret_file: Option<PathBuf>,
 }
 
 /// Arguments of `latchkey bticino setup`.
@@ -141,6 +145,11 @@ pub(crate) struct SetupArgs {
     /// A profile of your own instead of the flavour's (tests, other tenants).
     #[arg(long)]
     profile_file: Option<PathBuf>,
+    /// The C100X app's application secret (a file): the certificate is then asked for as the
+    /// app does, with an application token in Authorization and the user's in UserToken
+    /// (needs app_token_endpoint, and app_scope if the endpoint wants one, in the profile).
+    #[arg(long)]
+    app_secret_file: Option<PathBuf>,
     #[command(flatten)]
     login: LoginMode,
 }
@@ -244,7 +253,7 @@ fn listen(args: &ListenArgs) -> Result<(), Failure> {
     let mut config = crate::sip::sip_config(&connect, true)?;
     let duration = args.duration;
     oauth::runtime()?.block_on(async move {
-        let renewer = match renewal(&args.account).await {
+        let renewer = match renewal(&args.account, args.app_secret_file.as_deref()).await {
             Ok(renewer) => {
                 config.identity = Some(renewer.identity().clone());
                 Some(renewer)
@@ -274,6 +283,7 @@ fn listen(args: &ListenArgs) -> Result<(), Failure> {
 /// The certificate renewer of the saved registration (see [`listen`]).
 async fn renewal(
     args: &SavedAccountArgs,
+    app_secret_file: Option<&std::path::Path>,
 ) -> Result<
     latchkey_tokio::renewer::CertRenewer<
         latchkey_tokio::renewer::CloudSource<latchkey_tokio::renewer::LegrandIssuer>,
@@ -312,7 +322,10 @@ async fn renewal(
         ));
     }
     let api = LegrandApi::for_profile(&profile).map_err(|e| e.to_string())?;
-    let source = CloudSource::legrand(keeper, api, plant.to_plant(), &reg.client_id, gateway);
+    let mut source = CloudSource::legrand(keeper, api, plant.to_plant(), &reg.client_id, gateway);
+    if let Some(app) = app_credentials(&profile, app_secret_file).map_err(|(_, m)| m)? {
+        source = source.with_app_credentials(app);
+    }
     CertRenewer::builder(source)
         .policy(latchkey_pki::schedule::RenewalPolicy::bticino())
         .usage(Usage::ClientAuth)
@@ -329,6 +342,34 @@ async fn renewal(
         .start()
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The C100X app's application credentials of `profile` with the secret in `secret_file`
+/// (trimmed), if one was given.
+fn app_credentials(
+    profile: &latchkey_oauth_core::profile::Profile,
+    secret_file: Option<&std::path::Path>,
+) -> Result<Option<latchkey_oauth_core::cloud::legrand::AppCredentials>, Failure> {
+    let Some(path) = secret_file else {
+        return Ok(None);
+    };
+    let secret = std::fs::read_to_string(path)
+        .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
+    let secret = secret.trim();
+    if secret.is_empty() {
+        return Err(fail(2, format!("{} is empty", path.display())));
+    }
+    latchkey_oauth_core::cloud::legrand::AppCredentials::from_profile(
+        profile,
+        latchkey_oauth_core::secret::Secret::new(secret.to_owned()),
+    )
+    .map(Some)
+    .map_err(|e| {
+        fail(
+            2,
+            format!("--app-secret-file: {e} (set it under [vendor] in a --profile-file)"),
+        )
+    })
 }
 
 /// Where a running `listen` takes commands: a Unix socket in the state directory (mode
@@ -542,6 +583,10 @@ async fn register(args: &SetupArgs, provider: &ProviderArgs) -> Result<(), Failu
         }
     };
     let mut flow = RegistrationFlow::new(api, registration, args.plant.clone());
+    if let Some(app) = app_credentials(&profile, args.app_secret_file.as_deref())? {
+        eprintln!("The certificate is asked for with the application credentials.");
+        flow = flow.with_app_credentials(app);
+    }
     let key_name = key_file(args.flavour);
     let mut retried = false;
     let done = loop {

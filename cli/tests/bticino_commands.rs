@@ -316,13 +316,26 @@ fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_t
     )
     .unwrap();
 
-    // The stand-in Legrand certificate endpoint signs whatever key the CSR carries.
+    // The stand-in Legrand certificate endpoint signs whatever key the CSR carries; with the
+    // C100X app's credentials the call carries an application token from its token endpoint.
     let csrs = std::sync::Arc::new(std::sync::Mutex::new(0usize));
     let seen = csrs.clone();
+    let auth = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let auth_seen = auth.clone();
     let api = support::Server::tls(move |req: &support::Received, out| {
         let path = req.target.split('?').next().unwrap_or_default().to_owned();
-        let body =
-            if req.method == "POST" && path == "/certificate/api/v1.0/ca/information/clientCerts" {
+        let body = if req.method == "POST" && path == "/tenant/oauth2/v2.0/token" {
+            let form = String::from_utf8_lossy(&req.body).into_owned();
+            assert!(form.contains("client_secret=renew-app-secret"), "{form}");
+            (
+                "200 OK",
+                json!({"access_token": "renew-app-at", "token_type": "Bearer", "expires_in": 3599})
+                    .to_string(),
+            )
+        } else if req.method == "POST" && path == "/certificate/api/v1.0/ca/information/clientCerts"
+        {
+            *auth_seen.lock().unwrap() = req.header("authorization").map(str::to_owned);
+            {
                 *seen.lock().unwrap() += 1;
                 let v: Value = serde_json::from_slice(&req.body).unwrap();
                 let der = base64::engine::general_purpose::STANDARD
@@ -336,9 +349,10 @@ fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_t
                     "201 Created",
                     json!({"cert": b64, "receiver": {}}).to_string(),
                 )
-            } else {
-                ("404 Not Found", "{}".to_owned())
-            };
+            }
+        } else {
+            ("404 Not Found", "{}".to_owned())
+        };
         let _ = std::io::Write::write_fmt(
             out,
             format_args!(
@@ -356,9 +370,14 @@ fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_t
         include_str!("../../oauth-core/profiles/bticino-c100x.toml").replace(
             "base_url = \"https://api.developer.legrand.com\"",
             &format!("base_url = \"https://localhost:{}\"", api.port()),
+        ) + &format!(
+            "\napp_token_endpoint = \"https://localhost:{}/tenant/oauth2/v2.0/token\"\n",
+            api.port()
         ),
     )
     .unwrap();
+    let app_secret = d.join("app-secret");
+    std::fs::write(&app_secret, "renew-app-secret").unwrap();
     let api_ca = d.join("api-ca.pem");
     std::fs::write(&api_ca, &support::pki().ca_pem).unwrap();
     let exp = std::time::SystemTime::now()
@@ -411,6 +430,8 @@ fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_t
         &s(&api_ca),
         "--duration",
         "6",
+        "--app-secret-file",
+        &s(&app_secret),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -420,6 +441,11 @@ fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_t
     );
     assert!(stdout.contains("certificate renewed"), "{stdout}");
     assert_eq!(*csrs.lock().unwrap(), 1, "one certificate was issued");
+    assert_eq!(
+        auth.lock().unwrap().as_deref(),
+        Some("Bearer renew-app-at"),
+        "the renewal asks as the C100X app does"
+    );
     let seen = peer.seen();
     let registered_as = |cn: &str| {
         seen.iter()

@@ -4,7 +4,9 @@
 //! a lock `lock-1` named "Front door"), the gateway's SIP accounts (list and register, which
 //! answers the password once), the client certificate endpoint (CSR as base64 DER, template
 //! `sipuser`) and the CA chain. Every request must carry the subscription key and a
-//! `UserToken`.
+//! `UserToken`. An application token endpoint (client credentials, [`APP_TOKEN_PATH`]) stands
+//! in for the C100X app's.
+#![allow(dead_code)] // each test binary uses its own subset
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -25,7 +27,16 @@ pub(crate) struct Legrand {
     pub(crate) issued: usize,
     /// The last CSR received (DER).
     pub(crate) csr: Option<Vec<u8>>,
+    /// `Authorization` and `UserToken` of the last certificate call.
+    pub(crate) cert_auth: Option<(String, String)>,
+    /// Application tokens handed out (client credentials with [`APP_SECRET`]).
+    pub(crate) app_tokens: usize,
 }
+
+/// The application secret the stand-in's token endpoint ([`APP_TOKEN_PATH`]) accepts.
+pub(crate) const APP_SECRET: &str = "app-secret-for-tests";
+/// Where the stand-in serves the application (client-credentials) token endpoint.
+pub(crate) const APP_TOKEN_PATH: &str = "/tenant/oauth2/v2.0/token";
 
 /// Issues a certificate (DER) for a CSR (DER).
 pub(crate) type Issue = dyn Fn(&[u8]) -> Vec<u8> + Send + Sync;
@@ -55,12 +66,31 @@ pub(crate) fn stand_in(
     let sip_password = sip_password.to_owned();
     let server = Server::tls(move |req: &Received, out| {
         let mut s = seen.lock().unwrap();
+        let path = req.target.split('?').next().unwrap_or_default().to_owned();
+        if path == APP_TOKEN_PATH {
+            let form = String::from_utf8_lossy(&req.body).into_owned();
+            assert!(form.contains("grant_type=client_credentials"), "{form}");
+            assert!(
+                form.contains("client_id=c7d272d9-e76a-41b7-824f-a988ad964cf8"),
+                "{form}"
+            );
+            if form.contains(&format!("client_secret={APP_SECRET}")) {
+                s.app_tokens += 1;
+                respond(out, "200 OK", &json!({"access_token": format!("app-at-{}", s.app_tokens), "token_type": "Bearer", "expires_in": 3599}).to_string());
+            } else {
+                respond(
+                    out,
+                    "401 Unauthorized",
+                    r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#,
+                );
+            }
+            return Ok(Ending::Clean);
+        }
         assert_eq!(
             req.header("ocp-apim-subscription-key"),
             Some("f36968e522bf4ec3877fa491109d3d14")
         );
         assert!(req.header("usertoken").is_some());
-        let path = req.target.split('?').next().unwrap_or_default().to_owned();
         match (req.method.as_str(), path.as_str()) {
             ("GET", "/servicecatalog/api/v3.0/plants") => respond(out, "200 OK", &json!({"plants":[{"id":"p-1","name":"Home","country":"IT","type":"residential","ownerId":"oid-9","ownerEmail":"owner@example.com"}]}).to_string()),
             ("GET", "/servicecatalog/api/v3.0/plants/p-1/modules") => respond(out, "200 OK", r#"[{"id":"gw-1","device":"gateway"},{"id":"lock-1","name":"Front door","device":"lock"}]"#),
@@ -80,6 +110,10 @@ pub(crate) fn stand_in(
                     .decode(body["csr"].as_str().unwrap())
                     .unwrap();
                 assert_eq!(body["template"], "sipuser");
+                s.cert_auth = Some((
+                    req.header("authorization").unwrap_or_default().to_owned(),
+                    req.header("usertoken").unwrap_or_default().to_owned(),
+                ));
                 let cert = issue(&csr);
                 s.csr = Some(csr);
                 s.issued += 1;
@@ -124,4 +158,12 @@ pub(crate) fn token_cache() -> String {
     json!({"b2cAccessToken": access_token(), "b2cRefreshToken": "rt", "expiresIn": 3600,
            "receivedAt": "2026-01-01T00:00:00Z", "expiresAtMs": (unix_now() + 3600) * 1000})
     .to_string()
+}
+
+/// [`c100x_profile`] with the application token endpoint of the stand-in on `port`.
+pub(crate) fn c100x_profile_with_app(port: u16) -> String {
+    format!(
+        "{}\napp_token_endpoint = \"https://localhost:{port}{APP_TOKEN_PATH}\"\n",
+        c100x_profile(port)
+    )
 }

@@ -295,6 +295,93 @@ impl LegrandApi {
     }
 }
 
+/// The application credentials of the C100X app (FACTS.md §1.3): the official app gets an
+/// application token by the client-credentials grant and sends it in `Authorization` on the
+/// certificate call, with the user's token in `UserToken` ([AL] confirmed the split live).
+/// The client id is public (profile key `app_client_id`); the token endpoint
+/// (`app_token_endpoint`), an optional scope (`app_scope`) and the secret are not in FACTS
+/// and come from the user. Without them latchkey sends the user token in both headers, as
+/// the DIY client does.
+#[derive(Clone)]
+pub struct AppCredentials {
+    profile: Profile,
+    scope: Option<String>,
+}
+
+impl core::fmt::Debug for AppCredentials {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AppCredentials")
+            .field("token_endpoint", &self.profile.endpoints.token)
+            .field("client_id", &self.profile.client.id)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppCredentials {
+    /// The application credentials of `profile` (its `[vendor]` keys `app_token_endpoint`,
+    /// `app_client_id`, `app_scope`) with `secret`.
+    ///
+    /// # Errors
+    /// [`ApiError::Profile`] naming the key the profile lacks.
+    pub fn from_profile(profile: &Profile, secret: Secret) -> Result<AppCredentials, ApiError> {
+        let key = |k: &'static str| {
+            profile
+                .vendor
+                .get(k)
+                .filter(|v| !v.trim().is_empty())
+                .cloned()
+                .ok_or(ApiError::Profile { missing: k })
+        };
+        let endpoint = key("app_token_endpoint")?;
+        let client_id = key("app_client_id")?;
+        let mut app = Profile::builtin("generic")
+            .map_err(|_| ApiError::Profile {
+                missing: "app_token_endpoint",
+            })?
+            .with_client_id(client_id)
+            .with_client_secret(secret);
+        app.client.auth = crate::profile::ClientAuth::ClientSecretPost;
+        app.endpoints.token = Some(endpoint);
+        Ok(AppCredentials {
+            profile: app,
+            scope: profile.vendor.get("app_scope").cloned(),
+        })
+    }
+
+    /// The client-credentials token request (RFC 6749 §4.4.2, secret in the form body).
+    ///
+    /// # Errors
+    /// [`ApiError::Profile`] when the endpoint is not an https URL the grant can use.
+    pub fn token_request(&self) -> Result<HttpRequest, ApiError> {
+        let scopes: Vec<&str> = self.scope.as_deref().into_iter().collect();
+        crate::request::client_credentials(&self.profile, &scopes).map_err(|_| ApiError::Profile {
+            missing: "app_token_endpoint",
+        })
+    }
+
+    /// The application token in the token endpoint's answer.
+    ///
+    /// # Errors
+    /// [`ApiError::Status`] with the endpoint's own error for a refusal (a wrong secret is
+    /// `invalid_client`), [`ApiError::Shape`] for an answer without a token.
+    pub fn parse_token(&self, response: &HttpResponse) -> Result<Secret, ApiError> {
+        // Only the token is used (for one call, at once), so its expiry is not computed.
+        match crate::response::parse_token_response(response, 0, &self.profile.response) {
+            Ok(tokens) => Ok(tokens.access_token),
+            Err(_) if (200..300).contains(&response.status) => Err(ApiError::shape(
+                "application token",
+                "the answer carries no access_token",
+            )),
+            Err(e) => Err(ApiError::Status {
+                what: "application token",
+                status: response.status,
+                message: Some(e.to_string()),
+            }),
+        }
+    }
+}
+
 /// The SIP URI door-release MESSAGEs go to: `sip:<gateway user>@<gateway_id>.bs.iotleg.com`
 /// (`c100x` or `diy` per flavour, FACTS.md §1.5).
 #[must_use]

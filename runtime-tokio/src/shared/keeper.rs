@@ -547,7 +547,12 @@ impl TokenKeeper {
         }
     }
 
-    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, KeeperError> {
+    /// Sends `request` as it is through the keeper's HTTP client (no token added): for calls
+    /// beside the session's, such as an application token request.
+    ///
+    /// # Errors
+    /// A transport failure.
+    pub async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, KeeperError> {
         self.inner
             .http
             .send(request)

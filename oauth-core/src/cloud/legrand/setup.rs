@@ -28,8 +28,8 @@ use crate::response::jwt_claims;
 use crate::secret::Secret;
 
 use super::{
-    ApiError, CLIENT_LIMIT, LegrandApi, Module, Plant, SipAccount, gateway, locks, new_client_id,
-    parse_ca_chain, parse_issued_certificate, parse_modules, parse_plants,
+    ApiError, AppCredentials, CLIENT_LIMIT, LegrandApi, Module, Plant, SipAccount, gateway, locks,
+    new_client_id, parse_ca_chain, parse_issued_certificate, parse_modules, parse_plants,
     parse_registered_account, parse_sip_accounts,
 };
 use crate::http::HttpRequest;
@@ -238,6 +238,8 @@ pub enum SetupError {
     NoUserId,
     /// A call out of order (a response with no request outstanding).
     OutOfOrder,
+    /// The application token (C100X app credentials) could not be obtained.
+    AppToken(ApiError),
 }
 
 impl core::fmt::Display for SetupError {
@@ -255,6 +257,11 @@ impl core::fmt::Display for SetupError {
                 f.write_str("the access token carries no oid or sub claim (the SIP user's id)")
             }
             SetupError::OutOfOrder => f.write_str("registration step out of order"),
+            SetupError::AppToken(e) => write!(
+                f,
+                "the application token (C100X app credentials) was refused: {e}; check \
+                 app_token_endpoint, app_client_id, app_scope and the secret"
+            ),
         }
     }
 }
@@ -277,6 +284,7 @@ enum Waiting {
     Delete,
     Persisted,
     Csr,
+    AppToken,
     Certificate,
     Chain,
 }
@@ -295,6 +303,10 @@ pub struct RegistrationFlow {
     /// An earlier account of ours without its password, to delete before registering.
     pending_delete: Option<String>,
     csr: Option<String>,
+    /// The C100X app's application credentials, when the user gave them.
+    app: Option<AppCredentials>,
+    /// The application token obtained with them in this run (never persisted).
+    app_token: Option<Secret>,
     dirty: bool,
     progress: Vec<Progress>,
 }
@@ -313,9 +325,20 @@ impl RegistrationFlow {
             existing: 0,
             pending_delete: None,
             csr: None,
+            app: None,
+            app_token: None,
             dirty: true,
             progress: Vec::new(),
         }
+    }
+
+    /// Asks for the certificate as the C100X app does: first an application token with
+    /// `app` (client credentials), sent in `Authorization` on the certificate call with the
+    /// user's token in `UserToken` ([`AppCredentials`]).
+    #[must_use]
+    pub fn with_app_credentials(mut self, app: AppCredentials) -> Self {
+        self.app = Some(app);
+        self
     }
 
     /// The registration as it stands.
@@ -394,6 +417,12 @@ impl RegistrationFlow {
                 unit: self.api.certificate_ou().to_owned(),
                 key_exists: r.key_stored,
             })
+        } else if r.certificate_pem.is_none()
+            && self.app_token.is_none()
+            && let Some(app) = &self.app
+        {
+            self.waiting = Waiting::AppToken;
+            Step::Send(app.token_request()?)
         } else if r.certificate_pem.is_none() {
             self.waiting = Waiting::Certificate;
             let plant = r
@@ -403,7 +432,7 @@ impl RegistrationFlow {
                 .unwrap_or_else(empty_plant);
             Step::Send(self.api.issue_certificate(
                 token,
-                None,
+                self.app_token.as_ref(),
                 self.csr.as_deref().unwrap_or_default(),
                 &plant,
             ))
@@ -488,6 +517,13 @@ impl RegistrationFlow {
                     super::body_json(response, "sip account deletion")?;
                 }
                 self.pending_delete = None;
+                return Ok(());
+            }
+            Waiting::AppToken => {
+                let app = self.app.as_ref().ok_or(SetupError::OutOfOrder)?;
+                // Its own failure, never taken for the user token's 401.
+                let token = app.parse_token(response).map_err(SetupError::AppToken)?;
+                self.app_token = Some(token);
                 return Ok(());
             }
             Waiting::Certificate => {

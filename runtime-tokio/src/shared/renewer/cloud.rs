@@ -4,7 +4,7 @@
 
 use latchkey_oauth_core::cloud::ApiError;
 use latchkey_oauth_core::cloud::legrand::{
-    LegrandApi, Plant, parse_ca_chain, parse_issued_certificate,
+    AppCredentials, LegrandApi, Plant, parse_ca_chain, parse_issued_certificate,
 };
 use latchkey_oauth_core::http::{HttpRequest, HttpResponse};
 use latchkey_oauth_core::secret::Secret;
@@ -18,9 +18,35 @@ use crate::keeper::{KeeperError, TokenKeeper};
 /// send and how to read the answer. Pure: the [`CloudSource`] performs the call.
 pub trait CertificateIssuer: Send + Sync + 'static {
     /// The request asking for a certificate for `csr_base64_der` (the CSR's DER in base64,
-    /// no PEM armour), authorized with `token`. Called again with a refreshed token for the
-    /// one retry after a 401.
-    fn request(&self, token: &Secret, csr_base64_der: &str) -> HttpRequest;
+    /// no PEM armour), authorized with `token` (and `app_token`, when
+    /// [`app_token_request`](Self::app_token_request) got one). Called again with a
+    /// refreshed token for the one retry after a 401.
+    fn request(
+        &self,
+        token: &Secret,
+        app_token: Option<&Secret>,
+        csr_base64_der: &str,
+    ) -> HttpRequest;
+
+    /// A request for an application token to obtain before each certificate call, when the
+    /// CA wants one (BTicino's C100X app: client credentials); none by default.
+    ///
+    /// # Errors
+    /// [`ApiError`] when the credentials cannot make a request.
+    fn app_token_request(&self) -> Option<Result<HttpRequest, ApiError>> {
+        None
+    }
+
+    /// The application token in the answer to [`app_token_request`](Self::app_token_request).
+    ///
+    /// # Errors
+    /// [`ApiError`] for a refusal or an answer without a token.
+    fn app_token(&self, response: &HttpResponse) -> Result<Secret, ApiError> {
+        let _ = response;
+        Err(ApiError::Profile {
+            missing: "application credentials",
+        })
+    }
 
     /// The certificate PEM in the answer (the leaf, then any chain the service sends).
     ///
@@ -35,20 +61,51 @@ pub trait CertificateIssuer: Send + Sync + 'static {
 pub struct LegrandIssuer {
     api: LegrandApi,
     plant: Plant,
+    app: Option<AppCredentials>,
 }
 
 impl LegrandIssuer {
     /// Certificates for `plant` through `api`.
     #[must_use]
     pub fn new(api: LegrandApi, plant: Plant) -> Self {
-        LegrandIssuer { api, plant }
+        LegrandIssuer {
+            api,
+            plant,
+            app: None,
+        }
+    }
+
+    /// Asks as the C100X app does: an application token from `app` in `Authorization`, the
+    /// user's token in `UserToken` (`AppCredentials`).
+    #[must_use]
+    pub fn with_app_credentials(mut self, app: AppCredentials) -> Self {
+        self.app = Some(app);
+        self
     }
 }
 
 impl CertificateIssuer for LegrandIssuer {
-    fn request(&self, token: &Secret, csr_base64_der: &str) -> HttpRequest {
+    fn request(
+        &self,
+        token: &Secret,
+        app_token: Option<&Secret>,
+        csr_base64_der: &str,
+    ) -> HttpRequest {
         self.api
-            .issue_certificate(token, None, csr_base64_der, &self.plant)
+            .issue_certificate(token, app_token, csr_base64_der, &self.plant)
+    }
+
+    fn app_token_request(&self) -> Option<Result<HttpRequest, ApiError>> {
+        self.app.as_ref().map(AppCredentials::token_request)
+    }
+
+    fn app_token(&self, response: &HttpResponse) -> Result<Secret, ApiError> {
+        match &self.app {
+            Some(app) => app.parse_token(response),
+            None => Err(ApiError::Profile {
+                missing: "application credentials",
+            }),
+        }
     }
 
     fn certificate(&self, response: &HttpResponse) -> Result<String, ApiError> {
@@ -111,14 +168,33 @@ impl CloudSource<LegrandIssuer> {
         );
         CloudSource::new(keeper, LegrandIssuer::new(api, plant), request)
     }
+
+    /// Certificates asked for as the C100X app does (`LegrandIssuer::with_app_credentials`).
+    #[must_use]
+    pub fn with_app_credentials(mut self, app: AppCredentials) -> Self {
+        self.issuer = self.issuer.with_app_credentials(app);
+        self
+    }
 }
 
 impl<I: CertificateIssuer> RenewalSource for CloudSource<I> {
     async fn renew(&self, _now: u64) -> Result<CertifiedPair, SourceError> {
         let (key, csr) = self.key_and_csr()?;
+        let app_token = match self.issuer.app_token_request() {
+            None => None,
+            Some(request) => {
+                let request = request.map_err(|e| SourceError::Api(e.to_string()))?;
+                let response = self.keeper.send(&request).await.map_err(keeper_error)?;
+                let token = self
+                    .issuer
+                    .app_token(&response)
+                    .map_err(|e| SourceError::Api(format!("application token: {e}")))?;
+                Some(token)
+            }
+        };
         let response = self
             .keeper
-            .send_authorized_with(|token| self.issuer.request(token, &csr))
+            .send_authorized_with(|token| self.issuer.request(token, app_token.as_ref(), &csr))
             .await
             .map_err(keeper_error)?;
         let cert = self

@@ -310,3 +310,121 @@ fn the_client_id_is_saved_before_any_call() {
         other => panic!("expected a persist first, got {other:?}"),
     }
 }
+
+/// The C100X profile with application credentials pointing at a stand-in token endpoint.
+fn app_credentials(secret: &str) -> AppCredentials {
+    let mut profile = Profile::builtin("bticino-c100x").unwrap();
+    profile.vendor.insert(
+        "app_token_endpoint".into(),
+        "https://login.example.com/tenant/oauth2/v2.0/token".into(),
+    );
+    profile.vendor.insert(
+        "app_scope".into(),
+        "https://api.example.com/.default".into(),
+    );
+    AppCredentials::from_profile(&profile, Secret::new(secret.to_owned())).unwrap()
+}
+
+/// Runs the flow with application credentials against `model`; the application token
+/// endpoint accepts only `app-secret`. Returns the certificate call's Authorization and
+/// UserToken headers.
+fn run_with_app(
+    model: &mut Model,
+    secret: &str,
+) -> Result<(Registration, String, String), SetupError> {
+    let mut flow = RegistrationFlow::new(api(), Registration::new("latchkey", &[7; 32]), None)
+        .with_app_credentials(app_credentials(secret));
+    let mut seen = None;
+    let mut token_calls = 0;
+    for _ in 0..100 {
+        match flow.next(&token())? {
+            Step::Send(req) if req.url.starts_with("https://login.example.com/") => {
+                token_calls += 1;
+                assert_eq!(req.method, Method::Post);
+                let form = String::from_utf8(req.body.clone()).unwrap();
+                assert!(form.contains("grant_type=client_credentials"), "{form}");
+                assert!(
+                    form.contains("client_id=c7d272d9-e76a-41b7-824f-a988ad964cf8"),
+                    "{form}"
+                );
+                assert!(
+                    form.contains("scope=https%3A%2F%2Fapi.example.com%2F.default"),
+                    "{form}"
+                );
+                let answer = if form.contains("client_secret=app-secret") {
+                    HttpResponse::new(
+                        200,
+                        r#"{"access_token":"app-at","token_type":"Bearer","expires_in":3599}"#,
+                    )
+                } else {
+                    HttpResponse::new(
+                        401,
+                        r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#,
+                    )
+                };
+                flow.handle_response(&answer)?;
+            }
+            Step::Send(req) => {
+                if req.url.ends_with("/clientCerts") {
+                    let header = |n: &str| {
+                        req.headers
+                            .iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or_default()
+                    };
+                    seen = Some((header("Authorization"), header("UserToken")));
+                }
+                let answer = model.answer(&req);
+                flow.handle_response(&answer)?;
+            }
+            Step::Persist(_) => flow.handle_persisted(),
+            Step::MakeCsr(_) => flow.handle_csr("CSR".into()),
+            Step::Done(r) => {
+                assert_eq!(token_calls, 1, "one application token per run");
+                let (auth, user) = seen.expect("a certificate call");
+                return Ok((r, auth, user));
+            }
+        }
+    }
+    panic!("the flow did not finish");
+}
+
+#[test]
+fn with_app_credentials_the_certificate_call_carries_the_app_token_and_the_user_token() {
+    let mut model = Model::new(0);
+    let (reg, auth, user) = run_with_app(&mut model, "app-secret").unwrap();
+    assert!(reg.is_complete());
+    assert_eq!(auth, "Bearer app-at");
+    assert_eq!(user, token().expose());
+    assert_eq!(model.issued, 1);
+    // The application token is never persisted.
+    assert!(!serde_json::to_string(&reg).unwrap().contains("app-at"));
+}
+
+#[test]
+fn a_refused_app_secret_is_named_and_never_taken_for_the_user_token() {
+    let mut model = Model::new(0);
+    let err = run_with_app(&mut model, "not-the-secret-42").unwrap_err();
+    assert!(matches!(err, SetupError::AppToken(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("invalid_client"), "{text}");
+    assert!(
+        !text.contains("not-the-secret-42"),
+        "the secret is not echoed: {text}"
+    );
+    assert_eq!(model.issued, 0);
+}
+
+#[test]
+fn app_credentials_need_an_endpoint_and_never_show_the_secret() {
+    let profile = Profile::builtin("bticino-c100x").unwrap();
+    let err = AppCredentials::from_profile(&profile, Secret::new("s3cret".to_owned())).unwrap_err();
+    assert_eq!(
+        err,
+        ApiError::Profile {
+            missing: "app_token_endpoint"
+        }
+    );
+    assert!(!format!("{:?}", app_credentials("s3cret")).contains("s3cret"));
+}

@@ -503,7 +503,11 @@ impl HeadlessLogin {
             }
             let expired = parts.any(|a| {
                 let a = a.trim();
-                a.len() >= 8 && a[..8].eq_ignore_ascii_case("max-age=") && a[8..].trim() == "0"
+                // Byte-wise: a non-ASCII attribute must not be sliced inside a character.
+                a.as_bytes()
+                    .get(..8)
+                    .is_some_and(|p| p.eq_ignore_ascii_case(b"max-age="))
+                    && a.get(8..).is_some_and(|rest| rest.trim() == "0")
             });
             self.cookies.retain(|(k, _)| k != n);
             if !expired && !v.is_empty() && self.cookies.len() < MAX_COOKIES {

@@ -104,6 +104,10 @@ impl Drop for Kill {
     }
 }
 
+/// The tests take turns: each keeper listens on a port found free by binding and releasing
+/// it, and two keepers started at once could be handed the same one.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 /// A keeper (`token keep --utec`) on a free port with the session imported from `config`
 /// (a uteclocal config.json), against `server`; its state under `dir`.
 fn keeper(server: &Server, dir: &std::path::Path, config: &str) -> (Kill, u16) {
@@ -185,11 +189,19 @@ fn keeper(server: &Server, dir: &std::path::Path, config: &str) -> (Kill, u16) {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(up, "token keep did not start listening");
+    let mut keeper = keeper;
+    assert!(
+        keeper.0.try_wait().unwrap().is_none(),
+        "token keep exited (its port taken?)"
+    );
     (keeper, port)
 }
 
 #[test]
 fn both_uteclocal_variants_endpoints_are_served_through_the_u_tec_api() {
+    let _turn = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (server, cloud) = cloud();
     let dir = std::env::temp_dir().join(format!("latchkey-utec-keep-{}", std::process::id()));
     let (_keeper, port) = keeper(
@@ -282,6 +294,9 @@ fn both_uteclocal_variants_endpoints_are_served_through_the_u_tec_api() {
 
 #[test]
 fn an_invalid_token_in_a_200_on_an_older_token_is_refreshed_once_and_the_call_succeeds() {
+    let _turn = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // uteclocal's config with both the lifetime and the expiry: received an hour ago, valid
     // for another hour, so the keeper uses it as it is and a refusal is worth a refresh.
     let (server, cloud) = cloud();

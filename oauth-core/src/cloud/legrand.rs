@@ -297,8 +297,8 @@ impl LegrandApi {
 
 /// The application credentials of the C100X app (FACTS.md §1.3): the official app gets an
 /// application token by the client-credentials grant and sends it in `Authorization` on the
-/// certificate call, with the user's token in `UserToken` ([AL] confirmed the split live).
-/// The client id is public (profile key `app_client_id`); the token endpoint
+/// certificate call, with the user's token in `UserToken` (confirmed live by
+/// alpichlabs/ha-bticino-c100x). The client id is public (profile key `app_client_id`); the token endpoint
 /// (`app_token_endpoint`), an optional scope (`app_scope`) and the secret are not in FACTS
 /// and come from the user. Without them latchkey sends the user token in both headers, as
 /// the DIY client does.

@@ -500,8 +500,14 @@ impl<'a> AuthHeaders<'a> {
     }
 }
 
+/// `s` without leading and trailing spaces and tabs (bytes: both are ASCII, so the cut is
+/// always at a character boundary).
 fn trim_ows(s: &str) -> &str {
-    s.trim_matches([' ', '\t'])
+    let b = s.as_bytes();
+    let ows = |c: &u8| *c == b' ' || *c == b'\t';
+    let start = b.iter().position(|c| !ows(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ows(c)).map_or(start, |i| i + 1);
+    s.get(start..end).unwrap_or_default()
 }
 
 /// A request that passed [`verify_request`].

@@ -218,6 +218,20 @@ fn missing_empty_and_repeated_headers_are_400() {
 }
 
 #[test]
+fn header_values_lose_only_surrounding_spaces_and_tabs() {
+    let h = AuthHeaders::from_pairs([
+        ("Authorization", " \tBearer remote_ui_ABC123\t "),
+        ("X-Auth-Timestamp", "   "),
+        ("X-Auth-Nonce", "\u{e9}t\u{e9} \t"),
+        ("X-Auth-HMAC", "a b"),
+    ]);
+    assert_eq!(h.authorization, Some("Bearer remote_ui_ABC123"));
+    assert_eq!(h.timestamp, Some(""));
+    assert_eq!(h.nonce, Some("\u{e9}t\u{e9}"));
+    assert_eq!(h.hmac, Some("a b"));
+}
+
+#[test]
 fn authorization_must_be_bearer_and_a_visible_token() {
     let ts = T0.to_string();
     for bad in [

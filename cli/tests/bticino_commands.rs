@@ -4,6 +4,8 @@
 //! named with the known ones, the MESSAGE bodies checked at the server, and `listen`
 //! un-REGISTERing on SIGTERM.
 
+#[path = "shared/legrand.rs"]
+mod legrand;
 #[path = "../../runtime-tokio/tests/shared/sip_peer.rs"]
 mod peer;
 #[path = "../../runtime-tokio/tests/shared/support.rs"]
@@ -324,9 +326,12 @@ fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_t
     let auth_seen = auth.clone();
     let api = support::Server::tls(move |req: &support::Received, out| {
         let path = req.target.split('?').next().unwrap_or_default().to_owned();
-        let body = if req.method == "POST" && path == "/tenant/oauth2/v2.0/token" {
+        let body = if req.method == "POST" && path == legrand::APP_TOKEN_PATH {
             let form = String::from_utf8_lossy(&req.body).into_owned();
-            assert!(form.contains("client_secret=renew-app-secret"), "{form}");
+            assert!(
+                form.contains(&format!("client_secret={}", legrand::APP_SECRET)),
+                "{form}"
+            );
             (
                 "200 OK",
                 json!({"access_token": "renew-app-at", "token_type": "Bearer", "expires_in": 3599})
@@ -364,57 +369,10 @@ fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_t
         );
         Ok(support::Ending::Clean)
     });
-    let profile = d.join("profile.toml");
-    std::fs::write(
-        &profile,
-        include_str!("../../oauth-core/profiles/bticino-c100x.toml").replace(
-            "base_url = \"https://api.developer.legrand.com\"",
-            &format!("base_url = \"https://localhost:{}\"", api.port()),
-        ) + &format!(
-            "\napp_token_endpoint = \"https://localhost:{}/tenant/oauth2/v2.0/token\"\n",
-            api.port()
-        ),
-    )
-    .unwrap();
+    let files = legrand::prepare(&d, &d, &legrand::c100x_profile_with_app(api.port()));
     let app_secret = d.join("app-secret");
-    std::fs::write(&app_secret, "renew-app-secret").unwrap();
-    let api_ca = d.join("api-ca.pem");
-    std::fs::write(&api_ca, &support::pki().ca_pem).unwrap();
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3600;
-    let token = format!(
-        "eyJhbGciOiJub25lIn0.{}.sig",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(format!(r#"{{"oid":"oid-9","exp":{exp}}}"#))
-    );
-    let cache = d.join("cache.json");
-    std::fs::write(
-        &cache,
-        json!({"b2cAccessToken": token, "b2cRefreshToken": "rt", "expiresIn": 3600,
-               "receivedAt": "2026-01-01T00:00:00Z", "expiresAtMs": exp * 1000})
-        .to_string(),
-    )
-    .unwrap();
-    let (sd, p) = (s(&d), s(&profile));
-    let import = latchkey(&[
-        "token",
-        "import",
-        "--profile-file",
-        &p,
-        "--from",
-        &s(&cache),
-        "--state-dir",
-        &sd,
-    ]);
-    assert_eq!(
-        import.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    std::fs::write(&app_secret, legrand::APP_SECRET).unwrap();
+    let (sd, p) = (s(&d), s(&files.profile));
 
     let server = format!("127.0.0.1:{}", peer.addr.port());
     let out = latchkey(&[
@@ -427,7 +385,7 @@ fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_t
         "--profile-file",
         &p,
         "--ca-file",
-        &s(&api_ca),
+        &s(&files.api_ca),
         "--duration",
         "6",
         "--app-secret-file",

@@ -3,7 +3,9 @@
 //! registration, CSR, certificate and CA chain; the result saved in latchkey's and the
 //! Node.js client's formats; a second run resumes and registers nothing twice.
 
+use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use serde_json::Value;
@@ -13,8 +15,6 @@ mod legrand;
 #[path = "../../runtime-tokio/tests/shared/support.rs"]
 mod support;
 
-use support::pki;
-
 fn run(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .args(args)
@@ -22,9 +22,18 @@ fn run(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[test]
-fn setup_registers_the_device_saves_both_formats_and_resumes_without_duplicates() {
-    // The client key the flow will reuse, and a certificate for it from the stand-in's CA.
+/// A fresh directory for test `name`, its state directory inside, and a stand-in Legrand API
+/// whose certificate endpoint "issues", whatever CSR arrives, a certificate from its own CA
+/// for the client key stored there beforehand (the flow reuses a stored key; the CSR is kept
+/// for inspection).
+fn stand_in_for_a_stored_key(
+    name: &str,
+) -> (
+    PathBuf,
+    PathBuf,
+    support::Server,
+    Arc<Mutex<legrand::Legrand>>,
+) {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -32,17 +41,17 @@ fn setup_registers_the_device_saves_both_formats_and_resumes_without_duplicates(
     let client_key = KeyPair::generate().unwrap();
     let mut leaf_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     leaf_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let leaf = leaf_params.signed_by(&client_key, &ca).unwrap();
-    // The stand-in "issues" the certificate made for the key the test stored, whatever CSR
-    // arrives (the CSR is kept for inspection).
-    let leaf_der = leaf.der().to_vec();
+    let leaf_der = leaf_params
+        .signed_by(&client_key, &ca)
+        .unwrap()
+        .der()
+        .to_vec();
     let (server, legrand) = legrand::stand_in(
         Box::new(move |_csr: &[u8]| leaf_der.clone()),
         ca.der().to_vec(),
         "sip-pw-secret",
     );
-
-    let dir = std::env::temp_dir().join(format!("latchkey-bticino-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("latchkey-bticino-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let state = dir.join("state");
     std::fs::create_dir_all(&state).unwrap();
@@ -51,31 +60,16 @@ fn setup_registers_the_device_saves_both_formats_and_resumes_without_duplicates(
         client_key.serialize_pem(),
     )
     .unwrap();
-    let profile = dir.join("profile.toml");
-    std::fs::write(&profile, legrand::c100x_profile(server.port())).unwrap();
-    let ca_file = dir.join("ca.pem");
-    std::fs::write(&ca_file, &pki().ca_pem).unwrap();
-    let cache = dir.join("token_cache.json");
-    std::fs::write(&cache, legrand::token_cache()).unwrap();
+    (dir, state, server, legrand)
+}
+
+#[test]
+fn setup_registers_the_device_saves_both_formats_and_resumes_without_duplicates() {
+    let (dir, state, server, legrand) = stand_in_for_a_stored_key("setup");
+    let files = legrand::prepare(&dir, &state, &legrand::c100x_profile(server.port()));
     let s = state.to_str().unwrap();
-    let p = profile.to_str().unwrap();
-    let c = ca_file.to_str().unwrap();
-    let import = run(&[
-        "token",
-        "import",
-        "--profile-file",
-        p,
-        "--from",
-        cache.to_str().unwrap(),
-        "--state-dir",
-        s,
-    ]);
-    assert_eq!(
-        import.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    let p = files.profile.to_str().unwrap();
+    let c = files.api_ca.to_str().unwrap();
 
     let setup = [
         "bticino",
@@ -150,70 +144,19 @@ fn setup_registers_the_device_saves_both_formats_and_resumes_without_duplicates(
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A state directory with an imported session and the C100X profile with the stand-in's
-/// application token endpoint; returns (state, profile, api CA) paths.
-fn app_setup_dir(name: &str, port: u16) -> (std::path::PathBuf, String, String, String) {
-    let dir = std::env::temp_dir().join(format!("latchkey-bticino-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let state = dir.join("state");
-    std::fs::create_dir_all(&state).unwrap();
-    let profile = dir.join("profile.toml");
-    std::fs::write(&profile, legrand::c100x_profile_with_app(port)).unwrap();
-    let ca_file = dir.join("ca.pem");
-    std::fs::write(&ca_file, &pki().ca_pem).unwrap();
-    let cache = dir.join("token_cache.json");
-    std::fs::write(&cache, legrand::token_cache()).unwrap();
-    let (s, p) = (
-        state.to_str().unwrap().to_owned(),
-        profile.to_str().unwrap().to_owned(),
-    );
-    let import = run(&[
-        "token",
-        "import",
-        "--profile-file",
-        &p,
-        "--from",
-        cache.to_str().unwrap(),
-        "--state-dir",
-        &s,
-    ]);
-    assert_eq!(
-        import.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
-    (dir, s, p, ca_file.to_str().unwrap().to_owned())
-}
-
 #[test]
 fn with_the_app_secret_the_certificate_is_asked_for_with_an_application_token() {
-    // Certificates from the stand-in's CA for whatever key the CSR carries are not needed
-    // here: the issued certificate is checked by `setup` afterwards, so issue one for the
-    // stored key as the first test does.
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let client_key = KeyPair::generate().unwrap();
-    let mut leaf_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    leaf_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let leaf_der = leaf_params
-        .signed_by(&client_key, &ca)
-        .unwrap()
-        .der()
-        .to_vec();
-    let (server, legrand) = legrand::stand_in(
-        Box::new(move |_csr: &[u8]| leaf_der.clone()),
-        ca.der().to_vec(),
-        "sip-pw-secret",
+    let (dir, state, server, legrand) = stand_in_for_a_stored_key("app");
+    let files = legrand::prepare(
+        &dir,
+        &state,
+        &legrand::c100x_profile_with_app(server.port()),
     );
-    let (dir, s, p, c) = app_setup_dir("app", server.port());
-    std::fs::write(
-        std::path::Path::new(&s).join("bticino-c100x-client-key.pem"),
-        client_key.serialize_pem(),
-    )
-    .unwrap();
+    let (s, p, c) = (
+        state.to_str().unwrap(),
+        files.profile.to_str().unwrap(),
+        files.api_ca.to_str().unwrap(),
+    );
     let wrong = dir.join("wrong-secret");
     std::fs::write(&wrong, "not-the-app-secret\n").unwrap();
     let setup = |secret: &std::path::Path| {
@@ -221,11 +164,11 @@ fn with_the_app_secret_the_certificate_is_asked_for_with_an_application_token() 
             "bticino",
             "setup",
             "--profile-file",
-            &p,
+            p,
             "--ca-file",
-            &c,
+            c,
             "--state-dir",
-            &s,
+            s,
             "--app-secret-file",
             secret.to_str().unwrap(),
         ])
@@ -259,9 +202,7 @@ fn with_the_app_secret_the_certificate_is_asked_for_with_an_application_token() 
         user.starts_with("eyJ") && !user.contains("app-at"),
         "{user}"
     );
-    let saved =
-        std::fs::read_to_string(std::path::Path::new(&s).join("bticino-c100x-registration.json"))
-            .unwrap();
+    let saved = std::fs::read_to_string(state.join("bticino-c100x-registration.json")).unwrap();
     assert!(!saved.contains("app-at") && !saved.contains(legrand::APP_SECRET));
     drop(l);
 
@@ -274,9 +215,9 @@ fn with_the_app_secret_the_certificate_is_asked_for_with_an_application_token() 
         "--profile-file",
         plain.to_str().unwrap(),
         "--ca-file",
-        &c,
+        c,
         "--state-dir",
-        &s,
+        s,
         "--app-secret-file",
         right.to_str().unwrap(),
     ]);

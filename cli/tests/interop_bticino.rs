@@ -153,7 +153,6 @@ fn setup_listen_ring_and_open_through_kamailio_with_the_certificate_legrand_issu
     let dir = PathBuf::from(var("LATCHKEY_KAM_WORK")).join("bticino-e2e");
     let _ = std::fs::remove_dir_all(&dir);
     let state = dir.join("state");
-    std::fs::create_dir_all(&state).expect("state dir");
 
     // The stand-in Legrand API: accounts get Kamailio's password, certificates come from
     // Kamailio's client CA, the CA chain is the same CA (it also signed Kamailio's server
@@ -163,29 +162,9 @@ fn setup_listen_ring_and_open_through_kamailio_with_the_certificate_legrand_issu
         pem_der(&certs.join("ca.crt")),
         &password,
     );
-    let profile = dir.join("profile.toml");
-    std::fs::write(&profile, legrand::c100x_profile(api.port())).expect("profile");
-    let api_ca = dir.join("api-ca.pem");
-    std::fs::write(&api_ca, &support::pki().ca_pem).expect("api ca");
-    let cache = dir.join("token_cache.json");
-    std::fs::write(&cache, legrand::token_cache()).expect("cache");
-    let (sd, p, c) = (s(&state), s(&profile), s(&api_ca));
+    let files = legrand::prepare(&dir, &state, &legrand::c100x_profile(api.port()));
+    let (sd, p, c) = (s(&state), s(&files.profile), s(&files.api_ca));
 
-    let import = latchkey(&[
-        "token",
-        "import",
-        "--profile-file",
-        &p,
-        "--from",
-        &s(&cache),
-        "--state-dir",
-        &sd,
-    ]);
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
     let setup = latchkey(&[
         "bticino",
         "setup",

@@ -306,23 +306,7 @@ fn an_invalid_token_in_a_200_on_an_older_token_is_refreshed_once_and_the_call_su
         .unwrap()
         .as_secs()
         + 3600;
-    let (days, secs) = (expires / 86_400, expires % 86_400);
-    // Civil date of `days` since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let at = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
+    let at = latchkey_pki::inspect::rfc3339(expires);
     let (_keeper, port) = keeper(
         &server,
         &dir,

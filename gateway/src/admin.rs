@@ -536,26 +536,21 @@ fn dashboard(app: &App, now: Now, csrf: &str, msg: &str) -> Response {
     match &app.token_status {
         None => b.push_str("<p>No token keeper is running.</p>"),
         Some(s) => {
-            let exp = s.access_expires_at.map_or_else(
-                || String::from("unknown"),
-                |e| {
-                    format!(
-                        "{} ({} min left)",
-                        latchkey_pki::inspect::rfc3339(e),
-                        (e as i64 - now.unix_secs as i64) / 60
-                    )
-                },
-            );
-            let next = s.next_action_at.map_or_else(
-                || String::from("none scheduled"),
-                |t| {
-                    format!(
-                        "{} (in {} min)",
-                        latchkey_pki::inspect::rfc3339(t),
-                        (t as i64 - now.unix_secs as i64) / 60
-                    )
-                },
-            );
+            // A time as RFC 3339 with the minutes from now.
+            let at = |t: Option<u64>, none: &str| {
+                t.map_or_else(
+                    || none.to_owned(),
+                    |t| {
+                        format!(
+                            "{} ({:+} min)",
+                            latchkey_pki::inspect::rfc3339(t),
+                            (t as i64 - now.unix_secs as i64) / 60
+                        )
+                    },
+                )
+            };
+            let exp = at(s.access_expires_at, "unknown");
+            let next = at(s.next_action_at, "none scheduled");
             b.push_str(&format!(
                 "<table><tr><th>Valid</th><td>{}</td></tr><tr><th>Expires</th><td>{}</td></tr>\
                  <tr><th>Next refresh</th><td>{}</td></tr>\

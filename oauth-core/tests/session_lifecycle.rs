@@ -14,6 +14,14 @@ fn cfg() -> SessionConfig {
     SessionConfig::default()
 }
 
+/// The generation of the token the session hands out now (it must have one).
+fn ready_generation(rig: &mut Rig) -> u64 {
+    match rig.session.access_token(rig.now) {
+        TokenAnswer::Ready { generation, .. } => generation,
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn login_tokens_are_handed_out_only_once_persisted() {
     let mut rig = Rig::new(900, cfg(), 1);
@@ -176,10 +184,7 @@ fn no_refresh_token_in_the_response_keeps_the_old_one() {
 fn a_401_forces_one_refresh_and_a_second_401_gives_up() {
     let mut rig = Rig::logged_in(3600, cfg(), 6);
     rig.now += 100;
-    let generation = match rig.session.access_token(rig.now) {
-        TokenAnswer::Ready { generation, .. } => generation,
-        other => panic!("{other:?}"),
-    };
+    let generation = ready_generation(&mut rig);
     assert_eq!(
         rig.session.handle_unauthorized(rig.now, generation),
         Unauthorized::Wait
@@ -194,10 +199,7 @@ fn a_401_forces_one_refresh_and_a_second_401_gives_up() {
     assert_eq!(rig.session.access_token(rig.now), TokenAnswer::Wait);
     rig.settle();
     assert_eq!(rig.server.refreshes, 1);
-    let new_gen = match rig.session.access_token(rig.now) {
-        TokenAnswer::Ready { generation, .. } => generation,
-        other => panic!("{other:?}"),
-    };
+    let new_gen = ready_generation(&mut rig);
     assert_eq!(new_gen, generation + 1);
     // A late 401 for the old token: retry with the new one, no refresh.
     assert_eq!(
@@ -218,10 +220,7 @@ fn a_401_forces_one_refresh_and_a_second_401_gives_up() {
 #[test]
 fn a_401_right_after_a_refresh_gives_up() {
     let mut rig = Rig::logged_in(3600, cfg(), 6);
-    let generation = match rig.session.access_token(rig.now) {
-        TokenAnswer::Ready { generation, .. } => generation,
-        other => panic!("{other:?}"),
-    };
+    let generation = ready_generation(&mut rig);
     rig.now += 5;
     assert!(matches!(
         rig.session.handle_unauthorized(rig.now, generation),
@@ -233,10 +232,7 @@ fn a_401_right_after_a_refresh_gives_up() {
 fn a_short_lived_token_gets_a_cooldown_of_a_quarter_of_its_lifetime() {
     // 20-s tokens: the 30-s default cooldown would outlast them; a quarter (5 s) applies.
     let mut rig = Rig::logged_in(20, cfg(), 6);
-    let generation = match rig.session.access_token(rig.now) {
-        TokenAnswer::Ready { generation, .. } => generation,
-        other => panic!("{other:?}"),
-    };
+    let generation = ready_generation(&mut rig);
     rig.now += 4;
     assert!(matches!(
         rig.session.handle_unauthorized(rig.now, generation),
@@ -269,10 +265,7 @@ fn an_imported_token_keeps_its_age_so_a_401_on_it_refreshes_at_once() {
         rig.disk.as_ref().map(|d| d.access_issued_at),
         Some(rig.now - 1200)
     );
-    let generation = match rig.session.access_token(rig.now) {
-        TokenAnswer::Ready { generation, .. } => generation,
-        other => panic!("{other:?}"),
-    };
+    let generation = ready_generation(&mut rig);
     rig.now += 2;
     assert_eq!(
         rig.session.handle_unauthorized(rig.now, generation),
@@ -289,10 +282,7 @@ fn an_imported_token_keeps_its_age_so_a_401_on_it_refreshes_at_once() {
         .handle_login(rig.now, tokens, Grant::RefreshToken);
     rig.collect();
     rig.settle();
-    let generation = match rig.session.access_token(rig.now) {
-        TokenAnswer::Ready { generation, .. } => generation,
-        other => panic!("{other:?}"),
-    };
+    let generation = ready_generation(&mut rig);
     rig.now += 2;
     assert!(matches!(
         rig.session.handle_unauthorized(rig.now, generation),

@@ -9,12 +9,14 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::support::{Ending, Received, Server};
+use super::support::{Ending, Received, Server, pki};
 
 /// What the stand-in saw and did.
 #[derive(Default)]
@@ -166,4 +168,43 @@ pub(crate) fn c100x_profile_with_app(port: u16) -> String {
         "{}\napp_token_endpoint = \"https://localhost:{port}{APP_TOKEN_PATH}\"\n",
         c100x_profile(port)
     )
+}
+
+/// The files a CLI run against the stand-in needs (see [`prepare`]).
+pub(crate) struct Prepared {
+    /// The profile (`--profile-file`).
+    pub(crate) profile: PathBuf,
+    /// The stand-in's CA (`--ca-file`).
+    pub(crate) api_ca: PathBuf,
+}
+
+/// Writes `profile_text` and the stand-in's CA into `dir` and imports an OAuth session (the
+/// Node.js client's token cache holding [`access_token`]) into `state` with
+/// `latchkey token import`.
+pub(crate) fn prepare(dir: &Path, state: &Path, profile_text: &str) -> Prepared {
+    std::fs::create_dir_all(state).unwrap();
+    let profile = dir.join("profile.toml");
+    std::fs::write(&profile, profile_text).unwrap();
+    let api_ca = dir.join("api-ca.pem");
+    std::fs::write(&api_ca, &pki().ca_pem).unwrap();
+    let cache = dir.join("token_cache.json");
+    std::fs::write(&cache, token_cache()).unwrap();
+    let import = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .arg("token")
+        .arg("import")
+        .arg("--profile-file")
+        .arg(&profile)
+        .arg("--from")
+        .arg(&cache)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .unwrap();
+    assert_eq!(
+        import.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    Prepared { profile, api_ca }
 }

@@ -479,17 +479,16 @@ impl<'a> AuthHeaders<'a> {
     {
         let mut h = AuthHeaders::default();
         for (name, value) in pairs {
-            // The four names have four different lengths: one compare per header at most.
-            let (slot, canonical) = match name.len() {
-                13 if name.eq_ignore_ascii_case(AUTHORIZATION) => {
-                    (&mut h.authorization, AUTHORIZATION)
-                }
-                16 if name.eq_ignore_ascii_case(X_AUTH_TIMESTAMP) => {
-                    (&mut h.timestamp, X_AUTH_TIMESTAMP)
-                }
-                12 if name.eq_ignore_ascii_case(X_AUTH_NONCE) => (&mut h.nonce, X_AUTH_NONCE),
-                11 if name.eq_ignore_ascii_case(X_AUTH_HMAC) => (&mut h.hmac, X_AUTH_HMAC),
-                _ => continue,
+            let (slot, canonical) = if name.eq_ignore_ascii_case(AUTHORIZATION) {
+                (&mut h.authorization, AUTHORIZATION)
+            } else if name.eq_ignore_ascii_case(X_AUTH_TIMESTAMP) {
+                (&mut h.timestamp, X_AUTH_TIMESTAMP)
+            } else if name.eq_ignore_ascii_case(X_AUTH_NONCE) {
+                (&mut h.nonce, X_AUTH_NONCE)
+            } else if name.eq_ignore_ascii_case(X_AUTH_HMAC) {
+                (&mut h.hmac, X_AUTH_HMAC)
+            } else {
+                continue;
             };
             if slot.is_some() {
                 h.duplicate.get_or_insert(canonical);

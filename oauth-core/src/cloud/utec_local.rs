@@ -22,6 +22,7 @@
 use serde_json::{Value, json};
 
 use super::utec::LockCommand;
+use crate::response::rfc3339;
 use crate::session::Status;
 
 /// Largest request body read (JSON bodies here are tiny).
@@ -186,27 +187,6 @@ pub fn latest_answer(last: Option<&(Value, u64)>) -> Value {
         Some((payload, at)) => json!({"payload": payload, "last_updated": rfc3339(*at)}),
         None => json!({"payload": null, "last_updated": null}),
     }
-}
-
-fn rfc3339(t: u64) -> String {
-    // Days from the civil calendar (Howard Hinnant's algorithm), to stay dependency-free.
-    let days = i64::try_from(t / 86_400).unwrap_or(0);
-    let secs = t % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 #[cfg(test)]

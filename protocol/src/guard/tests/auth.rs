@@ -550,3 +550,25 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The word-wise constant-time token comparison answers what `==` answers, for tokens of
+    /// any length around the word size and for ones differing in a single byte anywhere.
+    #[test]
+    fn token_comparison_word_by_word_agrees_with_plain_equality(
+        a in proptest::collection::vec(any::<u8>(), 0..40),
+        b in proptest::collection::vec(any::<u8>(), 0..40),
+        flip in any::<proptest::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        prop_assert_eq!(crate::guard::auth::tokens_equal(&a, &b), a == b);
+        prop_assert!(crate::guard::auth::tokens_equal(&a, &a));
+        if !a.is_empty() {
+            let mut c = a.clone();
+            c[flip.index(a.len())] ^= 1 << bit;
+            prop_assert!(!crate::guard::auth::tokens_equal(&a, &c));
+        }
+    }
+}

@@ -140,6 +140,11 @@ pub(crate) enum TokenCommand {
         /// Serve the uteclocal gateways' device endpoints through the U-tec API.
         #[arg(long)]
         utec: bool,
+        /// A host name clients reach the endpoints by, besides IP addresses and localhost
+        /// (repeatable). Requests naming any other host, or coming from a web page, are
+        /// refused: these endpoints move a lock and take no credentials.
+        #[arg(long = "allow-host", value_name = "NAME")]
+        allow_hosts: Vec<String>,
     },
     /// Take over a session another client saved, without a new login: the BTicino Node.js
     /// client's token cache, or a U-tec local gateway's config.json (its access and secret
@@ -242,6 +247,7 @@ pub(crate) fn token(command: TokenCommand) -> Result<(), Failure> {
                 provider,
                 listen,
                 utec,
+                allow_hosts,
             } => {
                 let keeper = open(&provider).await?;
                 let api = if utec {
@@ -259,7 +265,7 @@ pub(crate) fn token(command: TokenCommand) -> Result<(), Failure> {
                 } else {
                     None
                 };
-                keep(keeper, &listen, api.map(std::sync::Arc::new)).await
+                keep(keeper, &listen, api.map(std::sync::Arc::new), allow_hosts).await
             }
             TokenCommand::Import {
                 provider,
@@ -770,7 +776,9 @@ async fn keep(
     keeper: TokenKeeper,
     listen: &str,
     utec: Option<std::sync::Arc<UtecLocal>>,
+    allow_hosts: Vec<String>,
 ) -> Result<(), Failure> {
+    let allow_hosts = std::sync::Arc::new(allow_hosts);
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| fail(2, format!("cannot listen on {listen}: {e}")))?;
@@ -798,10 +806,20 @@ async fn keep(
             };
             let keeper = keeper.clone();
             let utec = utec.clone();
+            let allow_hosts = allow_hosts.clone();
             tokio::spawn(async move {
                 let _slot = slot;
                 let (status, body) = match read_request(&mut sock).await {
-                    Ok(req) => answer(&keeper, utec.as_deref(), req).await,
+                    Ok((head, body)) => {
+                        let pairs = head.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+                        match latchkey_oauth_core::cloud::utec_local::admit(pairs, &allow_hosts) {
+                            Ok(()) => answer(&keeper, utec.as_deref(), head, body).await,
+                            Err(latchkey_oauth_core::cloud::utec_local::Route::Answer(s, v)) => {
+                                (s, v)
+                            }
+                            Err(_) => (403, json!({"status": "error", "message": "refused"})),
+                        }
+                    }
                     Err((status, message)) => {
                         (status, json!({"status": "error", "message": message}))
                     }
@@ -810,6 +828,7 @@ async fn keep(
                 let reason = match status {
                     200 => "OK",
                     400 => "Bad Request",
+                    403 => "Forbidden",
                     404 => "Not Found",
                     405 => "Method Not Allowed",
                     408 => "Request Timeout",
@@ -834,7 +853,7 @@ async fn keep(
 /// 8 KiB, body 16 KiB, 10 s in all).
 async fn read_request(
     sock: &mut tokio::net::TcpStream,
-) -> Result<(String, String, String, Vec<u8>), (u16, String)> {
+) -> Result<(latchkey_gateway::Request, Vec<u8>), (u16, String)> {
     use latchkey_gateway::http1::{BodyFraming, parse_head};
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut buf = Vec::new();
@@ -866,7 +885,19 @@ async fn read_request(
         read_more(&mut buf).await?;
     }
     let body = buf[head.len..head.len + len].to_vec();
-    let method = match head.request.method {
+    Ok((head.request, body))
+}
+
+/// The answer to one request (see `latchkey_oauth_core::cloud::utec_local`).
+async fn answer(
+    keeper: &TokenKeeper,
+    utec: Option<&UtecLocal>,
+    head: latchkey_gateway::Request,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    use latchkey_oauth_core::cloud::utec;
+    use latchkey_oauth_core::cloud::utec_local::{self, Route};
+    let method = match head.method {
         latchkey_gateway::Method::Get => "GET".to_owned(),
         latchkey_gateway::Method::Head => "HEAD".to_owned(),
         latchkey_gateway::Method::Post => "POST".to_owned(),
@@ -875,18 +906,7 @@ async fn read_request(
         latchkey_gateway::Method::Other(m) => m,
         _ => "OTHER".to_owned(),
     };
-    Ok((method, head.request.path, head.request.query, body))
-}
-
-/// The answer to one request (see `latchkey_oauth_core::cloud::utec_local`).
-async fn answer(
-    keeper: &TokenKeeper,
-    utec: Option<&UtecLocal>,
-    (method, path, query, body): (String, String, String, Vec<u8>),
-) -> (u16, Value) {
-    use latchkey_oauth_core::cloud::utec;
-    use latchkey_oauth_core::cloud::utec_local::{self, Route};
-    let route = utec_local::route(&method, &path, &query, &body);
+    let route = utec_local::route(&method, &head.path, &head.query, &body);
     let cloud_only = matches!(
         route,
         Route::Config | Route::Devices | Route::Status(_) | Route::StatusLatest | Route::Lock(..)

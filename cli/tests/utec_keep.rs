@@ -79,13 +79,19 @@ fn cloud() -> (Server, Arc<Mutex<Cloud>>) {
     (server, state)
 }
 
-/// One plain-HTTP request to the keeper; status and JSON body.
+/// One plain-HTTP request to the keeper, as Home Assistant's client sends it; status and JSON
+/// body.
 fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, Value) {
+    http_with(port, method, path, "Host: localhost\r\n", body)
+}
+
+/// [`http`] with these header lines (each ending in CRLF) instead of `Host: localhost`.
+fn http_with(port: u16, method: &str, path: &str, headers: &str, body: &str) -> (u16, Value) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -269,6 +275,24 @@ fn both_uteclocal_variants_endpoints_are_served_through_the_u_tec_api() {
         );
     }
     assert_eq!(http(port, "POST", "/api/lock", "{}").0, 400);
+
+    // What a web page in the user's browser could send never reaches the lock: a cross-site
+    // fetch (Origin, Sec-Fetch-Site) or a page that re-pointed its own name at the keeper.
+    let actions_before = cloud.lock().unwrap().actions.len();
+    for headers in [
+        "Host: 127.0.0.1\r\nOrigin: https://evil.example\r\n",
+        "Host: 127.0.0.1\r\nSec-Fetch-Site: cross-site\r\n",
+        "Host: rebind.evil.example:8000\r\n",
+    ] {
+        let (st, v) = http_with(port, "POST", "/api/unlock", headers, r#"{"id":"lock-1"}"#);
+        assert_eq!(st, 403, "{headers:?}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains("refused")
+                || v["message"].as_str().unwrap().contains("another server"),
+            "{v}"
+        );
+    }
+    assert_eq!(cloud.lock().unwrap().actions.len(), actions_before);
 
     // INVALID_TOKEN inside a 200 counts as a 401. The token was obtained moments ago, so the
     // session's cooldown refuses a second refresh: the refusal is reported, never a loop.

@@ -126,6 +126,76 @@ pub fn route(method: &str, path: &str, query: &str, body: &[u8]) -> Route {
     }
 }
 
+/// Whether a request may reach the endpoints at all, judged by its header fields (`(name,
+/// value)` pairs, names in any case). These endpoints move a real lock with the user's token
+/// and take no credentials (the uteclocal gateways take none either), so what a web page in
+/// the user's browser could send them is refused with 403:
+///
+/// * a request carrying `Origin`, or `Sec-Fetch-Site` other than `none` — browsers add them
+///   to the cross-site requests a page makes (`fetch`, a posted form); Home Assistant's HTTP
+///   client and curl send neither;
+/// * a `Host` naming something other than an IP address, `localhost` or one of
+///   `allowed_hosts` (compared without case and without a trailing dot) — a page that
+///   re-points its own name at the listener (DNS rebinding) still sends its own name.
+///
+/// A request without `Host` (HTTP/1.0) is admitted: browsers always send one.
+pub fn admit<'a>(
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    allowed_hosts: &[String],
+) -> Result<(), Route> {
+    for (name, value) in headers {
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("origin") {
+            return Err(error(
+                403,
+                "requests from web pages are refused (the request has an Origin header)",
+            ));
+        }
+        if name.eq_ignore_ascii_case("sec-fetch-site") && !value.eq_ignore_ascii_case("none") {
+            return Err(error(
+                403,
+                "requests from web pages are refused (Sec-Fetch-Site is not none)",
+            ));
+        }
+        if name.eq_ignore_ascii_case("host") && !host_allowed(value, allowed_hosts) {
+            return Err(error(
+                403,
+                "the Host header names another server: add it with --allow-host if this \
+                 gateway is reached by that name",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `host [":" port]` names an IP address, `localhost` or an allowed name.
+fn host_allowed(value: &str, allowed_hosts: &[String]) -> bool {
+    if let Some(rest) = value.strip_prefix('[') {
+        // An IPv6 reference: `[addr]`, then an optional port.
+        return rest.split_once(']').is_some_and(|(addr, tail)| {
+            addr.parse::<core::net::Ipv6Addr>().is_ok()
+                && (tail.is_empty() || tail.strip_prefix(':').is_some_and(is_port))
+        });
+    }
+    let name = match value.split_once(':') {
+        Some((name, port)) if is_port(port) => name,
+        Some(_) => return false,
+        None => value,
+    };
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && (name.parse::<core::net::Ipv4Addr>().is_ok()
+            || name.eq_ignore_ascii_case("localhost")
+            || allowed_hosts
+                .iter()
+                .any(|a| a.strip_suffix('.').unwrap_or(a).eq_ignore_ascii_case(name)))
+}
+
+/// `1*5DIGIT`.
+fn is_port(p: &str) -> bool {
+    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn json_body(body: &[u8]) -> Result<Value, Route> {
     if body.len() > MAX_BODY {
         return Err(error(413, "body too large"));
@@ -192,6 +262,50 @@ pub fn latest_answer(last: Option<&(Value, u64)>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refused(headers: &[(&str, &str)], allowed: &[String]) -> bool {
+        match admit(headers.iter().copied(), allowed) {
+            Ok(()) => false,
+            Err(Route::Answer(403, _)) => true,
+            Err(other) => panic!("unexpected refusal {other:?}"),
+        }
+    }
+
+    #[test]
+    fn requests_a_web_page_could_make_are_refused() {
+        let none: &[String] = &[];
+        // What Home Assistant's client or curl sends.
+        assert!(!refused(&[("Host", "127.0.0.1:8000")], none));
+        assert!(!refused(&[("host", "localhost:8000")], none));
+        assert!(!refused(&[("Host", "LOCALHOST.")], none));
+        assert!(!refused(&[("Host", "[::1]:8000")], none));
+        assert!(!refused(&[("Host", "192.168.1.20")], none));
+        assert!(!refused(&[("Sec-Fetch-Site", "none")], none));
+        assert!(!refused(&[], none));
+        // Cross-site requests from a page.
+        assert!(refused(
+            &[
+                ("Host", "127.0.0.1:8000"),
+                ("Origin", "https://evil.example")
+            ],
+            none
+        ));
+        assert!(refused(&[("ORIGIN", "null")], none));
+        assert!(refused(&[("Sec-Fetch-Site", "cross-site")], none));
+        assert!(refused(&[("Sec-Fetch-Site", "same-origin")], none));
+        // DNS rebinding: the page's own name.
+        assert!(refused(&[("Host", "rebind.evil.example:8000")], none));
+        assert!(refused(&[("Host", "localhost.evil.example")], none));
+        assert!(refused(&[("Host", "")], none));
+        assert!(refused(&[("Host", "[::1")], none));
+        assert!(refused(&[("Host", "[::1]x")], none));
+        assert!(refused(&[("Host", "127.0.0.1:")], none));
+        // A name the user allowed, in any case, with or without port and trailing dot.
+        let allowed = ["pi.local".to_owned()];
+        assert!(!refused(&[("Host", "PI.local:8000")], &allowed));
+        assert!(!refused(&[("Host", "pi.local.")], &allowed));
+        assert!(refused(&[("Host", "pi.local.evil.example")], &allowed));
+    }
 
     #[test]
     fn both_variants_routes_are_recognised() {

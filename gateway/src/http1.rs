@@ -202,8 +202,21 @@ fn body_framing(request: &Request) -> Result<BodyFraming, Refusal> {
 /// Decodes the chunked body at the start of `buf` into `body` (from scratch each call; the
 /// body and the buffer are both bounded, so the re-reads are too).
 ///
-/// A body over `max_body` bytes is refused (413), trailers over `max_trailer` (431).
+/// A body over `max_body` bytes is refused (413), a trailer section over `max_trailer` bytes
+/// in all (431). The message as sent — size lines with their extensions, data, line breaks
+/// and trailers — may take at most [`chunked_wire_limit`] bytes, else 413: without that bound
+/// complete extension-padded size lines or endless complete trailer lines would have the
+/// driver buffer without end while the decoded body stays small. `More` therefore means
+/// that all of `buf` belongs to the unfinished body and is within that limit.
 pub fn dechunk(buf: &[u8], body: &mut Vec<u8>, max_body: usize, max_trailer: usize) -> Dechunk {
+    let wire_limit = chunked_wire_limit(max_body, max_trailer);
+    let more = || {
+        if buf.len() > wire_limit {
+            Dechunk::Refuse(refused(413, "chunked body framing too large"))
+        } else {
+            Dechunk::More
+        }
+    };
     body.clear();
     let mut at = 0;
     loop {
@@ -212,7 +225,7 @@ pub fn dechunk(buf: &[u8], body: &mut Vec<u8>, max_body: usize, max_trailer: usi
             Ok(httparse::Status::Partial) if buf.len() - at > 1024 => {
                 return Dechunk::Refuse(refused(400, "malformed chunk size line"));
             }
-            Ok(httparse::Status::Partial) => return Dechunk::More,
+            Ok(httparse::Status::Partial) => return more(),
             Err(_) => return Dechunk::Refuse(refused(400, "malformed chunk size line")),
         };
         at += size_len;
@@ -220,19 +233,27 @@ pub fn dechunk(buf: &[u8], body: &mut Vec<u8>, max_body: usize, max_trailer: usi
             return Dechunk::Refuse(refused(413, "request body too large"));
         };
         if size == 0 {
-            // Trailer section: fields (ignored) up to an empty line.
+            // Trailer section: fields (ignored) up to an empty line, `max_trailer` in all.
+            let trailer_start = at;
             loop {
                 let rest = &buf[at..];
                 let Some(end) = rest.windows(2).position(|w| w == b"\r\n") else {
-                    return if rest.len() > max_trailer {
+                    return if buf.len() - trailer_start > max_trailer {
                         Dechunk::Refuse(refused(431, "chunked trailer too large"))
                     } else {
-                        Dechunk::More
+                        more()
                     };
                 };
                 at += end + 2;
                 if end == 0 {
-                    return Dechunk::Done(at);
+                    return if at > wire_limit {
+                        Dechunk::Refuse(refused(413, "chunked body framing too large"))
+                    } else {
+                        Dechunk::Done(at)
+                    };
+                }
+                if at - trailer_start > max_trailer {
+                    return Dechunk::Refuse(refused(431, "chunked trailer too large"));
                 }
             }
         }
@@ -240,7 +261,7 @@ pub fn dechunk(buf: &[u8], body: &mut Vec<u8>, max_body: usize, max_trailer: usi
             return Dechunk::Refuse(refused(413, "request body too large"));
         }
         if buf.len() - at < size + 2 {
-            return Dechunk::More;
+            return more();
         }
         body.extend_from_slice(&buf[at..at + size]);
         at += size;
@@ -249,6 +270,14 @@ pub fn dechunk(buf: &[u8], body: &mut Vec<u8>, max_body: usize, max_trailer: usi
         }
         at += 2;
     }
+}
+
+/// The most bytes a chunked body may take on the wire in [`dechunk`]: twice `max_body` (room
+/// for the framing of any sensible chunking — a body in 1 KiB chunks adds under 1 %; one
+/// sent a few bytes per chunk, where framing outweighs data, is refused) plus `max_trailer`.
+#[must_use]
+pub fn chunked_wire_limit(max_body: usize, max_trailer: usize) -> usize {
+    max_body.saturating_mul(2).saturating_add(max_trailer)
 }
 
 /// The response's bytes: status line, the application's fields, `Date`, `Content-Length`
@@ -508,6 +537,58 @@ mod tests {
             dechunk(b"ffffffffffffffffff\r\n", &mut body, LIMIT_BODY, 1024),
             Dechunk::Refuse(..)
         ));
+    }
+
+    #[test]
+    fn chunked_framing_that_grows_without_growing_the_body_is_refused() {
+        let mut body = Vec::new();
+        // Endless complete trailer lines: refused once they pass the trailer limit in all.
+        let mut raw = b"0\r\n".to_vec();
+        let mut refused_at = None;
+        for i in 0..1000 {
+            raw.extend_from_slice(b"a:b\r\n");
+            match dechunk(&raw, &mut body, LIMIT_BODY, 1024) {
+                Dechunk::More => {}
+                Dechunk::Refuse(Refusal { status: 431, .. }) => {
+                    refused_at = Some(i);
+                    break;
+                }
+                _ => panic!("trailer line {i} not refused"),
+            }
+        }
+        let lines = refused_at.expect("refused");
+        assert!((1024 / 5..=1024 / 5 + 1).contains(&lines), "{lines}");
+        // One-byte chunks padded with extensions: refused once the wire bytes pass the limit,
+        // long before the decoded body reaches its limit.
+        let max_body = 4096;
+        let limit = chunked_wire_limit(max_body, 1024);
+        let piece = format!("1;{}\r\nX\r\n", "e".repeat(1000));
+        let mut raw = Vec::new();
+        loop {
+            raw.extend_from_slice(piece.as_bytes());
+            match dechunk(&raw, &mut body, max_body, 1024) {
+                Dechunk::More => assert!(raw.len() <= limit),
+                Dechunk::Refuse(Refusal { status: 413, .. }) => {
+                    assert!(raw.len() > limit);
+                    assert!(body.len() < max_body / 100, "{}", body.len());
+                    break;
+                }
+                other => panic!("{other:?} at {} bytes", raw.len()),
+            }
+        }
+        // A body of exactly `max_body` in 1 KiB chunks, with a trailer, still passes.
+        let mut raw = Vec::new();
+        for _ in 0..max_body / 1024 {
+            raw.extend_from_slice(b"400\r\n");
+            raw.extend_from_slice(&[b'x'; 1024]);
+            raw.extend_from_slice(b"\r\n");
+        }
+        raw.extend_from_slice(b"0\r\nX-T: 1\r\n\r\n");
+        assert!(matches!(
+            dechunk(&raw, &mut body, max_body, 1024),
+            Dechunk::Done(n) if n == raw.len()
+        ));
+        assert_eq!(body.len(), max_body);
     }
 
     #[test]

@@ -10,8 +10,10 @@
 //!
 //! Failures are classified ([`ErrorClass`]) so that a revoked refresh token is never retried
 //! forever and a passing outage never costs the session: only what the authorization server
-//! says in OAuth terms (RFC 6749 §5.2 codes, or a 401) is terminal; anything else (5xx, 429,
-//! HTML error pages, broken JSON, network errors) is transient and retried with backoff.
+//! says in OAuth terms (RFC 6749 §5.2 codes, an unknown `error` code with the 400 or 401 that
+//! §5.2 prescribes, or a bare 401) is terminal; anything else (5xx, 429, a JSON error page with
+//! another status, HTML error pages, broken JSON, network errors) is transient and retried
+//! with backoff.
 
 use core::fmt;
 
@@ -144,8 +146,11 @@ impl TokenError {
                 | "server_error"
                 | "slow_down"
                 | "authorization_pending" => ErrorClass::Transient,
-                _ if *status >= 500 || *status == 429 || *status == 408 => ErrorClass::Transient,
-                _ => ErrorClass::Terminal,
+                // An unknown code is the server's word only with the statuses RFC 6749 §5.2
+                // gives its errors (400, 401); with any other (a proxy's or WAF's 403/404
+                // JSON page, an outage) it is not, and costing the session would be wrong.
+                _ if matches!(*status, 400 | 401) => ErrorClass::Terminal,
+                _ => ErrorClass::Transient,
             },
             TokenError::Status { status: 401, .. } => ErrorClass::Terminal,
             TokenError::Status { .. }

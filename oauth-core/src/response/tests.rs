@@ -142,6 +142,11 @@ fn rfc6749_5_2_errors_are_classified() {
         ("server_error", 500, ErrorClass::Transient),
         ("something_new", 503, ErrorClass::Transient),
         ("something_new", 400, ErrorClass::Terminal),
+        ("something_new", 401, ErrorClass::Terminal),
+        // A proxy's or WAF's JSON error page on the token endpoint is not the server's word.
+        ("Not Found", 404, ErrorClass::Transient),
+        ("Forbidden", 403, ErrorClass::Transient),
+        ("something_new", 409, ErrorClass::Transient),
     ];
     for (code, status, class) in cases {
         let resp = HttpResponse::new(

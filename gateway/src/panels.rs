@@ -151,7 +151,7 @@ pub(crate) fn provision<R: CryptoRng + ?Sized>(
         ("mac_address", "mac_address"),
     ] {
         if let Some((_, v)) = p.device_info.iter().find(|(k, _)| k == from) {
-            panel.set_param(to, v);
+            set_device_param(panel, to, v);
         }
     }
     panel.credentials = Some(creds.clone());
@@ -244,7 +244,7 @@ pub(crate) fn upgrade(
             .header(header)
             .filter(|v| !v.is_empty() && v.len() <= MAX_STRING)
         {
-            panel.set_param(param, v);
+            set_device_param(panel, param, v);
         }
     }
     panel.last_seen = Some(now.unix_secs);
@@ -318,4 +318,14 @@ pub(crate) fn status(app: &App, id: &str) -> Response {
         );
     }
     Response::json(200, &v)
+}
+
+/// Sets a parameter the device reports (device_info copies, version headers) unless that
+/// would add one past [`MAX_ATTRIBUTES`]: what a device sends must never leave the panel in
+/// a state that fails [`RemoteUi::validate`] (the state file would no longer load, and every
+/// admin edit of the panel would be refused).
+fn set_device_param(panel: &mut RemoteUi, name: &str, value: &str) {
+    if panel.param(name).is_some() || panel.params.len() < MAX_ATTRIBUTES {
+        panel.set_param(name, value);
+    }
 }

@@ -494,3 +494,47 @@ fn config_limits_are_enforced_with_clear_messages() {
             .contains("256 bytes, at most 255")
     );
 }
+
+#[test]
+fn what_a_device_reports_never_pushes_a_panel_past_its_parameter_limit() {
+    let mut h = H::new();
+    h.set_up();
+    h.admin(
+        Method::Post,
+        "/api/v3/remote_ui",
+        r#"{"id":"io_9","name":"Hall","provisioning_code":"P4X8N2"}"#,
+    );
+    // The admin fills the panel up to the limit of parameters.
+    let have = h.app.panels()[0].params.len();
+    let extra: Vec<String> = (have..latchkey_gateway::model::MAX_ATTRIBUTES)
+        .map(|i| format!(r#""p{i}":"v""#))
+        .collect();
+    let (r, _) = h.admin(
+        Method::Put,
+        "/api/v3/remote_ui/io_9/config",
+        &format!("{{{}}}", extra.join(",")),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        h.app.panels()[0].params.len(),
+        latchkey_gateway::model::MAX_ATTRIBUTES
+    );
+    // The device's reports that would add parameters are dropped, not stored past the limit.
+    let (r, _) = h.send(
+        ip(10),
+        provision_req(
+            r#"{"code":"P4X8N2","device_info":{"type":"esp32","mac_address":"24:0A:C4:00:00:09","hardware_id":"hw","version":"2.0"}}"#,
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let panel = &h.app.panels()[0];
+    assert_eq!(panel.params.len(), latchkey_gateway::model::MAX_ATTRIBUTES);
+    assert!(panel.validate().is_ok());
+    // The admin can still edit the panel (a panel past the limit would refuse every edit).
+    let (r, _) = h.admin(
+        Method::Put,
+        "/api/v3/remote_ui/io_9/config",
+        r#"{"name":"Hall 2"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}

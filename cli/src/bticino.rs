@@ -259,7 +259,7 @@ fn listen(args: &ListenArgs) -> Result<(), Failure> {
                 Some(renewer)
             }
             Err(reason) => {
-                println!(
+                out!(
                     "{}",
                     serde_json::json!({"event": "renewal_off", "reason": reason})
                 );
@@ -334,7 +334,7 @@ async fn renewal(
         .persist(state, format!("{}-sip-client", args.flavour.provider()))
         .initial_pair(CertifiedPair::new(cert.into_bytes(), key))
         .observer(Box::new(|event: &RenewalEvent| {
-            println!(
+            out!(
                 "{}",
                 serde_json::json!({"event": "certificate", "detail": event.to_string()})
             );
@@ -461,7 +461,7 @@ fn via_listener(
         let mut line = String::new();
         std::io::BufReader::new(stream).read_line(&mut line).ok()?;
         let answer: serde_json::Value = serde_json::from_str(&line).ok()?;
-        println!("{answer}");
+        out!("{answer}");
         Some(if answer["outcome"] == "delivered" {
             Ok(())
         } else {

@@ -15,6 +15,25 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// `println!` that survives a closed standard output: a reader that went away (`latchkey
+/// serve | head -1`, a log collector that exited) must not panic a running command — Rust
+/// ignores SIGPIPE, so `println!` would. Write errors are dropped; the command goes on.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_line(format_args!($($arg)*))
+    };
+}
+
+/// One line on standard output, errors ignored (see [`out!`]).
+fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_fmt(line)
+        .and_then(|()| stdout.write_all(b"\n"));
+    let _ = stdout.flush();
+}
+
 mod bticino;
 mod cert;
 mod cert_serve;

@@ -218,7 +218,7 @@ pub(crate) fn token(command: TokenCommand) -> Result<(), Failure> {
                 let keeper = open(&provider).await?;
                 let st = keeper.status();
                 if json {
-                    println!("{}", status_json(&st));
+                    out!("{}", status_json(&st));
                 } else {
                     print!("{}", status_text(&st));
                 }

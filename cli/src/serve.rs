@@ -85,7 +85,7 @@ fn print_event(event: &str, fields: serde_json::Value) {
     if let (Some(line), Some(fields)) = (line.as_object_mut(), fields.as_object()) {
         line.extend(fields.clone());
     }
-    println!("{line}");
+    out!("{line}");
 }
 
 macro_rules! serve_on {

@@ -240,11 +240,11 @@ pub(crate) fn one_shot(
     });
     match outcome {
         (Ok(Outcome::Delivered { status }), _) => {
-            println!("{}", json!({"outcome": "delivered", "status": status}));
+            out!("{}", json!({"outcome": "delivered", "status": status}));
             Ok(())
         }
         (Ok(Outcome::Failed { status, reason }), errors) => {
-            println!(
+            out!(
                 "{}",
                 json!({"outcome": "failed", "status": status, "reason": reason.to_string()})
             );
@@ -439,7 +439,7 @@ pub(crate) fn sip_config(args: &ConnectArgs, register: bool) -> Result<SipConfig
 /// One event as one JSON line on stdout.
 fn print_event(e: &SipEvent) {
     let v = event_json(e);
-    println!("{v}");
+    out!("{v}");
 }
 
 fn event_json(e: &SipEvent) -> Value {

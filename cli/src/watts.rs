@@ -108,7 +108,7 @@ pub(crate) fn run(command: WattsCommand) -> Result<(), Failure> {
                 })
                 .await?;
                 watts::parse_envelope(&r, "set setpoints").map_err(|e| fail(1, e.to_string()))?;
-                println!(
+                out!(
                     "{}",
                     json!({"device": device, "heat": heat, "cool": cool, "hold": hold})
                 );
@@ -123,7 +123,7 @@ pub(crate) fn run(command: WattsCommand) -> Result<(), Failure> {
                 let away = state == OnOff::On;
                 let r = call(&keeper, |t| api.set_away(t, &location, away)).await?;
                 watts::parse_envelope(&r, "away state").map_err(|e| fail(1, e.to_string()))?;
-                println!("{}", json!({"location": location, "away": away}));
+                out!("{}", json!({"location": location, "away": away}));
                 Ok(())
             }
         }
@@ -161,17 +161,17 @@ async fn devices(args: &WattsArgs, as_json: bool) -> Result<(), Failure> {
         let r = call(&keeper, |t| api.devices(t, &location.id)).await?;
         let devices = watts::parse_devices(&r).map_err(|e| fail(1, e.to_string()))?;
         if !as_json {
-            println!("{} ({})", location.name, location.id);
+            out!("{} ({})", location.name, location.id);
         }
         for d in devices {
             if as_json {
-                println!(
+                out!(
                     "{}",
                     json!({"location": location.id, "location_name": location.name,
                            "id": d.id, "name": d.name, "device": d.raw})
                 );
             } else {
-                println!("  {} ({})", d.name, d.id);
+                out!("  {} ({})", d.name, d.id);
             }
         }
     }

@@ -1109,20 +1109,44 @@ fn import_xml(app: &mut App, req: &Request, fx: &mut Vec<Effect>) -> Response {
         Ok(p) => p,
         Err(e) => return error(400, &e.to_string()),
     };
-    let mut replaced = 0;
-    let mut added = 0;
+    // All or nothing: everything that could refuse the import is checked against the panels
+    // it would leave before any panel changes, so a refused import changes nothing.
+    let is_new = |id: &str| !app.state.panels.iter().any(|p| p.id == id);
+    let added = imported.iter().filter(|p| is_new(&p.id)).count();
+    if app.state.panels.len() + added > MAX_PANELS {
+        return error(
+            400,
+            &format!(
+                "the import would make {} panels, at most {MAX_PANELS} are allowed; nothing was imported",
+                app.state.panels.len() + added
+            ),
+        );
+    }
+    // A panel kept as it is (not replaced) must not share a provisioning code with an
+    // imported one: provisioning would match whichever came first.
+    if let Some(clash) = imported.iter().find(|p| {
+        !p.provisioning_code.is_empty()
+            && app.state.panels.iter().any(|kept| {
+                kept.provisioning_code == p.provisioning_code
+                    && !imported.iter().any(|q| q.id == kept.id)
+            })
+    }) {
+        return error(
+            400,
+            &format!(
+                "panel {} uses provisioning code {}, which another panel already uses; nothing was imported",
+                clash.id, clash.provisioning_code
+            ),
+        );
+    }
+    let replaced = imported.len() - added;
     for panel in imported {
         if let Some(i) = app.state.panels.iter().position(|p| p.id == panel.id) {
             let conns = app.unregister_device(&panel.id);
             close_all(conns, "configuration replaced", fx);
             app.state.panels[i] = panel.clone();
-            replaced += 1;
         } else {
-            if app.state.panels.len() >= MAX_PANELS {
-                return error(400, &format!("at most {MAX_PANELS} panels"));
-            }
             app.state.panels.push(panel.clone());
-            added += 1;
         }
         app.register_device(&panel.id);
     }

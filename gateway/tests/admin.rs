@@ -325,6 +325,48 @@ fn io_xml_round_trips_through_the_admin_api() {
 }
 
 #[test]
+fn a_refused_io_xml_import_changes_nothing() {
+    let mut h = H::new();
+    h.set_up();
+    let fixture = include_str!("fixtures/calaos_base_io.xml");
+    // A panel already waiting for the code one imported panel carries.
+    let (r, _) = h.admin(
+        Method::Post,
+        "/api/v3/remote_ui",
+        r#"{"id":"io_7","name":"Hall","provisioning_code":"ZX81AB"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let before = h.app.panels().to_vec();
+    let (r, fx) = h.admin(Method::Post, "/api/v3/io.xml", fixture);
+    assert_eq!(r.status, 400, "{}", r.text());
+    let message = json(&r)["error"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("ZX81AB") && message.contains("nothing was imported"),
+        "{message}"
+    );
+    assert_eq!(h.app.panels(), &before[..]);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::PersistState(_))));
+
+    // Too many panels in all: refused before the first one is added.
+    let (r, _) = h.admin(Method::Delete, "/api/v3/remote_ui/io_7", "");
+    assert!(r.status < 300, "{}", r.text());
+    for i in 0..latchkey_gateway::model::MAX_PANELS - 1 {
+        let (r, _) = h.admin(
+            Method::Post,
+            "/api/v3/remote_ui",
+            &format!(r#"{{"id":"p{i}","name":"P{i}","provisioning_code":"CODE{i:04}"}}"#),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let before = h.app.panels().to_vec();
+    let (r, fx) = h.admin(Method::Post, "/api/v3/io.xml", fixture);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(json(&r)["error"].as_str().unwrap().contains("at most"));
+    assert_eq!(h.app.panels(), &before[..]);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::PersistState(_))));
+}
+
+#[test]
 fn plain_http_port_redirects_to_https() {
     let req = Request::new(Method::Get, "/admin").with_header("Host", "127.0.0.1:8080");
     let r = latchkey_gateway::redirect_to_https(&req, 8443);

@@ -300,6 +300,34 @@ pub fn parse_token_response(
     token_fields(&map, now, skew, config)
 }
 
+/// The refresh token in a success answer, read as leniently as possible: the body (after
+/// the profile's wrapper) is a JSON object whose `refresh_token` is a non-empty string.
+/// [`TokenSession`](crate::session::TokenSession) keeps it when the strict reading of the
+/// same answer fails ([`TokenError::Malformed`]): the server has rotated the token it was
+/// sent, so this one is the session's only way on.
+#[must_use]
+pub fn rotated_refresh_token(response: &HttpResponse, config: &ResponseConfig) -> Option<Secret> {
+    if !is_success(response.status) || response.body.len() > MAX_BODY {
+        return None;
+    }
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&response.body) else {
+        return None;
+    };
+    let map = if config.wrapper == Wrapper::CodeData {
+        let (inner, code) = unwrap_code_data(map);
+        if code.is_some_and(|c| c != 0 && !is_success(c)) {
+            return None;
+        }
+        inner
+    } else {
+        map
+    };
+    match map.get("refresh_token") {
+        Some(Value::String(s)) if !s.is_empty() => Some(Secret::new(s.clone())),
+        _ => None,
+    }
+}
+
 fn token_fields(
     map: &Map<String, Value>,
     now: u64,

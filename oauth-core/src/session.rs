@@ -355,7 +355,13 @@ pub struct Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Created,
-    Refreshed { rotated: bool, forced: bool },
+    Refreshed {
+        rotated: bool,
+        forced: bool,
+    },
+    /// A rotated refresh token kept from an answer that was otherwise unusable (the error
+    /// is in `last_error`): once written, the session backs off and retries with it.
+    Salvaged,
     Marker,
     Reauth,
 }
@@ -741,13 +747,27 @@ impl TokenSession {
             return;
         }
         let used = used.clone();
-        let parsed = match result {
-            Ok(resp) => response::parse_token_response(&resp, now, &self.profile.response),
-            Err(e) => Err(TokenError::Transport(e)),
+        let (parsed, salvaged) = match result {
+            Ok(resp) => {
+                let parsed = response::parse_token_response(&resp, now, &self.profile.response);
+                // A success answer the strict reading refuses may still carry a rotated
+                // refresh token: the server has spent the one we sent, so that new one is
+                // the session's only way on and must not be dropped with the answer.
+                let salvaged = match &parsed {
+                    Err(TokenError::Malformed { .. }) => {
+                        response::rotated_refresh_token(&resp, &self.profile.response)
+                            .filter(|rt| Some(rt) != used.as_ref())
+                    }
+                    _ => None,
+                };
+                (parsed, salvaged)
+            }
+            Err(e) => (Err(TokenError::Transport(e)), None),
         };
-        match parsed {
-            Ok(tokens) => self.refreshed(now, tokens, used.as_ref()),
-            Err(error) => self.refresh_failed(now, error, used),
+        match (parsed, salvaged) {
+            (Ok(tokens), _) => self.refreshed(now, tokens, used.as_ref()),
+            (Err(error), Some(refresh_token)) => self.salvage(now, refresh_token, error),
+            (Err(error), None) => self.refresh_failed(now, error, used),
         }
     }
 
@@ -784,6 +804,12 @@ impl TokenSession {
                 });
                 self.after_new_tokens(now);
             }
+            Outcome::Salvaged => {
+                let error = self.last_error.take().unwrap_or(TokenError::Malformed {
+                    reason: "unusable token response".to_owned(),
+                });
+                self.backoff(now, error);
+            }
             Outcome::Reauth => {}
         }
     }
@@ -805,7 +831,7 @@ impl TokenSession {
         };
         match outcome {
             Outcome::Marker => self.backoff(now, error),
-            Outcome::Created | Outcome::Refreshed { .. } => {
+            Outcome::Created | Outcome::Refreshed { .. } | Outcome::Salvaged => {
                 self.failures = self.failures.saturating_add(1);
                 let r = self.jitter.next();
                 let until = now.saturating_add(self.config.backoff.delay(self.failures, r, None));
@@ -837,7 +863,7 @@ impl TokenSession {
                 // A login always wins.
                 self.persist(snap, None, outcome);
             }
-            Outcome::Refreshed { .. } => {
+            Outcome::Refreshed { .. } | Outcome::Salvaged => {
                 // These tokens were just issued by the server for our refresh token: they
                 // are the newest; write them over whatever is there.
                 let expected = on_disk.as_ref().map(|d| d.revision);
@@ -1197,6 +1223,31 @@ impl TokenSession {
         self.state = State::Committing;
         let expected = Some(current.revision);
         self.persist(next, expected, Outcome::Refreshed { rotated, forced });
+    }
+
+    /// Keeps `refresh_token`, rotated in an answer that was otherwise unusable (`error`): it
+    /// replaces the spent one in the state file (the access token stays as it was), then
+    /// the session backs off as after any transient failure and retries with it.
+    fn salvage(&mut self, now: u64, refresh_token: Secret, error: TokenError) {
+        let Some(current) = &self.current else {
+            return;
+        };
+        let mut next = current.clone();
+        next.generation = current.generation.saturating_add(1);
+        next.refresh_token = Some(refresh_token);
+        next.refresh_issued_at = Some(now);
+        if self.config.refresh_token_sliding {
+            next.refresh_expires_at = self
+                .config
+                .refresh_token_lifetime
+                .map(|l| now.saturating_add(l));
+        }
+        next.last_refresh_at = Some(now);
+        next.refresh_in_flight = None;
+        self.last_error = Some(error);
+        self.state = State::Committing;
+        let expected = Some(current.revision);
+        self.persist(next, expected, Outcome::Salvaged);
     }
 
     fn refresh_failed(&mut self, now: u64, error: TokenError, used: Option<Secret>) {

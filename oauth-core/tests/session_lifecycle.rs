@@ -167,6 +167,44 @@ fn a_rotated_refresh_token_is_persisted_before_the_new_access_token_is_released(
 }
 
 #[test]
+fn a_rotated_refresh_token_in_an_otherwise_unusable_answer_is_kept_and_used_next() {
+    let mut rig = Rig::logged_in(600, cfg(), 4);
+    let old_rt = rig.disk.as_ref().unwrap().refresh_token.clone().unwrap();
+    // The server rotates, but its answer fails the strict reading (`scope` is an array).
+    rig.server.odd_scope = true;
+    rig.now = rig.session.poll_timeout().unwrap();
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    rig.write_one(); // marker
+    rig.serve_one();
+    rig.answer_one();
+    // The rotated refresh token is written before anything else happens.
+    assert_eq!(rig.writes.len(), 1);
+    let kept = rig.writes[0].snapshot.refresh_token.clone().unwrap();
+    assert_ne!(kept, old_rt);
+    assert!(rig.server.accepts(kept.expose()));
+    assert!(rig.writes[0].snapshot.refresh_in_flight.is_none());
+    rig.write_one();
+    assert_eq!(
+        rig.disk.as_ref().unwrap().refresh_token.as_ref(),
+        Some(&kept)
+    );
+    assert_eq!(
+        rig.count(|e| matches!(e, Event::RefreshFailed { .. })),
+        1,
+        "the answer is still reported as a failure and backed off"
+    );
+    // The server is fixed; the retry uses the kept token and the session goes on.
+    rig.server.odd_scope = false;
+    rig.run_until(rig.now + 120);
+    assert_eq!(rig.server.refreshes, 2);
+    assert_eq!(rig.refreshed_events(), 1);
+    assert_eq!(rig.reauth_events(), 0);
+    assert!(rig.server.revoked.is_empty(), "no spent token was replayed");
+    assert!(rig.token_now().is_some());
+}
+
+#[test]
 fn no_refresh_token_in_the_response_keeps_the_old_one() {
     let mut rig = Rig::logged_in(600, cfg(), 4);
     rig.server.omit_refresh_token = true;

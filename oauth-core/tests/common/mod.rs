@@ -38,6 +38,9 @@ pub struct Server {
     pub revoke_on_reuse: bool,
     /// Access tokens issued, with their expiry.
     pub access: HashMap<String, u64>,
+    /// Answer refreshes with a field the strict reading refuses (`scope` as an array) while
+    /// still rotating the refresh token.
+    pub odd_scope: bool,
 }
 
 impl Server {
@@ -55,6 +58,7 @@ impl Server {
             omit_refresh_token: false,
             revoke_on_reuse: true,
             access: HashMap::new(),
+            odd_scope: false,
         }
     }
 
@@ -70,6 +74,9 @@ impl Server {
             let rt = format!("rt-{grant}-{}", self.counter);
             self.live.insert(grant, rt.clone());
             body.push_str(&format!(r#","refresh_token":"{rt}""#));
+        }
+        if self.odd_scope {
+            body.push_str(r#","scope":["openid","offline_access"]"#);
         }
         body.push('}');
         body

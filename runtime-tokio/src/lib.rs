@@ -120,6 +120,8 @@
 //!   CSRs); `rand_core` hands it the OS random source (`getrandom`) as an argument.
 //! - `sha2` (the watched files' content hash), `zeroize` (key bytes wiped after use),
 //!   `serde`/`serde_json` (the renewer's record file).
+//! - `async-lock` 3 (smol-rs, `std` only): the renewer's one-install-at-a-time lock, held
+//!   across the pair's save — an async mutex that works the same on any executor.
 #![forbid(unsafe_code)]
 
 #[path = "shared/http/mod.rs"]

@@ -494,6 +494,71 @@ fn the_failure_history_survives_a_restart() {
     assert!(!dir.path("sip-client-1.key.pem").exists());
 }
 
+#[test]
+fn concurrent_installs_leave_a_matching_pair_on_disk() {
+    let dir = Scratch::new("concurrent");
+    let always_good = || Scripted::new(|_, now| Ok(pair(now, now + 600).0));
+    let renewer = block_on(async {
+        CertRenewer::builder(always_good())
+            .persist(StateDir::open(&dir.0).await.unwrap(), "https")
+            .start()
+            .await
+            .expect("first pair")
+    });
+    // Eight uploads at once (two regenerate clicks, an upload during a renewal…).
+    let t = now();
+    let pairs: Vec<(CertifiedPair, Vec<u8>)> = (0..8).map(|_| pair(t, t + 600)).collect();
+    let results = block_on(async {
+        let mut pending: Vec<_> = pairs
+            .iter()
+            .map(|(p, _)| Some(Box::pin(renewer.install_pair(p))))
+            .collect();
+        let mut results = Vec::new();
+        std::future::poll_fn(|cx| {
+            for slot in &mut pending {
+                if let Some(f) = slot
+                    && let Poll::Ready(r) = f.as_mut().poll(cx)
+                {
+                    results.push(r.is_ok());
+                    *slot = None;
+                }
+            }
+            if pending.iter().all(Option::is_none) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        results
+    });
+    assert_eq!(results, vec![true; 8]);
+    let live = current_der(renewer.identity());
+    assert!(pairs.iter().any(|(_, der)| *der == live));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path("https.json")).unwrap()).unwrap();
+    assert_eq!(
+        record["serial"], 9,
+        "each install saved under its own serial"
+    );
+    drop(renewer);
+    // A restart loads the stored pair (a certificate beside another's key would fail here),
+    // and it is the one that was being served.
+    let restarted = block_on(async {
+        CertRenewer::builder(always_good())
+            .persist(StateDir::open(&dir.0).await.unwrap(), "https")
+            .start()
+            .await
+            .expect("the stored pair matches")
+    });
+    assert_eq!(
+        restarted.source().calls(),
+        0,
+        "started from the stored pair"
+    );
+    assert_eq!(current_der(restarted.identity()), live);
+}
+
 // --- watched files -------------------------------------------------------------------------
 
 #[test]

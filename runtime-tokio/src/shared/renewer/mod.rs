@@ -106,6 +106,10 @@ struct Inner<S> {
     store: Option<Store>,
     identity: LiveIdentity,
     current: Mutex<Current>,
+    /// Held by [`CertRenewer::install`] from validation to the swap: two installs at once
+    /// (a renewal and an upload, two regenerate clicks) would both save as serial + 1 and
+    /// could leave one's certificate beside the other's key on disk.
+    installing: async_lock::Mutex<()>,
     observer: Option<Observer>,
     wake: Signal,
     running: AtomicBool,
@@ -301,6 +305,7 @@ impl<S: RenewalSource> RenewerBuilder<S> {
                 store,
                 identity: LiveIdentity::new(identity),
                 current: Mutex::new(current),
+                installing: async_lock::Mutex::new(()),
                 observer,
                 wake: Signal::new(),
                 running: AtomicBool::new(false),
@@ -519,6 +524,7 @@ impl<S: RenewalSource> CertRenewer<S> {
 
     /// Validates `pair` at `now`, saves it, then swaps it in.
     async fn install(&self, now: u64, pair: &CertifiedPair, due: bool) -> Result<(), RenewError> {
+        let _one_at_a_time = self.inner.installing.lock().await;
         let valid = self.inner.settings.validate(pair, now)?;
         let (serial, mut history) = {
             let current = self.lock();

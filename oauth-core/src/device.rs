@@ -23,6 +23,10 @@ use crate::session::RequestId;
 pub const DEFAULT_INTERVAL: u64 = 5;
 /// Longest interval latchkey waits between polls after failures.
 const MAX_INTERVAL: u64 = 60;
+/// Longest polling interval believed from a server (an hour: the code rarely lives longer);
+/// shorter ones are kept as given — polling faster than the server asks breaks RFC 8628
+/// §3.5 and draws `slow_down`.
+const MAX_SERVER_INTERVAL: u64 = 3600;
 
 /// What to show the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,7 +322,7 @@ fn parse_device_authorization(body: &[u8], now: u64) -> Result<(Secret, UserCode
     let expires_in = n("expires_in").ok_or("`expires_in` is missing or not a number")?;
     let interval = n("interval")
         .unwrap_or(DEFAULT_INTERVAL)
-        .clamp(1, MAX_INTERVAL);
+        .clamp(1, MAX_SERVER_INTERVAL);
     Ok((
         Secret::new(device_code),
         UserCode {

@@ -61,6 +61,19 @@ fn the_user_code_is_shown_and_polling_waits_the_default_interval() {
     assert_eq!(flow.poll_timeout(), Some(NOW + 5));
 }
 
+/// RFC 8628 §3.2/§3.5: a long interval from the server is kept (polling faster would draw
+/// `slow_down`); only an absurd one is capped, at an hour.
+#[test]
+fn a_long_server_interval_is_kept() {
+    let (flow, _) = started(Some(120));
+    assert_eq!(flow.interval(), 120);
+    assert_eq!(flow.poll_timeout(), Some(NOW + 120));
+    let (flow, _) = started(Some(1_000_000));
+    assert_eq!(flow.interval(), 3600);
+    let (flow, _) = started(Some(0));
+    assert_eq!(flow.interval(), 1);
+}
+
 /// RFC 8628 §3.5: `slow_down` adds 5 s to this and all later polls.
 #[test]
 fn slow_down_adds_five_seconds_for_good() {

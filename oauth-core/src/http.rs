@@ -211,16 +211,19 @@ fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a st
 }
 
 /// Header names whose values are credentials and never printed.
-const SECRET_HEADERS: [&str; 5] = [
+const SECRET_HEADERS: [&str; 6] = [
     "authorization",
     "cookie",
     "set-cookie",
     "usertoken",
     "ocp-apim-subscription-key",
+    // Azure AD B2C's sign-in page API (headless login): the page's CSRF token is tied to the
+    // sign-in session.
+    "x-csrf-token",
 ];
 
 /// Query parameters whose values are credentials and never printed.
-const SECRET_PARAMS: [&str; 8] = [
+const SECRET_PARAMS: [&str; 9] = [
     "code",
     "client_secret",
     "refresh_token",
@@ -229,6 +232,7 @@ const SECRET_PARAMS: [&str; 8] = [
     "password",
     "device_code",
     "authorization_code",
+    "csrf_token",
 ];
 
 struct RedactedHeaders<'a>(&'a [(String, String)]);
@@ -288,10 +292,18 @@ mod tests {
         let mut req = HttpRequest::new(Method::Post, "https://x/token?code=abc&p=pol");
         req.push_header("Authorization", "Bearer secret-token");
         req.push_header("Accept", "application/json");
+        req.push_header("X-CSRF-TOKEN", "csrf-secret");
         req.body = b"refresh_token=rt-secret".to_vec();
         let shown = format!("{req:?}");
         assert!(!shown.contains("secret"), "{shown}");
         assert!(!shown.contains("abc"), "{shown}");
+        let confirmed = HttpRequest::new(
+            Method::Get,
+            "https://x/api/CombinedSigninAndSignup/confirmed?rememberMe=false&csrf_token=tok-secret&tx=t",
+        );
+        let confirmed = format!("{confirmed:?}");
+        assert!(!confirmed.contains("tok-secret"), "{confirmed}");
+        assert!(confirmed.contains("tx=t"), "{confirmed}");
         assert!(shown.contains("p=pol"), "{shown}");
         assert!(shown.contains("Accept: application/json"), "{shown}");
     }

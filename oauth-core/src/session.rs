@@ -493,7 +493,7 @@ impl TokenSession {
         s.state = State::Idle;
         s.schedule();
         if let Some(f) = in_flight {
-            let lease_end = f.started_at.saturating_add(s.config.request_timeout);
+            let lease_end = lease_end(f.started_at, now, s.config.request_timeout);
             if now < lease_end {
                 s.state = State::SiblingRefreshing {
                     lease_end,
@@ -579,7 +579,7 @@ impl TokenSession {
             State::NoSession => TokenAnswer::NoSession,
             State::ReauthRequired { .. } => self.answer_while_refreshing(),
             State::Idle => {
-                let floor = self.floor();
+                let floor = self.floor(now);
                 if now >= floor {
                     self.start_refresh(now, RefreshReason::Demand);
                 } else {
@@ -1080,11 +1080,16 @@ impl TokenSession {
         }
     }
 
-    fn floor(&self) -> u64 {
+    /// The earliest next refresh: `min_refresh_interval` after the last one — taken as no
+    /// later than `now`, so a time written while the clock ran ahead (then corrected) does
+    /// not hold refreshes back until the clock catches up.
+    fn floor(&self, now: u64) -> u64 {
         self.current
             .as_ref()
             .and_then(|c| c.last_refresh_at)
-            .map_or(0, |t| t.saturating_add(self.config.min_refresh_interval))
+            .map_or(0, |t| {
+                t.min(now).saturating_add(self.config.min_refresh_interval)
+            })
     }
 
     fn disk_revision(&self) -> u64 {
@@ -1331,7 +1336,7 @@ impl TokenSession {
             return;
         }
         if let Some(f) = disk.refresh_in_flight.clone() {
-            let lease_end = f.started_at.saturating_add(self.config.request_timeout);
+            let lease_end = lease_end(f.started_at, now, self.config.request_timeout);
             if f.instance != self.instance && now < lease_end {
                 self.current = Some(disk);
                 self.state = State::SiblingRefreshing {
@@ -1374,9 +1379,18 @@ impl TokenSession {
                 self.adopt(now, d);
             }
             Some(d) if d.provider == self.profile.name => {
-                let lease_end = d.refresh_in_flight.as_ref().map_or(lease_end, |f| {
-                    f.started_at.saturating_add(self.config.request_timeout)
-                });
+                // The same marker as before keeps the lease already computed (its start may
+                // lie ahead of `now`, and re-deriving the end from it would slide the lease
+                // forward at every look); a new marker gets its own.
+                let known = self
+                    .current
+                    .as_ref()
+                    .and_then(|c| c.refresh_in_flight.as_ref());
+                let lease_end = match d.refresh_in_flight.as_ref() {
+                    Some(f) if Some(f) == known => lease_end,
+                    Some(f) => self::lease_end(f.started_at, now, self.config.request_timeout),
+                    None => lease_end,
+                };
                 self.current = Some(d);
                 if now >= lease_end {
                     self.state = State::Idle;
@@ -1442,7 +1456,10 @@ impl TokenSession {
         let c = self.current.as_ref()?;
         c.refresh_token.as_ref()?;
         let last = c.last_refresh_at.or(c.refresh_issued_at)?;
-        Some(last.saturating_add(idle - idle / 10).max(self.floor()))
+        Some(
+            last.saturating_add(idle - idle / 10)
+                .max(self.floor(u64::MAX)),
+        )
     }
 
     fn reauth_soon_at(&self) -> Option<u64> {
@@ -1475,4 +1492,11 @@ fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
         (a, None) => a,
         (None, b) => b,
     }
+}
+
+/// When the refresh lease of an in-flight marker started at `started_at` ends: one request
+/// timeout after its start, taken as no later than `now` (a marker written while the clock
+/// ran ahead must not hold the session back until the clock catches up).
+fn lease_end(started_at: u64, now: u64, request_timeout: u64) -> u64 {
+    started_at.min(now).saturating_add(request_timeout)
 }

@@ -523,6 +523,41 @@ fn a_crash_before_the_request_left_recovers_without_reauth() {
 }
 
 #[test]
+fn times_written_while_the_clock_ran_ahead_do_not_hold_the_session_back() {
+    // The state was written by a process whose clock was a day ahead; the clock has since
+    // been corrected. Nothing may wait for the clock to catch up.
+    const AHEAD: u64 = 86_400;
+    let mut rig = Rig::logged_in(600, cfg(), 19);
+    rig.now += 700; // the access token has expired
+    let mut snap = rig.disk.clone().unwrap();
+    snap.last_refresh_at = Some(rig.now + AHEAD);
+    rig.disk = Some(snap);
+    rig.crash_and_restart(cfg(), 20);
+    assert_eq!(rig.session.access_token(rig.now), TokenAnswer::Wait);
+    rig.run_until(rig.now + 5);
+    assert_eq!(
+        rig.server.refreshes, 1,
+        "refreshed within seconds, not in a day"
+    );
+    assert!(rig.token_now().is_some());
+
+    // An in-flight marker started "in the future": its lease is one request timeout from now.
+    let mut rig = Rig::logged_in(600, cfg(), 21);
+    rig.now = rig.session.poll_timeout().unwrap();
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    rig.write_one(); // marker on disk, request not yet sent
+    let mut snap = rig.disk.clone().unwrap();
+    snap.refresh_in_flight.as_mut().unwrap().started_at = rig.now + AHEAD;
+    rig.disk = Some(snap);
+    rig.crash_and_restart(cfg(), 22);
+    rig.run_until(rig.now + 60);
+    assert_eq!(rig.server.refreshes, 1);
+    assert_eq!(rig.reauth_events(), 0);
+    assert!(rig.token_now().is_some());
+}
+
+#[test]
 fn a_crash_after_the_server_rotated_is_detected_and_asks_for_login_once() {
     let mut rig = Rig::logged_in(600, cfg(), 16);
     rig.now = rig.session.poll_timeout().unwrap();

@@ -87,8 +87,8 @@ pub struct ConnId(pub u64);
 
 /// Something the driver must do. Perform effects in order, and before writing the
 /// response they came with (a provisioning answer's secret is on disk before the device
-/// sees it).
-#[derive(Debug)]
+/// sees it). `Debug` leaves out the secrets: the state bytes (device secrets, the password
+/// hash) are shown by length and the private key not at all.
 #[non_exhaustive]
 pub enum Effect {
     /// Write the application state (JSON, secrets inside: mode 0600) atomically.
@@ -223,8 +223,8 @@ pub(crate) struct ServedCert {
     pub(crate) info: CertInfo,
 }
 
-/// The gateway application (see the crate docs).
-#[derive(Debug)]
+/// The gateway application (see the crate docs). `Debug` shows its configuration and counts,
+/// never the CSRF key, the setup token, device secrets or the password hash.
 pub struct App {
     pub(crate) config: AppConfig,
     pub(crate) guard: Guard,
@@ -239,6 +239,66 @@ pub struct App {
     next_conn: u64,
     pub(crate) token_status: Option<Status>,
     pub(crate) cert: Option<ServedCert>,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("config", &self.config)
+            .field("panels", &self.state.panels.len())
+            .field("ios", &self.state.ios.len())
+            .field("devices", &self.device_panels.len())
+            .field("connections", &self.conns.len())
+            .field("setup_pending", &self.setup_token.is_some())
+            .field("token_status", &self.token_status)
+            .field("cert", &self.cert.as_ref().map(|c| &c.info.subject))
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bytes = |b: &Vec<u8>| format!("<{} bytes>", b.len());
+        match self {
+            Effect::PersistState(b) => f.debug_tuple("PersistState").field(&bytes(b)).finish(),
+            Effect::PersistGuard(b) => f.debug_tuple("PersistGuard").field(&bytes(b)).finish(),
+            Effect::SwapCertificate { cert_pem, .. } => f
+                .debug_struct("SwapCertificate")
+                .field("cert_pem", &format_args!("<{} bytes>", cert_pem.len()))
+                .field("key_pem", &format_args!("<redacted>"))
+                .finish(),
+            Effect::RegenerateSelfSigned => f.write_str("RegenerateSelfSigned"),
+            Effect::RefreshToken => f.write_str("RefreshToken"),
+            Effect::TokenSettingsChanged {
+                auto_refresh_enabled,
+                refresh_buffer_minutes,
+            } => f
+                .debug_struct("TokenSettingsChanged")
+                .field("auto_refresh_enabled", auto_refresh_enabled)
+                .field("refresh_buffer_minutes", refresh_buffer_minutes)
+                .finish(),
+            Effect::SetIoState { io, state } => f
+                .debug_struct("SetIoState")
+                .field("io", io)
+                .field("state", state)
+                .finish(),
+            Effect::UpgradeWebSocket(session) => {
+                f.debug_tuple("UpgradeWebSocket").field(session).finish()
+            }
+            Effect::SendWs { conn, text } => f
+                .debug_struct("SendWs")
+                .field("conn", conn)
+                .field("text", text)
+                .finish(),
+            Effect::CloseWs { conn, code, reason } => f
+                .debug_struct("CloseWs")
+                .field("conn", conn)
+                .field("code", code)
+                .field("reason", reason)
+                .finish(),
+            Effect::Security(event) => f.debug_tuple("Security").field(event).finish(),
+        }
+    }
 }
 
 /// Lower-case hex of `bytes`.

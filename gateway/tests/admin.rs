@@ -372,3 +372,32 @@ fn plain_http_port_redirects_to_https() {
     let r = latchkey_gateway::redirect_to_https(&req, 8443);
     assert_eq!(r.header("location"), Some("https://127.0.0.1:8443/admin"));
 }
+
+#[test]
+fn debug_output_of_the_app_and_its_effects_holds_no_secret() {
+    let mut h = H::new();
+    let path = h.app.setup_path().unwrap();
+    let token = path.split("token=").nth(1).unwrap().to_string();
+    let shown = format!("{:?}", h.app);
+    assert!(!shown.contains(&token), "{shown}");
+    h.set_up();
+    let (_, signer) = h.provision("K7Q2M9", SigningVariant::CalaosBase, ip(30));
+    let panel = h.app.panels()[0].clone();
+    let secret = panel.credentials.unwrap().device_secret;
+    // Every effect of a provisioning (the state with the new secret is persisted).
+    let (_, fx) = h.admin(
+        Method::Put,
+        &format!("/api/v3/remote_ui/{}/config", panel.id),
+        r#"{"name":"Renamed"}"#,
+    );
+    assert!(fx.iter().any(|e| matches!(e, Effect::PersistState(_))));
+    let shown = format!("{fx:?}{:?}", h.app);
+    assert!(!shown.contains(&secret), "{shown}");
+    assert!(!shown.contains(signer.authorization()), "{shown}");
+    let swap = Effect::SwapCertificate {
+        cert_pem: "-----BEGIN CERTIFICATE-----".into(),
+        key_pem: "-----BEGIN PRIVATE KEY-----\nsecret-key-bytes".into(),
+    };
+    let shown = format!("{swap:?}");
+    assert!(!shown.contains("secret-key-bytes"), "{shown}");
+}

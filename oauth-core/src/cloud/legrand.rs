@@ -17,14 +17,28 @@ use crate::secret::Secret;
 
 use super::{ApiError, body_json, pick_str};
 
-/// The Legrand API of a `bticino-diy` or `bticino-c100x` profile.
-#[derive(Debug, Clone)]
+/// The Legrand API of a `bticino-diy` or `bticino-c100x` profile. `Debug` names the extra
+/// headers without their values (`Ocp-Apim-Subscription-Key` is a credential).
+#[derive(Clone)]
 pub struct LegrandApi {
     base: String,
     headers: Vec<(String, String)>,
     template: String,
     ou: String,
     gateway_user: String,
+}
+
+impl core::fmt::Debug for LegrandApi {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("LegrandApi")
+            .field("base", &self.base)
+            .field("headers", &names)
+            .field("template", &self.template)
+            .field("ou", &self.ou)
+            .field("gateway_user", &self.gateway_user)
+            .finish()
+    }
 }
 
 /// A plant (an installation).

@@ -41,6 +41,13 @@ fn every_call_carries_bearer_user_token_and_subscription_key() {
         Some("f36968e522bf4ec3877fa491109d3d14")
     );
     assert_eq!(header(&req, "accept"), Some("application/json"));
+    // The key is a credential: the API's Debug names the header, not its value.
+    let shown = format!("{:?}", api("bticino-diy"));
+    assert!(shown.contains("Ocp-Apim-Subscription-Key"), "{shown}");
+    assert!(
+        !shown.contains("f36968e522bf4ec3877fa491109d3d14"),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -1085,6 +1085,8 @@ fn edit_config(app: &mut App, id: &str, req: &Request, fx: &mut Vec<Effect>) -> 
             "id" | "provisioning_code" | "auth_token" | "device_secret"
         ) {
             return error(400, &format!("{k} cannot be changed here"));
+        } else if !crate::model::is_attribute_name(k) {
+            return error(400, &format!("{k:?} {}", crate::model::ATTRIBUTE_NAME_RULE));
         } else {
             match value_text(v, k) {
                 Ok(t) => p.set_param(k, &t),

@@ -622,6 +622,22 @@ fn json_str(v: &Value, field: &str) -> Result<String, ConfigError> {
     }
 }
 
+/// Whether `name` can be written as an attribute name in io.xml: an ASCII letter or `_`,
+/// then letters, digits, `-`, `_` or `.` (XML's Name, without `:` and non-ASCII, which
+/// namespaces and Calaos do not expect). Names accepted from the admin, a device or a
+/// JSON configuration are checked with it, so the export is always well-formed XML.
+#[must_use]
+pub fn is_attribute_name(name: &str) -> bool {
+    let mut b = name.bytes();
+    b.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// What [`is_attribute_name`] refuses, as an error message.
+pub const ATTRIBUTE_NAME_RULE: &str =
+    "is not a valid attribute name (a letter or _, then letters, digits, -, _ or .)";
+
 /// Reads pages from the JSON the admin API takes (the design's `pages` array: objects with
 /// string attributes and a `widgets` array of objects).
 ///
@@ -681,6 +697,12 @@ pub fn pages_from_json(panel: &str, v: &Value) -> Result<Vec<Page>, ConfigError>
                     }
                     let mut attrs = Vec::new();
                     for (wk, wv) in wo {
+                        if !is_attribute_name(wk) {
+                            return Err(ConfigError::Invalid {
+                                field: format!("pages[{i}].widgets[{j}].{wk}"),
+                                problem: ATTRIBUTE_NAME_RULE,
+                            });
+                        }
                         attrs.push((
                             wk.clone(),
                             json_str(wv, &format!("pages[{i}].widgets[{j}].{wk}"))?,
@@ -692,6 +714,12 @@ pub fn pages_from_json(panel: &str, v: &Value) -> Result<Vec<Page>, ConfigError>
                 if page.attrs.len() >= MAX_ATTRIBUTES {
                     return Err(ConfigError::TooManyAttributes {
                         field: format!("pages[{i}]"),
+                    });
+                }
+                if !is_attribute_name(k) {
+                    return Err(ConfigError::Invalid {
+                        field: format!("pages[{i}].{k}"),
+                        problem: ATTRIBUTE_NAME_RULE,
                     });
                 }
                 page.attrs

@@ -82,7 +82,11 @@ fn parse_provision(body: &[u8]) -> Result<ProvisionRequest, Response> {
             if k.len() > MAX_STRING || text.len() > MAX_STRING {
                 return Err(error(413, "Device info fields too long"));
             }
-            device_info.push((k.clone(), text));
+            // A name io.xml could not carry is dropped: device metadata is informative, and
+            // refusing the device over it would be harsher than calaos_base.
+            if crate::model::is_attribute_name(k) {
+                device_info.push((k.clone(), text));
+            }
         }
     }
     if code.len() > MAX_STRING {

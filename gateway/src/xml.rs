@@ -119,12 +119,13 @@ fn local(qname: &str) -> &str {
 }
 
 /// The parameters that are not plain params in either layout.
-const SPECIAL: [&str; 5] = [
+const SPECIAL: [&str; 6] = [
     "id",
     "provisioning_code",
     "auth_token",
     "device_secret",
     "signing_variant",
+    "provisioned_at",
 ];
 
 #[derive(Default)]
@@ -469,7 +470,12 @@ pub fn import(text: &str) -> Result<Vec<RemoteUi>, XmlError> {
     Ok(out)
 }
 
+/// One attribute; a name XML cannot carry (possible only in state from before names were
+/// checked where they are accepted) is left out, so the document stays well-formed.
 fn attr(out: &mut String, k: &str, v: &str) {
+    if !crate::model::is_attribute_name(k) {
+        return;
+    }
     out.push(' ');
     out.push_str(&escape(k));
     out.push_str("=\"");

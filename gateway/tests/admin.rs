@@ -401,3 +401,55 @@ fn debug_output_of_the_app_and_its_effects_holds_no_secret() {
     let shown = format!("{swap:?}");
     assert!(!shown.contains("secret-key-bytes"), "{shown}");
 }
+
+#[test]
+fn io_xml_export_stays_well_formed_whatever_names_devices_and_admins_send() {
+    let mut h = H::new();
+    h.set_up();
+    h.admin(
+        Method::Post,
+        "/api/v3/remote_ui",
+        r#"{"id":"io_5","name":"Porch","provisioning_code":"Q9W8E7"}"#,
+    );
+    // A device sends a metadata key io.xml cannot carry: it is dropped, the device accepted.
+    let (r, _) = h.send(
+        ip(40),
+        Request::new(Method::Post, "/api/v3/provision/request").with_body(
+            br#"{"code":"Q9W8E7","device_info":{"type":"esp32","mac_address":"24:0A:C4:00:00:05","a b":"x","<x>":"y","fw.build":"7"}}"#.to_vec(),
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let info = &h.app.panels()[0].device_info;
+    assert!(info.iter().any(|(k, _)| k == "fw.build"));
+    assert!(!info.iter().any(|(k, _)| k == "a b" || k == "<x>"));
+    // An admin edit with such a name is refused, naming it.
+    let (r, _) = h.admin(
+        Method::Put,
+        "/api/v3/remote_ui/io_5/config",
+        r#"{"bad name":"1"}"#,
+    );
+    assert_eq!(r.status, 400);
+    assert!(json(&r)["error"].as_str().unwrap().contains("\"bad name\""));
+    let (r, _) = h.admin(
+        Method::Put,
+        "/api/v3/remote_ui/io_5/config",
+        r#"{"pages":[{"id":"p1","widgets":[{"type":"label","x":0,"y":0,"o k":"1"}]}]}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    // A parameter named like a credential field is not written twice.
+    let (r, _) = h.admin(
+        Method::Put,
+        "/api/v3/remote_ui/io_5/config",
+        r#"{"provisioned_at":"1"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    for layout in ["room", "design"] {
+        let (r, _) = h.admin(Method::Get, &format!("/api/v3/io.xml?layout={layout}"), "");
+        assert_eq!(r.status, 200);
+        let text = r.text();
+        assert!(text.matches("provisioned_at=").count() <= 1, "{text}");
+        let back = latchkey_gateway::xml::import(&text)
+            .unwrap_or_else(|e| panic!("{layout}: {e}\n{text}"));
+        assert_eq!(back.len(), 1);
+    }
+}

@@ -685,7 +685,7 @@ fn static_asset(body: &str, content_type: &str) -> Response {
 }
 
 /// The security headers every HTTPS response carries.
-fn secure_headers(r: &mut Response, path: &str) {
+pub(crate) fn secure_headers(r: &mut Response, path: &str) {
     r.set_header(
         "Content-Security-Policy",
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \

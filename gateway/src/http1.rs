@@ -64,11 +64,19 @@ impl Refusal {
     /// A plain-text answer naming the fault.
     #[must_use]
     pub fn response(&self) -> Response {
-        let mut r = Response::new(self.status);
-        r.body = format!("{}\n", self.reason).into_bytes();
-        r.set_header("Content-Type", "text/plain; charset=utf-8");
-        r
+        plain_text(self.status, self.reason)
     }
+}
+
+/// A short plain-text answer (a refusal, an error the driver meets) with the security
+/// headers every response of the gateway carries, so that no answer goes out without them.
+#[must_use]
+pub fn plain_text(status: u16, text: &str) -> Response {
+    let mut r = Response::new(status);
+    r.body = format!("{text}\n").into_bytes();
+    r.set_header("Content-Type", "text/plain; charset=utf-8");
+    crate::app::secure_headers(&mut r, "");
+    r
 }
 
 const fn refused(status: u16, reason: &'static str) -> Refusal {
@@ -537,6 +545,16 @@ mod tests {
             dechunk(b"ffffffffffffffffff\r\n", &mut body, LIMIT_BODY, 1024),
             Dechunk::Refuse(..)
         ));
+    }
+
+    #[test]
+    fn refusals_carry_the_security_headers() {
+        let r = super::refused(431, "request head too large").response();
+        assert_eq!(r.status, 431);
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert!(r.header("strict-transport-security").is_some());
+        assert!(r.header("content-security-policy").is_some());
+        assert_eq!(r.text(), "request head too large\n");
     }
 
     #[test]

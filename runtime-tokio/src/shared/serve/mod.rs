@@ -1104,8 +1104,5 @@ impl Persister {
 
 /// A plain-text answer naming a fault (the gateway's framing refusals have the same form).
 fn refusal(status: u16, reason: &str) -> Response {
-    let mut r = Response::new(status);
-    r.body = format!("{reason}\n").into_bytes();
-    r.set_header("Content-Type", "text/plain; charset=utf-8");
-    r
+    latchkey_gateway::http1::plain_text(status, reason)
 }

@@ -162,6 +162,18 @@ impl WsSession {
         out
     }
 
+    /// A binary message from the panel. RemoteUI speaks JSON text only, so the session
+    /// closes with 1003 (unsupported data, RFC 6455 §7.4.1).
+    pub fn handle_binary(&mut self, now: Instant) -> WsOutput {
+        let mut out = WsOutput::default();
+        if self.is_closed() {
+            return out;
+        }
+        self.seen(now);
+        self.close(&mut out, 1003, "binary messages are not accepted");
+        out
+    }
+
     /// A pong (or any frame) arrived: the panel is alive.
     pub fn handle_pong(&mut self, now: Instant) {
         self.seen(now);

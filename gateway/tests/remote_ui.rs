@@ -538,3 +538,20 @@ fn what_a_device_reports_never_pushes_a_panel_past_its_parameter_limit() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+#[test]
+fn a_binary_message_closes_the_session_with_1003() {
+    let mut h = H::new();
+    h.set_up();
+    let (_, signer) = h.provision("B1N4RY", SigningVariant::CalaosBase, ip(50));
+    let (mut session, _) = h.connect(&signer, ip(50));
+    let out = session.handle_binary(h.now().instant);
+    assert!(matches!(
+        out.frames.as_slice(),
+        [WsFrame::Close { code: 1003, .. }]
+    ));
+    assert!(session.is_closed());
+    // Nothing more is answered once closed.
+    let later = session.handle_message(h.now(), &mut h.app, r#"{"msg":"remote_ui_get_config"}"#);
+    assert!(later.frames.is_empty());
+}

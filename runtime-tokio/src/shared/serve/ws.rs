@@ -272,14 +272,13 @@ fn decode(
                 let _ = ctx.flush(pipe);
             }
             Ok(Message::Binary(_)) => {
-                return send(
-                    ctx,
-                    pipe,
-                    WsFrame::Close {
-                        code: 1003,
-                        reason: "binary messages are not accepted".to_owned(),
-                    },
-                );
+                let out = session.handle_binary(server.now().instant);
+                server.queue_effects(out.effects);
+                for frame in out.frames {
+                    if !send(ctx, pipe, frame) {
+                        return false;
+                    }
+                }
             }
             Ok(Message::Close(_)) => {
                 // The codec queued the reply; write it out and end.

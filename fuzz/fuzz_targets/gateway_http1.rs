@@ -35,12 +35,32 @@ fuzz_target!(|data: &[u8]| {
         if head.body == BodyFraming::Chunked {
             let rest = &data[head.len..];
             let mut body = Vec::new();
-            match latchkey_gateway::http1::dechunk(rest, &mut body, MAX_BODY, MAX_HEAD) {
+            let whole = latchkey_gateway::http1::dechunk(rest, &mut body, MAX_BODY, MAX_HEAD);
+            match whole {
                 Dechunk::Done(used) => {
                     assert!(used <= rest.len());
                     assert!(body.len() <= MAX_BODY);
                 }
                 Dechunk::Refuse(r) => assert!([400, 413, 431].contains(&r.status)),
+                _ => {}
+            }
+            // The same bytes arriving in three reads end the same way (a refusal may come
+            // earlier, on a prefix, but it is the same refusal only when the whole is refused).
+            let mut d = latchkey_gateway::http1::Dechunker::new(MAX_BODY, MAX_HEAD);
+            let mut last = Dechunk::More;
+            for end in [rest.len() / 3, 2 * rest.len() / 3, rest.len()] {
+                last = d.advance(&rest[..end]);
+                if !matches!(last, Dechunk::More) {
+                    break;
+                }
+            }
+            match (whole, last) {
+                (Dechunk::Done(a), Dechunk::Done(b)) => {
+                    assert_eq!(a, b);
+                    assert_eq!(d.into_body(), body);
+                }
+                (Dechunk::More, other) => assert_eq!(other, Dechunk::More),
+                (Dechunk::Refuse(_), Dechunk::Done(_)) => panic!("prefix done, whole refused"),
                 _ => {}
             }
         }

@@ -102,7 +102,7 @@ pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<Head>, Refusal> 
 pub enum Dechunk {
     /// The body ended; that many bytes of the buffer were used (trailers included).
     Done(usize),
-    /// More bytes are needed (the whole body is decoded again next time).
+    /// More bytes are needed.
     More,
     /// Refuse the request.
     Refuse(Refusal),
@@ -207,80 +207,126 @@ fn body_framing(request: &Request) -> Result<BodyFraming, Refusal> {
     }
 }
 
-/// Decodes the chunked body at the start of `buf` into `body` (from scratch each call; the
-/// body and the buffer are both bounded, so the re-reads are too).
+/// Decodes the chunked body at the start of `buf` into `body` in one go: [`Dechunker`] from
+/// the start (the fuzz target's and the tests' entry; a driver reading from a socket keeps a
+/// [`Dechunker`] so that no byte is read twice).
+pub fn dechunk(buf: &[u8], body: &mut Vec<u8>, max_body: usize, max_trailer: usize) -> Dechunk {
+    let mut d = Dechunker::new(max_body, max_trailer);
+    let progress = d.advance(buf);
+    *body = d.into_body();
+    progress
+}
+
+/// An incremental decoder of one chunked body (RFC 9112 §7.1) at the start of a buffer that
+/// grows as bytes arrive: each [`advance`](Self::advance) goes on from the last complete
+/// chunk or trailer line, so a body costs time in proportion to its bytes however it is
+/// split into reads.
 ///
 /// A body over `max_body` bytes is refused (413), a trailer section over `max_trailer` bytes
 /// in all (431). The message as sent — size lines with their extensions, data, line breaks
 /// and trailers — may take at most [`chunked_wire_limit`] bytes, else 413: without that bound
 /// complete extension-padded size lines or endless complete trailer lines would have the
 /// driver buffer without end while the decoded body stays small. `More` therefore means
-/// that all of `buf` belongs to the unfinished body and is within that limit.
-pub fn dechunk(buf: &[u8], body: &mut Vec<u8>, max_body: usize, max_trailer: usize) -> Dechunk {
-    let wire_limit = chunked_wire_limit(max_body, max_trailer);
-    let more = || {
-        if buf.len() > wire_limit {
-            Dechunk::Refuse(refused(413, "chunked body framing too large"))
-        } else {
-            Dechunk::More
+/// that all of the buffer belongs to the unfinished body and is within that limit.
+#[derive(Debug, Clone)]
+pub struct Dechunker {
+    max_body: usize,
+    max_trailer: usize,
+    /// Bytes of the buffer consumed: whole chunks and trailer lines.
+    at: usize,
+    /// Where the trailer section began, once the last chunk was read.
+    trailer_start: Option<usize>,
+    body: Vec<u8>,
+}
+
+impl Dechunker {
+    /// A decoder for one body.
+    #[must_use]
+    pub fn new(max_body: usize, max_trailer: usize) -> Dechunker {
+        Dechunker {
+            max_body,
+            max_trailer,
+            at: 0,
+            trailer_start: None,
+            body: Vec::new(),
         }
-    };
-    body.clear();
-    let mut at = 0;
-    loop {
-        let (size_len, size) = match httparse::parse_chunk_size(&buf[at..]) {
-            Ok(httparse::Status::Complete(parsed)) => parsed,
-            Ok(httparse::Status::Partial) if buf.len() - at > 1024 => {
-                return Dechunk::Refuse(refused(400, "malformed chunk size line"));
+    }
+
+    /// Goes on decoding `buf`, the same buffer as at the last call with more bytes at its
+    /// end. `Done(n)`: the body ended after `n` bytes of `buf` (trailers included).
+    pub fn advance(&mut self, buf: &[u8]) -> Dechunk {
+        let wire_limit = chunked_wire_limit(self.max_body, self.max_trailer);
+        let more = || {
+            if buf.len() > wire_limit {
+                Dechunk::Refuse(refused(413, "chunked body framing too large"))
+            } else {
+                Dechunk::More
             }
-            Ok(httparse::Status::Partial) => return more(),
-            Err(_) => return Dechunk::Refuse(refused(400, "malformed chunk size line")),
         };
-        at += size_len;
-        let Ok(size) = usize::try_from(size) else {
-            return Dechunk::Refuse(refused(413, "request body too large"));
-        };
-        if size == 0 {
-            // Trailer section: fields (ignored) up to an empty line, `max_trailer` in all.
-            let trailer_start = at;
-            loop {
-                let rest = &buf[at..];
+        loop {
+            if let Some(trailer_start) = self.trailer_start {
+                // Trailer section: fields (ignored) up to an empty line, `max_trailer` in all.
+                let rest = buf.get(self.at..).unwrap_or_default();
                 let Some(end) = rest.windows(2).position(|w| w == b"\r\n") else {
-                    return if buf.len() - trailer_start > max_trailer {
+                    return if buf.len() - trailer_start > self.max_trailer {
                         Dechunk::Refuse(refused(431, "chunked trailer too large"))
                     } else {
                         more()
                     };
                 };
-                at += end + 2;
+                self.at += end + 2;
                 if end == 0 {
-                    return if at > wire_limit {
+                    return if self.at > wire_limit {
                         Dechunk::Refuse(refused(413, "chunked body framing too large"))
                     } else {
-                        Dechunk::Done(at)
+                        Dechunk::Done(self.at)
                     };
                 }
-                if at - trailer_start > max_trailer {
+                if self.at - trailer_start > self.max_trailer {
                     return Dechunk::Refuse(refused(431, "chunked trailer too large"));
                 }
+                continue;
             }
+            let rest = buf.get(self.at..).unwrap_or_default();
+            let (size_len, size) = match httparse::parse_chunk_size(rest) {
+                Ok(httparse::Status::Complete(parsed)) => parsed,
+                Ok(httparse::Status::Partial) if rest.len() > 1024 => {
+                    return Dechunk::Refuse(refused(400, "malformed chunk size line"));
+                }
+                Ok(httparse::Status::Partial) => return more(),
+                Err(_) => return Dechunk::Refuse(refused(400, "malformed chunk size line")),
+            };
+            let Ok(size) = usize::try_from(size) else {
+                return Dechunk::Refuse(refused(413, "request body too large"));
+            };
+            if size == 0 {
+                self.at += size_len;
+                self.trailer_start = Some(self.at);
+                continue;
+            }
+            if self.body.len().saturating_add(size) > self.max_body {
+                return Dechunk::Refuse(refused(413, "request body too large"));
+            }
+            let data = size_len;
+            if rest.len() - data < size + 2 {
+                return more();
+            }
+            if &rest[data + size..data + size + 2] != b"\r\n" {
+                return Dechunk::Refuse(refused(400, "chunk data not followed by CRLF"));
+            }
+            self.body.extend_from_slice(&rest[data..data + size]);
+            self.at += data + size + 2;
         }
-        if body.len().saturating_add(size) > max_body {
-            return Dechunk::Refuse(refused(413, "request body too large"));
-        }
-        if buf.len() - at < size + 2 {
-            return more();
-        }
-        body.extend_from_slice(&buf[at..at + size]);
-        at += size;
-        if &buf[at..at + 2] != b"\r\n" {
-            return Dechunk::Refuse(refused(400, "chunk data not followed by CRLF"));
-        }
-        at += 2;
+    }
+
+    /// The body decoded so far (all of it after `Done`).
+    #[must_use]
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
     }
 }
 
-/// The most bytes a chunked body may take on the wire in [`dechunk`]: twice `max_body` (room
+/// The most bytes a chunked body may take on the wire in [`Dechunker`]: twice `max_body` (room
 /// for the framing of any sensible chunking — a body in 1 KiB chunks adds under 1 %; one
 /// sent a few bytes per chunk, where framing outweighs data, is refused) plus `max_trailer`.
 #[must_use]
@@ -545,6 +591,51 @@ mod tests {
             dechunk(b"ffffffffffffffffff\r\n", &mut body, LIMIT_BODY, 1024),
             Dechunk::Refuse(..)
         ));
+    }
+
+    proptest::proptest! {
+        /// Fed a chunked body read by read (any split, any chunking, extensions, trailers),
+        /// the incremental decoder ends exactly as the one-shot decoder of the whole does.
+        #[test]
+        fn decoding_read_by_read_gives_what_decoding_the_whole_gives(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+            chunk in 1usize..97,
+            ext in proptest::bool::ANY,
+            trailer in proptest::bool::ANY,
+            reads in proptest::collection::vec(1usize..64, 1..40),
+        ) {
+            let mut wire = Vec::new();
+            for piece in body.chunks(chunk) {
+                wire.extend_from_slice(format!("{:x}", piece.len()).as_bytes());
+                if ext {
+                    wire.extend_from_slice(b";name=value");
+                }
+                wire.extend_from_slice(b"\r\n");
+                wire.extend_from_slice(piece);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\n");
+            if trailer {
+                wire.extend_from_slice(b"X-Sum: 1\r\n");
+            }
+            wire.extend_from_slice(b"\r\nNEXT");
+            let mut whole = Vec::new();
+            let expected = dechunk(&wire, &mut whole, LIMIT_BODY, 1024);
+            proptest::prop_assert_eq!(expected, Dechunk::Done(wire.len() - 4));
+            proptest::prop_assert_eq!(&whole, &body);
+            let mut d = Dechunker::new(LIMIT_BODY, 1024);
+            let mut end = 0;
+            let mut reads = reads.iter().cycle();
+            let last = loop {
+                end = (end + reads.next().copied().unwrap_or(1)).min(wire.len());
+                match d.advance(&wire[..end]) {
+                    Dechunk::More if end < wire.len() => {}
+                    other => break other,
+                }
+            };
+            proptest::prop_assert_eq!(last, expected);
+            proptest::prop_assert_eq!(d.into_body(), body);
+        }
     }
 
     #[test]

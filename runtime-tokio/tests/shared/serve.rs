@@ -638,6 +638,20 @@ fn framing_faults_get_their_status_and_slow_clients_are_cut_off() {
     assert_eq!(raw_exchange(&client, smuggle).status, 400);
     let no_host = b"GET /health HTTP/1.1\r\n\r\n";
     assert_eq!(raw_exchange(&client, no_host).status, 400);
+    // Chunked framing that grows while the body does not: endless complete trailer lines,
+    // and one-byte chunks padded with extensions, are refused once past their bounds.
+    let mut trailers =
+        b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n".to_vec();
+    for _ in 0..500 {
+        trailers.extend_from_slice(b"a:b\r\n");
+    }
+    assert_eq!(raw_exchange(&client, &trailers).status, 431);
+    let mut padded =
+        b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..20 {
+        padded.extend_from_slice(format!("1;{}\r\nX\r\n", "e".repeat(600)).as_bytes());
+    }
+    assert_eq!(raw_exchange(&client, &padded).status, 413);
 
     // A chunked body and pipelined requests on one kept-alive connection.
     let mut stream = client.connect();

@@ -8,7 +8,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use latchkey_gateway::Request;
-use latchkey_gateway::http1::{BodyFraming, Dechunk, parse_head};
+use latchkey_gateway::http1::{BodyFraming, Dechunk, Dechunker, parse_head};
 
 use crate::rt::Rt;
 use crate::runtime::Runtime;
@@ -133,14 +133,9 @@ pub(crate) async fn read_request(
             if expects_continue && buf.is_empty() {
                 write_with_timeout(stream, b"HTTP/1.1 100 Continue\r\n\r\n", limits).await?;
             }
-            let mut body = Vec::new();
+            let mut decoder = Dechunker::new(limits.max_body, limits.max_head);
             loop {
-                match latchkey_gateway::http1::dechunk(
-                    buf,
-                    &mut body,
-                    limits.max_body,
-                    limits.max_head,
-                ) {
+                match decoder.advance(buf) {
                     Dechunk::Done(used) => {
                         buf.drain(..used);
                         break;
@@ -156,7 +151,7 @@ pub(crate) async fn read_request(
                     None => return Ok(Incoming::Refuse(408, "request body not received in time")),
                 }
             }
-            framed.request.body = body;
+            framed.request.body = decoder.into_body();
         }
         _ => {}
     }

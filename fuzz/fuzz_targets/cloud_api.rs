@@ -8,7 +8,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let (status, body) = match data.split_first() {
-        Some((&s, body)) => ([200u16, 201, 400, 401, 403, 404, 500, 502][usize::from(s % 8)], body),
+        Some((&s, body)) => (
+            [200u16, 201, 400, 401, 403, 404, 500, 502][usize::from(s % 8)],
+            body,
+        ),
         None => (200, data),
     };
     let r = HttpResponse::new(status, body.to_vec());

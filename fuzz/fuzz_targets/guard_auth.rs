@@ -11,8 +11,8 @@ use std::net::{IpAddr, Ipv6Addr};
 use latchkey_protocol::guard::password::VerifyLimits;
 use latchkey_protocol::guard::{
     AuthHeaders, DeviceCredentials, DeviceDirectory, DeviceId, Guard, GuardConfig, IpNet,
-    LoginConfig, NonceConfig, Now, PasswordHasher, ProvisioningConfig, SessionConfig,
-    Signer, SigningVariant, TrustedProxies, password::Argon2Params,
+    LoginConfig, NonceConfig, Now, PasswordHasher, ProvisioningConfig, SessionConfig, Signer,
+    SigningVariant, TrustedProxies, password::Argon2Params,
 };
 use latchkey_protocol::time::Instant;
 use libfuzzer_sys::fuzz_target;
@@ -26,10 +26,24 @@ fn config() -> GuardConfig {
     GuardConfig {
         max_rate_keys: 64,
         proxies: TrustedProxies::new(["10.0.0.0/8".parse::<IpNet>().expect("net")]),
-        nonces: NonceConfig { global_cap: 32, per_device_cap: 8, ..NonceConfig::default() },
-        provisioning: ProvisioningConfig { max_tracked: 16, ..ProvisioningConfig::default() },
-        login: LoginConfig { max_tracked_addresses: 16, max_tracked_accounts: 4, ..LoginConfig::default() },
-        sessions: SessionConfig { max_sessions: 8, ..SessionConfig::default() },
+        nonces: NonceConfig {
+            global_cap: 32,
+            per_device_cap: 8,
+            ..NonceConfig::default()
+        },
+        provisioning: ProvisioningConfig {
+            max_tracked: 16,
+            ..ProvisioningConfig::default()
+        },
+        login: LoginConfig {
+            max_tracked_addresses: 16,
+            max_tracked_accounts: 4,
+            ..LoginConfig::default()
+        },
+        sessions: SessionConfig {
+            max_sessions: 8,
+            ..SessionConfig::default()
+        },
         ..GuardConfig::default()
     }
 }
@@ -51,7 +65,8 @@ impl<'a> Input<'a> {
         Some(b)
     }
     fn text(&mut self) -> Option<String> {
-        self.bytes().map(|b| String::from_utf8_lossy(b).into_owned())
+        self.bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
     }
 }
 
@@ -77,9 +92,18 @@ fuzz_target!(|data: &[u8]| {
             .expect("unique");
         signers.push(Signer::new(&token, SECRET, *v).expect("signer"));
     }
-    let hasher = PasswordHasher::new(Argon2Params { m_kib: 8, t: 1, p: 1 })
-        .expect("params")
-        .with_limits(VerifyLimits { max_m_kib: 64, max_t: 2, max_p: 2, max_pbkdf2_iterations: 2_000 });
+    let hasher = PasswordHasher::new(Argon2Params {
+        m_kib: 8,
+        t: 1,
+        p: 1,
+    })
+    .expect("params")
+    .with_limits(VerifyLimits {
+        max_m_kib: 64,
+        max_t: 2,
+        max_p: 2,
+        max_pbkdf2_iterations: 2_000,
+    });
     let mut mono_ms: u64 = 5_000;
     let mut wall: u64 = T0;
     let mut last_signed = None;
@@ -88,7 +112,10 @@ fuzz_target!(|data: &[u8]| {
     while let Some(op) = input.byte() {
         let arg = input.byte().unwrap_or(0);
         let now = Now::new(Instant::from_millis(mono_ms), wall);
-        let client = g.client_key(IpAddr::V6(Ipv6Addr::from_bits(u128::from(arg & 0x3f) << 64)), std::iter::empty());
+        let client = g.client_key(
+            IpAddr::V6(Ipv6Addr::from_bits(u128::from(arg & 0x3f) << 64)),
+            std::iter::empty(),
+        );
         match op % 10 {
             0 => {
                 let (a, t, n, m) = (input.text(), input.text(), input.text(), input.text());
@@ -108,14 +135,20 @@ fuzz_target!(|data: &[u8]| {
                 let r = g.authenticate_device(now, client, &signed.as_auth_headers(s), &devices);
                 match r {
                     Ok(_) => last_signed = Some((usize::from(arg & 1), signed)),
-                    Err(e) => assert!(matches!(e.status(), 401 | 429), "a signed request failed with {e:?}"),
+                    Err(e) => assert!(
+                        matches!(e.status(), 401 | 429),
+                        "a signed request failed with {e:?}"
+                    ),
                 }
             }
             2 => {
                 if let Some((i, signed)) = &last_signed {
                     let s = &signers[*i];
                     // A replay is never accepted.
-                    assert!(g.authenticate_device(now, client, &signed.as_auth_headers(s), &devices).is_err());
+                    assert!(
+                        g.authenticate_device(now, client, &signed.as_auth_headers(s), &devices)
+                            .is_err()
+                    );
                 }
             }
             3 => {
@@ -125,10 +158,15 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             4 => {
-                let account = (arg & 0x40 != 0).then_some(if arg & 1 == 0 { "admin" } else { "viewer" });
+                let account =
+                    (arg & 0x40 != 0).then_some(if arg & 1 == 0 { "admin" } else { "viewer" });
                 match arg >> 6 {
-                    0 => { let _ = g.check_login(now, client, account); }
-                    1 | 2 => { let _ = g.login_failed(now, client, account); }
+                    0 => {
+                        let _ = g.check_login(now, client, account);
+                    }
+                    1 | 2 => {
+                        let _ = g.login_failed(now, client, account);
+                    }
                     _ => g.login_succeeded(now, client, account),
                 }
             }
@@ -137,7 +175,10 @@ fuzz_target!(|data: &[u8]| {
                 match arg % 4 {
                     0 => {
                         let prev = cookies.last().cloned();
-                        if let Ok(n) = g.sessions_mut().login(now.instant, user, prev.as_deref(), &mut rng) {
+                        if let Ok(n) =
+                            g.sessions_mut()
+                                .login(now.instant, user, prev.as_deref(), &mut rng)
+                        {
                             cookies.push(n.id.to_hex());
                         }
                     }
@@ -151,7 +192,9 @@ fuzz_target!(|data: &[u8]| {
                         }
                     }
                     _ => {
-                        let _ = g.sessions_mut().password_changed(now.instant, user, &mut rng);
+                        let _ = g
+                            .sessions_mut()
+                            .password_changed(now.instant, user, &mut rng);
                     }
                 }
                 if cookies.len() > 64 {
@@ -180,7 +223,8 @@ fuzz_target!(|data: &[u8]| {
             _ => {
                 if arg & 1 == 0 {
                     let snap = g.snapshot(now, arg & 2 != 0);
-                    let restored = Guard::restore(config(), &mut rng, now, &snap).expect("own snapshot restores");
+                    let restored = Guard::restore(config(), &mut rng, now, &snap)
+                        .expect("own snapshot restores");
                     check_caps(&restored);
                     if arg & 4 != 0 {
                         g = restored;

@@ -7,10 +7,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     // The first byte picks the format: detected, or one of the named ones.
     let (format, body) = match data.split_first() {
-        Some((b, rest)) => (
-            ImportFormat::ALL.get(usize::from(*b % 3)).copied(),
-            rest,
-        ),
+        Some((b, rest)) => (ImportFormat::ALL.get(usize::from(*b % 3)).copied(), rest),
         None => (None, data),
     };
     match import_session(body, format, 1_767_225_600) {

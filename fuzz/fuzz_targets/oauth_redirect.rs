@@ -8,7 +8,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     let profile = Profile::builtin("watts").expect("shipped profile");
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let req = authorization_request(&profile, &AuthorizeOptions::default(), &mut rng)

@@ -24,7 +24,9 @@ const BODIES: [&str; 8] = [
 ];
 
 fn profile() -> Profile {
-    let mut p = Profile::builtin("generic").expect("shipped").with_client_id("c");
+    let mut p = Profile::builtin("generic")
+        .expect("shipped")
+        .with_client_id("c");
     p.endpoints.token = Some("https://idp.example/token".into());
     p
 }
@@ -46,8 +48,15 @@ fuzz_target!(|data: &[u8]| {
                 now += u64::from(b) * 3;
                 s.handle_timeout(now);
                 if let Some(t) = s.poll_timeout() {
-                    assert!(t > now || matches!(s.status(now).state, Phase::Refreshing | Phase::Saving | Phase::Checking),
-                        "deadline {t} in the past at {now}: {:?}", s.status(now));
+                    assert!(
+                        t > now
+                            || matches!(
+                                s.status(now).state,
+                                Phase::Refreshing | Phase::Saving | Phase::Checking
+                            ),
+                        "deadline {t} in the past at {now}: {:?}",
+                        s.status(now)
+                    );
                 }
             }
             1 => {
@@ -67,7 +76,11 @@ fuzz_target!(|data: &[u8]| {
             }
             5 => {
                 if let Some(id) = requests.pop() {
-                    s.handle_response(now, id, Err(TransportError::new(TransportErrorKind::Io, "reset")));
+                    s.handle_response(
+                        now,
+                        id,
+                        Err(TransportError::new(TransportErrorKind::Io, "reset")),
+                    );
                 }
             }
             6 | 7 => {
@@ -86,7 +99,13 @@ fuzz_target!(|data: &[u8]| {
             9 => s.force_refresh(now),
             _ => {
                 if let Some(snap) = disk.clone() {
-                    if let Ok(r) = TokenSession::restore(profile(), SessionConfig::default(), u64::from(b), snap, now) {
+                    if let Ok(r) = TokenSession::restore(
+                        profile(),
+                        SessionConfig::default(),
+                        u64::from(b),
+                        snap,
+                        now,
+                    ) {
                         s = r;
                         writes.clear();
                         requests.clear();

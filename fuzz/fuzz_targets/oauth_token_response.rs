@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
         match parse_token_response(&resp, now, &profile.response) {
             Ok(t) => {
                 assert!(!t.access_token.is_empty());
-                assert!(t.expires_at.is_none_or(|e| e >= now.saturating_sub(u64::from(u32::MAX))));
+                assert!(
+                    t.expires_at
+                        .is_none_or(|e| e >= now.saturating_sub(u64::from(u32::MAX)))
+                );
             }
             Err(e) => {
                 let _ = (e.class(), e.retry_after(), e.to_string());

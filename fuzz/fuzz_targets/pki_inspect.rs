@@ -38,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
     // Input split into a certificate and a key, self-signed path, with an odd host.
     let split = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
     let (cert, key) = data.split_at(split);
-    let host = if data.len() % 2 == 0 { "a.example" } else { "10.0.0.1" };
+    let host = if data.len() % 2 == 0 {
+        "a.example"
+    } else {
+        "10.0.0.1"
+    };
     if let Ok(valid) = validate(&Bundle::new(cert, key).with_host(host), NOW) {
         assert!(valid.leaf.self_signed);
     }

@@ -5,7 +5,9 @@ use latchkey_protocol::sip::digest::{Challenge, Credentials};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Err(e) = Challenge::parse(s) {
         let _ = e.to_string();
     }

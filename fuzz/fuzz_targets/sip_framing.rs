@@ -13,7 +13,11 @@ fn run(data: &[u8], cuts: &[u8]) -> Vec<Result<Vec<u8>, String>> {
     let mut rest = data;
     let mut i = 0;
     while !rest.is_empty() {
-        let n = if cuts.is_empty() { rest.len() } else { usize::from(cuts[i % cuts.len()]) % 64 + 1 };
+        let n = if cuts.is_empty() {
+            rest.len()
+        } else {
+            usize::from(cuts[i % cuts.len()]) % 64 + 1
+        };
         let n = n.min(rest.len());
         d.feed(&rest[..n]);
         rest = &rest[n..];

@@ -5,10 +5,18 @@ use latchkey_protocol::sip::uri::{self, Uri};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     match Uri::parse(s) {
         Ok(Uri::Sip(u)) => {
-            let _ = (u.user(), u.password(), u.host(), u.port(), u.params().iter().count());
+            let _ = (
+                u.user(),
+                u.password(),
+                u.host(),
+                u.port(),
+                u.params().iter().count(),
+            );
             let _ = u.headers().count();
             if let Some(user) = u.user() {
                 let _ = uri::unescape(user).count();

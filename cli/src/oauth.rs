@@ -134,7 +134,8 @@ pub(crate) enum TokenCommand {
     Keep {
         #[command(flatten)]
         provider: ProviderArgs,
-        /// Address of the endpoints (loopback by default; the uteclocal gateways use 8000).
+        /// Address of the endpoints (loopback by default; the uteclocal gateways use 8000;
+        /// port 0 picks a free one, printed at start).
         #[arg(long, default_value = "127.0.0.1:8000")]
         listen: String,
         /// Serve the uteclocal gateways' device endpoints through the U-tec API.
@@ -782,10 +783,14 @@ async fn keep(
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| fail(2, format!("cannot listen on {listen}: {e}")))?;
+    // The address really bound (`--listen 127.0.0.1:0` picks a free port).
+    let bound = listener
+        .local_addr()
+        .map_or_else(|_| listen.to_owned(), |a| a.to_string());
     if utec.is_some() {
-        eprintln!("keeping tokens fresh; U-tec gateway endpoints on http://{listen}/");
+        eprintln!("keeping tokens fresh; U-tec gateway endpoints on http://{bound}/");
     } else {
-        eprintln!("keeping tokens fresh; health on http://{listen}/health");
+        eprintln!("keeping tokens fresh; health on http://{bound}/health");
     }
     let runner = keeper.clone();
     // At most 32 requests at once; each is bounded in time by `read_request`.

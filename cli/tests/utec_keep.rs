@@ -110,10 +110,6 @@ impl Drop for Kill {
     }
 }
 
-/// The tests take turns: each keeper listens on a port found free by binding and releasing
-/// it, and two keepers started at once could be handed the same one.
-static SERIAL: Mutex<()> = Mutex::new(());
-
 /// A keeper (`token keep --utec`) on a free port with the session imported from `config`
 /// (a uteclocal config.json), against `server`; its state under `dir`.
 fn keeper(server: &Server, dir: &std::path::Path, config: &str) -> (Kill, u16) {
@@ -160,54 +156,48 @@ fn keeper(server: &Server, dir: &std::path::Path, config: &str) -> (Kill, u16) {
         "{}",
         String::from_utf8_lossy(&import.stderr)
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let keeper = Kill(
-        Command::new(env!("CARGO_BIN_EXE_latchkey"))
-            .args([
-                "token",
-                "keep",
-                "--utec",
-                "--profile-file",
-                p,
-                "--ca-file",
-                c,
-                "--state-dir",
-                s,
-                "--listen",
-                &listen,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut up = false;
-    for _ in 0..100 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            up = true;
-            break;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args([
+            "token",
+            "keep",
+            "--utec",
+            "--profile-file",
+            p,
+            "--ca-file",
+            c,
+            "--state-dir",
+            s,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The keeper picks a free port and prints where it listens.
+    let stderr = child.stderr.take().unwrap();
+    let keeper = Kill(child);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let port = loop {
+        let line = lines
+            .next()
+            .expect("token keep exited before it listened")
+            .unwrap();
+        if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
+            break rest
+                .split('/')
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+                .unwrap_or_else(|| panic!("no port in {line:?}"));
         }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(up, "token keep did not start listening");
-    let mut keeper = keeper;
-    assert!(
-        keeper.0.try_wait().unwrap().is_none(),
-        "token keep exited (its port taken?)"
-    );
+    };
+    // Keep draining stderr so the keeper never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
     (keeper, port)
 }
 
 #[test]
 fn both_uteclocal_variants_endpoints_are_served_through_the_u_tec_api() {
-    let _turn = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (server, cloud) = cloud();
     let dir = std::env::temp_dir().join(format!("latchkey-utec-keep-{}", std::process::id()));
     let (_keeper, port) = keeper(
@@ -318,9 +308,6 @@ fn both_uteclocal_variants_endpoints_are_served_through_the_u_tec_api() {
 
 #[test]
 fn an_invalid_token_in_a_200_on_an_older_token_is_refreshed_once_and_the_call_succeeds() {
-    let _turn = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // uteclocal's config with both the lifetime and the expiry: received an hour ago, valid
     // for another hour, so the keeper uses it as it is and a refusal is worth a refresh.
     let (server, cloud) = cloud();

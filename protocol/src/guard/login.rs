@@ -438,12 +438,16 @@ impl LoginThrottle {
         let n = nanos(now);
         let window = self.window;
         let mut r = AddrRecord::fresh(key.words());
-        r.blocked_until = blocked_until.unwrap_or(0);
-        for &t in fails
+        // Times from a snapshot taken while the clock ran ahead are taken as no later than
+        // now (failures) and now + block (a block): none may outlast its own rule.
+        let longest_block = n.saturating_add(nanos_of(self.config.block));
+        r.blocked_until = blocked_until.map_or(0, |b| b.min(longest_block));
+        for t in fails
             .iter()
             .rev()
             .take(self.config.max_failures as usize - 1)
             .rev()
+            .map(|&t| t.min(n))
         {
             if n.saturating_sub(t) < window {
                 r.fails[usize::from(r.n)] = t;
@@ -461,6 +465,7 @@ impl LoginThrottle {
 
     pub(crate) fn import_account(
         &mut self,
+        now: Instant,
         key: [u64; 2],
         consecutive: u32,
         locked_until: Option<u64>,
@@ -468,11 +473,12 @@ impl LoginThrottle {
         if consecutive == 0 || self.accounts.len() >= self.config.max_tracked_accounts {
             return;
         }
+        let longest_lock = nanos(now).saturating_add(nanos_of(self.config.account_lock));
         self.accounts.insert(
             key,
             AccountRecord {
                 consecutive: consecutive.min(self.config.max_consecutive),
-                locked_until: locked_until.unwrap_or(0),
+                locked_until: locked_until.map_or(0, |l| l.min(longest_lock)),
             },
         );
     }

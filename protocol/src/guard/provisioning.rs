@@ -283,13 +283,16 @@ impl ProvisioningTracker {
         let now = nanos(now);
         let window = self.window;
         let max_codes = self.config.max_codes as usize;
+        // Times from a snapshot taken while the clock ran ahead are taken as no later than
+        // now (codes seen) and now + blacklist (a ban): none may outlast its own rule.
+        let longest_ban = now.saturating_add(nanos_of(self.config.blacklist));
         let t = Tracked {
             key: key.words(),
             live: true,
-            banned_until: banned_until.unwrap_or(0),
+            banned_until: banned_until.map_or(0, |b| b.min(longest_ban)),
             codes: codes
                 .iter()
-                .copied()
+                .map(|&(fp, s)| (fp, s.min(now)))
                 .filter(|&(_, s)| now.saturating_sub(s) < window)
                 .take(max_codes)
                 .collect(),

@@ -349,6 +349,9 @@ impl RateLimiter {
         if tat <= now {
             return;
         }
+        // No request can push a cell further ahead than τ + T: a later time (a snapshot
+        // taken while the clock ran ahead) would limit the address for that long.
+        let tat = tat.min(now.saturating_add(self.tau).saturating_add(self.t));
         let words = key.words();
         if let Place::Found(i) | Place::New(i) =
             self.table

@@ -381,7 +381,7 @@ impl Guard {
                         let consecutive = r.u32()?;
                         let lock = r.u64()?;
                         let lock = (lock != 0).then(|| now.tick_of_unix(lock));
-                        guard.login.import_account(fp, consecutive, lock);
+                        guard.login.import_account(mine, fp, consecutive, lock);
                     }
                 }
                 NONCE => {
@@ -422,8 +422,10 @@ impl Guard {
                                 offset: user_at,
                             }
                         })?;
-                        let created = now.tick_of_unix(r.u64()?);
-                        let last_seen = now.tick_of_unix(r.u64()?);
+                        // No later than now: a session stamped while the clock ran ahead
+                        // must still reach its idle and absolute ends.
+                        let created = now.tick_of_unix(r.u64()?.min(now.unix_secs));
+                        let last_seen = now.tick_of_unix(r.u64()?.min(now.unix_secs));
                         guard.sessions.import(
                             mine,
                             digest,

@@ -280,3 +280,61 @@ proptest! {
         }
     }
 }
+
+/// A snapshot written while the wall clock ran a day ahead, restored once it is right again:
+/// no ban, block, lock or session may outlast its own rule counted from the restore.
+#[test]
+fn times_from_a_clock_that_ran_ahead_do_not_outlast_their_rules() {
+    const DAY: u64 = 86_400;
+    let mut g = guard();
+    // Provisioning blacklist, address block and account lock, a session: all "a day ahead".
+    for i in 0..11 {
+        let _ = g.check_provisioning(at(DAY + i * 10), key(1), &format!("C{i}"));
+    }
+    for i in 0..100 {
+        g.login_failed(at(DAY + 120 + i / 2), key(2), Some("admin"));
+    }
+    let raw = g
+        .sessions_mut()
+        .create(at(DAY + 200).instant, "admin", &mut rng(2))
+        .unwrap()
+        .id
+        .to_hex();
+    let bytes = g.snapshot(at(DAY + 200), true);
+    // The clock is right again: the driver restarts at wall time T0 + 300.
+    let clock = restarted(300);
+    let mut r = restore(&bytes, clock(300));
+    let blacklist = GuardConfig::default().provisioning.blacklist.as_secs();
+    assert!(r.check_provisioning(clock(300), key(1), "C0").is_err());
+    r.check_provisioning(clock(300 + blacklist), key(1), "C0")
+        .expect("the blacklist ends one blacklist after the restore at the latest");
+    let login = GuardConfig::default().login;
+    assert!(
+        r.check_login(clock(300), key(2), None).is_err(),
+        "address blocked"
+    );
+    assert!(
+        r.check_login(clock(300), key(9), Some("admin")).is_err(),
+        "account locked"
+    );
+    let later = 300 + login.block.as_secs().max(login.account_lock.as_secs());
+    r.check_login(clock(later), key(2), None)
+        .expect("the address block ends one block after the restore at the latest");
+    r.check_login(clock(later), key(9), Some("admin"))
+        .expect("the account lock ends one lock after the restore at the latest");
+    let absolute = GuardConfig::default().sessions.absolute.as_secs();
+    let idle = GuardConfig::default().sessions.idle.as_secs();
+    let mut t = 300;
+    while t + idle / 2 < 300 + absolute {
+        t += idle / 2;
+        if r.sessions_mut().validate(clock(t).instant, &raw).is_err() {
+            break;
+        }
+    }
+    assert!(
+        r.sessions_mut()
+            .validate(clock(300 + absolute).instant, &raw)
+            .is_err(),
+        "the session ends one absolute timeout after the restore at the latest"
+    );
+}

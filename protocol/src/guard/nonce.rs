@@ -256,7 +256,11 @@ impl NonceCache {
             self.drop_if_unused(key.device);
             return Err(r);
         }
-        live.push_back(expires);
+        // Kept sorted, so the front is always the first to expire: expiries are not
+        // monotone when a long tolerance lets a timestamp from the future outlive later
+        // ones (or the wall clock stepped back). In the usual order this appends.
+        let at = live.partition_point(|&e| e <= expires);
+        live.insert(at, expires);
         Ok(())
     }
 

@@ -174,3 +174,29 @@ proptest! {
         }
     }
 }
+
+/// With a tolerance longer than half the retention, a timestamp from the future can outlive
+/// nonces recorded after it: the device's count still drops as each one expires.
+#[test]
+fn a_device_count_drops_as_entries_expire_whatever_their_order() {
+    let mut c = cache(16, 1024);
+    // Expires at T0 + 1200 (timestamp 600 s ahead, tolerance 600).
+    c.record(T0, DeviceId(1), &hex(0), T0 + 600, 600).unwrap();
+    // Fifteen more, each expiring 600 s after its own second.
+    for n in 1..16 {
+        c.record(T0 + n, DeviceId(1), &hex(n), T0 + n, 600).unwrap();
+    }
+    assert_eq!(
+        c.record(T0 + 16, DeviceId(1), &hex(16), T0 + 16, 600),
+        Err(NonceRefusal::DeviceQuotaExceeded)
+    );
+    // At T0 + 700 only the first is live: room for fifteen again.
+    for n in 0..15 {
+        c.record(T0 + 700, DeviceId(1), &hex(100 + n), T0 + 700, 600)
+            .unwrap_or_else(|e| panic!("nonce {n}: {e}"));
+    }
+    assert_eq!(
+        c.record(T0 + 700, DeviceId(1), &hex(200), T0 + 700, 600),
+        Err(NonceRefusal::DeviceQuotaExceeded)
+    );
+}

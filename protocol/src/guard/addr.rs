@@ -160,7 +160,9 @@ pub struct IpNet {
 }
 
 impl IpNet {
-    /// The block of `addr` with `prefix` leading bits.
+    /// The block of `addr` with `prefix` leading bits. An IPv4-mapped IPv6 block
+    /// (`::ffff:a.b.c.d` with a prefix of 96 or more) is the IPv4 block it maps, as
+    /// addresses are compared in their IPv4 form.
     ///
     /// # Errors
     ///
@@ -169,6 +171,12 @@ impl IpNet {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
             return Err(AddressError::PrefixTooLong { prefix, max });
+        }
+        if let (IpAddr::V4(v4), true) = (canonical(addr), addr.is_ipv6() && prefix >= 96) {
+            return Ok(IpNet {
+                addr: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            });
         }
         Ok(IpNet { addr, prefix })
     }
@@ -199,7 +207,6 @@ impl FromStr for IpNet {
             None => (s, None),
         };
         let addr = IpAddr::from_str(addr.trim()).map_err(|_| AddressError::BadNetwork)?;
-        let addr = canonical(addr);
         let prefix = match prefix {
             Some(p) => p
                 .trim()

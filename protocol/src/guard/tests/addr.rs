@@ -55,6 +55,16 @@ fn ipnet_parses_blocks_and_hosts() {
     assert!(n.contains(v4(10, 9, 8, 7)));
     assert!(n.contains(v6("::ffff:10.1.1.1")));
     assert!(!n.contains(v4(11, 0, 0, 1)));
+    // IPv4-mapped blocks, however they are made, are the IPv4 blocks they map.
+    let mapped = IpNet::new(v6("::ffff:10.0.0.1"), 128).unwrap();
+    assert!(mapped.contains(v4(10, 0, 0, 1)));
+    assert!(mapped.contains(v6("::ffff:10.0.0.1")));
+    assert!(!mapped.contains(v4(10, 0, 0, 2)));
+    let mapped: IpNet = "::ffff:10.0.0.0/120".parse().unwrap();
+    assert!(mapped.contains(v4(10, 0, 0, 7)));
+    assert!(!mapped.contains(v4(10, 0, 1, 7)));
+    let mapped: IpNet = "::ffff:10.0.0.1".parse().unwrap();
+    assert!(mapped.contains(v4(10, 0, 0, 1)));
     let h: IpNet = "2001:db8::1".parse().unwrap();
     assert!(h.contains(v6("2001:db8::1")));
     assert!(!h.contains(v6("2001:db8::2")));

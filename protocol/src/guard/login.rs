@@ -208,6 +208,7 @@ pub struct LoginThrottle {
     overflow: AddrRecord,
     accounts: BTreeMap<[u64; 2], AccountRecord>,
     saturated: bool,
+    saturation_reported: bool,
 }
 
 impl LoginThrottle {
@@ -227,6 +228,7 @@ impl LoginThrottle {
             overflow: AddrRecord::fresh([u64::MAX; 2]),
             accounts: BTreeMap::new(),
             saturated: false,
+            saturation_reported: false,
         }
     }
 
@@ -377,9 +379,14 @@ impl LoginThrottle {
         self.addresses.heap_bytes() + self.accounts.len() * 48
     }
 
-    /// `true` once after a table could not take a newcomer (reset when it drains).
+    /// `true` once per saturation episode: the first call after a table could not take a
+    /// newcomer. The episode ends when a sweep finds both tables under 7/8 of their caps.
     pub fn take_saturation(&mut self) -> bool {
-        core::mem::take(&mut self.saturated)
+        if self.saturated && !self.saturation_reported {
+            self.saturation_reported = true;
+            return true;
+        }
+        false
     }
 
     pub(crate) fn sweep(&mut self, now: Instant, min_budget: usize) -> Swept {
@@ -389,7 +396,14 @@ impl LoginThrottle {
         if self.overflow.idle(n, window) {
             self.overflow = AddrRecord::fresh([u64::MAX; 2]);
         }
-        self.addresses.sweep(budget, |r| r.idle(n, window))
+        let swept = self.addresses.sweep(budget, |r| r.idle(n, window));
+        if self.addresses.len() * 8 < self.addresses.max_len() * 7
+            && self.accounts.len() * 8 < self.config.max_tracked_accounts * 7
+        {
+            self.saturated = false;
+            self.saturation_reported = false;
+        }
+        swept
     }
 
     /// Live address records as (key, block end tick, failure ticks).

@@ -456,9 +456,11 @@ impl<R: CryptoRng> Agent<R> {
         after: Option<Duration>,
     ) {
         self.failures = self.failures.saturating_add(1);
-        let mut delay = after.unwrap_or_else(|| {
-            schedule::backoff_delay(&self.config.backoff, self.failures, &mut self.rng)
-        });
+        // Retry-After is a floor (RFC 3261 §20.33: not before), never a reason to go faster
+        // than the backoff: `Retry-After: 0` from a busy registrar must not have the agent
+        // re-REGISTER at round-trip speed.
+        let backoff = schedule::backoff_delay(&self.config.backoff, self.failures, &mut self.rng);
+        let mut delay = after.map_or(backoff, |a| a.max(backoff));
         if let Some(a) = &self.reg.active {
             let left = a.expires_at.saturating_duration_since(now);
             delay = delay.min(left / 2).max(self.config.t1);

@@ -266,6 +266,35 @@ fn service_unavailable_is_retried_after_retry_after_or_backoff() {
     assert_eq!(p.connects.len(), 1, "retried on the same connection");
 }
 
+/// RFC 3261 §20.33: Retry-After says "not before"; `Retry-After: 0` from a busy registrar
+/// must not make the agent re-REGISTER at round-trip speed — the backoff still applies.
+#[test]
+fn retry_after_zero_does_not_beat_the_backoff() {
+    let mut p = Pair::new(config(), 13);
+    for _ in 0..5 {
+        p.peer.faults.push_back(Fault::StatusRetryAfter(503, 0));
+    }
+    p.start();
+    p.run_for(Duration::from_secs(2));
+    let sent = p.peer.requests("REGISTER");
+    assert!(sent.len() <= 3, "{} REGISTERs in 2 s", sent.len());
+    // The first retry waits at least half the initial backoff (jitter), not zero.
+    let initial = config().backoff.initial;
+    assert!(
+        sent[1].at - sent[0].at >= initial / 2,
+        "{:?}",
+        sent[1].at - sent[0].at
+    );
+    // A long Retry-After is honoured as it is.
+    let mut p = Pair::new(config(), 14);
+    p.peer.faults.push_back(Fault::StatusRetryAfter(503, 20));
+    p.start();
+    p.run_for(Duration::from_secs(19));
+    assert_eq!(p.peer.requests("REGISTER").len(), 1);
+    p.run_for(Duration::from_secs(3));
+    assert_eq!(p.agent.state(), State::Registered);
+}
+
 #[test]
 fn silent_registrar_times_out_after_timer_f_and_the_agent_reconnects() {
     // RFC 3261 §17.1.2.2: Timer F = 64·T1 on a reliable transport, no retransmissions.

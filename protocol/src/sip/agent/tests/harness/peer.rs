@@ -33,6 +33,8 @@ pub(in super::super) enum Fault {
     RaiseMin(u32),
     /// A final status (403, 404, 503, …).
     Status(u16),
+    /// A final status with `Retry-After: <seconds>`.
+    StatusRetryAfter(u16, u32),
     /// No answer at all.
     Silence,
     /// The connection drops when the request arrives.
@@ -279,6 +281,10 @@ impl Peer {
                     return self.reply(raw, 423, "Interval Too Brief", &[("Min-Expires", min)]);
                 }
                 Fault::Status(code) => return self.reply(raw, code, reason(code), &[]),
+                Fault::StatusRetryAfter(code, secs) => {
+                    let after = secs.to_string();
+                    return self.reply(raw, code, reason(code), &[("Retry-After", after)]);
+                }
                 Fault::Silence => return,
                 Fault::Drop => {
                     self.drop_now = true;

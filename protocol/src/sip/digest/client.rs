@@ -462,6 +462,15 @@ impl DigestClient {
                 return Err(ClientError::Rejected { kind, realm });
             }
         }
+        let nonce = ch.nonce().unescaped().into_owned();
+        // The same nonce again (a server that challenges a request it could have accepted):
+        // `nc` counts requests sent with that nonce (RFC 7616 §3.4), so it goes on rising —
+        // starting over at 1 would look like a replay to a server that tracks it — and a
+        // `-sess` algorithm keeps the cnonce its session key was made with.
+        let (nc, sess_cnonce) = existing
+            .map(|i| &self.sessions[i])
+            .filter(|prev| prev.nonce == nonce && prev.algorithm == cand.algorithm)
+            .map_or((0, None), |prev| (prev.nc, prev.sess_cnonce.clone()));
         let session = Session {
             kind,
             ha1: ha1(cand.algorithm, &self.username, &realm, &self.password.0),
@@ -469,13 +478,13 @@ impl DigestClient {
                 .userhash()
                 .then(|| userhash(cand.algorithm, &self.username, &realm)),
             realm,
-            nonce: ch.nonce().unescaped().into_owned(),
+            nonce,
             opaque: ch.opaque().map(|o| o.unescaped().into_owned()),
             algorithm: cand.algorithm,
             echo_algorithm: ch.algorithm_param().is_some(),
             qop: cand.qop,
-            sess_cnonce: None,
-            nc: 0,
+            sess_cnonce,
+            nc,
             state: Use::Challenged,
             stale_retries,
         };

@@ -36,6 +36,17 @@ fn nc_increments_on_reuse_and_resets_on_new_nonce() {
     let auth = client.authorize(&register(), &mut r).unwrap();
     assert_eq!(param(&auth[0].value, "nc"), Some("00000001"));
     assert_eq!(param(&auth[0].value, "nonce"), Some("b"));
+    // The same nonce challenged again: the count goes on (RFC 7616 §3.4), never back to 1.
+    let _ = client.authorize(&register(), &mut r).unwrap();
+    client
+        .handle_challenges(
+            ChallengeKind::Www,
+            ["Digest realm=\"bt\", nonce=\"b\", qop=\"auth\""],
+        )
+        .unwrap();
+    let auth = client.authorize(&register(), &mut r).unwrap();
+    assert_eq!(param(&auth[0].value, "nonce"), Some("b"));
+    assert_eq!(param(&auth[0].value, "nc"), Some("00000003"));
 }
 
 #[test]

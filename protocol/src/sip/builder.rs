@@ -451,6 +451,7 @@ impl<'o, O: Output> MessageWriter<'o, O> {
     fn unfolded(&mut self, value: &str) -> Result<(), BuildError> {
         let mut rest = value;
         while let Some(i) = rest.find(['\r', '\n']) {
+            check_value(&rest[..i], "mirrored header")?;
             self.raw(&rest[..i])?;
             let after = &rest[i..];
             let brk = if after.starts_with("\r\n") { 2 } else { 1 };

@@ -291,6 +291,20 @@ fn responses_unfold_mirrored_headers() {
         !String::from_utf8_lossy(&out).contains("5061\r\n "),
         "written unfolded"
     );
+    // A NUL before a fold is refused as it is after one: no part of a value goes unchecked.
+    for folded in ["5061\0x\r\n ;branch", "5061\r\n ;br\0anch"] {
+        let raw = String::from_utf8(INVITE.to_vec())
+            .unwrap()
+            .replace("5061;branch", folded);
+        let req = Message::parse(raw.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let written = MessageWriter::response_to(&mut out, &req, 200, "OK", Some("t"))
+            .and_then(|w| w.finish(None));
+        assert!(
+            matches!(written, Err(BuildError::Injection { .. })),
+            "{folded:?}: {written:?}"
+        );
+    }
 }
 
 #[test]

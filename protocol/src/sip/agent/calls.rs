@@ -203,7 +203,7 @@ impl<R: CryptoRng> Agent<R> {
         if let Some(i) = self.calls.by_key(&info.key, info.call_id) {
             // A retransmission (§17.2.1): the last response again, no new event.
             if let Some(r) = self.calls.list[i].last_response.clone() {
-                self.send_bytes(r);
+                self.send_if_room(r);
             }
             return;
         }

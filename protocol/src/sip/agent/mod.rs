@@ -392,8 +392,9 @@ impl<R: CryptoRng> Agent<R> {
                 // framer's count of consecutive line breaks labels it (pongs do not end a
                 // run, so every second one looks like a ping).
                 Frame::Ping | Frame::Pong if ping_outstanding => link.pong_proven = true,
-                // The server pings us (RFC 5626 §4.4.1): answer with one CRLF.
-                Frame::Ping => self.send_bytes(Bytes::from_static(b"\r\n")),
+                // The server pings us (RFC 5626 §4.4.1): answer with one CRLF — unless the
+                // peer is not reading what we send (it will ping again).
+                Frame::Ping => self.send_if_room(Bytes::from_static(b"\r\n")),
                 Frame::Pong => {}
             }
         }
@@ -699,6 +700,15 @@ impl<R: CryptoRng> Agent<R> {
     }
 
     /// Whether a response of `len` bytes may be queued (the driver drains transmits).
+    /// Queues `b` if the outgoing queue has room for it (the bound responses keep): for
+    /// what a peer makes us send again — pong answers, retransmitted responses — which it
+    /// will ask for again if it is dropped.
+    fn send_if_room(&mut self, b: Bytes) {
+        if self.room_for_response(b.len()) {
+            self.send_bytes(b);
+        }
+    }
+
     fn room_for_response(&self, len: usize) -> bool {
         self.queued_bytes.saturating_add(len) <= MAX_QUEUED_BYTES
     }

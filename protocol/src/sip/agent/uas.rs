@@ -112,7 +112,7 @@ impl<R: CryptoRng> Agent<R> {
             return;
         }
         if let Some(resp) = self.recent.find(&key, method.as_str()) {
-            self.send_bytes(resp);
+            self.send_if_room(resp);
             return;
         }
         if method == Method::Cancel {

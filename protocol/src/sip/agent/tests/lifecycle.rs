@@ -255,3 +255,23 @@ fn bytes_before_connecting_or_after_closing_are_ignored() {
     assert_eq!(q.agent.state(), State::Closed);
     assert!(q.agent.poll_transmit().is_none());
 }
+
+/// A peer that pings without reading our answers cannot grow the outgoing queue past its
+/// bound: pong answers (and replayed responses) are dropped while it is full.
+#[test]
+fn pings_from_a_peer_that_does_not_read_are_not_answered_without_bound() {
+    let mut p = Pair::registered(3);
+    while p.agent.poll_transmit().is_some() {}
+    let now = p.now;
+    p.agent.handle_input(now, &b"\r\n\r\n".repeat(200_000));
+    let mut queued = 0usize;
+    let mut pongs = 0usize;
+    while let Some(t) = p.agent.poll_transmit() {
+        if let Transmit::Send(b) = t {
+            queued += b.len();
+            pongs += usize::from(&b[..] == b"\r\n");
+        }
+    }
+    assert!(pongs > 1000, "pings are still answered: {pongs}");
+    assert!(queued <= 256 * 1024, "{queued} bytes queued");
+}

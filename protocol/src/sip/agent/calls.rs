@@ -4,6 +4,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::time::Duration;
 
 use bytes::Bytes;
 use rand_core::CryptoRng;
@@ -14,6 +15,9 @@ use super::{Agent, Conn, schedule};
 use crate::sip::builder::{Address, BuildError, MessageWriter, RequestHead, ViaSpec};
 use crate::sip::header::HeaderName;
 use crate::sip::message::{Message, Method};
+
+/// RFC 3261 §17.1.2.2's T2: the longest interval between retransmissions of a 2xx.
+const T2: Duration = Duration::from_secs(4);
 use crate::time::Instant;
 
 /// Calls that are ringing or in progress at once; more are answered 486 at once.
@@ -54,8 +58,17 @@ enum Phase {
     /// A non-2xx final sent; the record absorbs the ACK and retransmissions until `until`
     /// (Timer H).
     Completed { until: Instant },
-    /// 200 sent; the ACK is due by `ack_by`, the call is hung up at `end_at`.
-    Accepted { ack_by: Instant, end_at: Instant },
+    /// 200 sent; the ACK is due by `ack_by`, the call is hung up at `end_at`. Until the ACK
+    /// the 200 is sent again at `resend_at`, `interval` apart (doubling up to T2), as RFC
+    /// 3261 §13.3.1.4 asks even on a reliable transport (a later hop may not be); a hang-up
+    /// meanwhile waits in `pending_end` — no BYE before the ACK (§15).
+    Accepted {
+        ack_by: Instant,
+        end_at: Instant,
+        resend_at: Instant,
+        interval: Duration,
+        pending_end: Option<CallEnd>,
+    },
     /// ACK received; hung up at `end_at`.
     Confirmed { end_at: Instant },
     /// Our BYE is in flight.
@@ -122,7 +135,21 @@ impl Call {
         match &self.phase {
             Phase::Ringing { answer_at } => *answer_at,
             Phase::Completed { until } => *until,
-            Phase::Accepted { ack_by, end_at } => (*ack_by).min(*end_at),
+            Phase::Accepted {
+                ack_by,
+                end_at,
+                resend_at,
+                pending_end,
+                ..
+            } => {
+                // A hang-up already waits for the ACK: the call length no longer matters.
+                let end = if pending_end.is_some() {
+                    *ack_by
+                } else {
+                    *end_at
+                };
+                (*ack_by).min(end).min(*resend_at)
+            }
             Phase::Confirmed { end_at } => *end_at,
             Phase::Ending { until, .. } => *until,
             Phase::Terminated { forget_at } => *forget_at,
@@ -171,9 +198,13 @@ impl<R: CryptoRng> Agent<R> {
         let i = self.calls.index(call).ok_or(CommandError::UnknownCall)?;
         match self.calls.list[i].phase {
             Phase::Ringing { .. } => self.final_answer(now, i, Answer::Decline),
-            Phase::Accepted { .. } | Phase::Confirmed { .. } => {
-                self.send_bye(now, i, CallEnd::LocalHangUp);
+            Phase::Accepted {
+                ref mut pending_end,
+                ..
+            } => {
+                pending_end.get_or_insert(CallEnd::LocalHangUp);
             }
+            Phase::Confirmed { .. } => self.send_bye(now, i, CallEnd::LocalHangUp),
             _ => return Err(CommandError::UnknownCall),
         }
         Ok(())
@@ -303,9 +334,19 @@ impl<R: CryptoRng> Agent<R> {
         }
         if let Some(tag) = local_tag
             && let Some(i) = self.calls.by_dialog(call_id, remote_tag, tag)
-            && let Phase::Accepted { end_at, .. } = self.calls.list[i].phase
+            && let Phase::Accepted {
+                end_at,
+                pending_end,
+                ..
+            } = self.calls.list[i].phase
         {
             self.calls.list[i].phase = Phase::Confirmed { end_at };
+            // A hang-up (or the call's length limit) waited for this ACK.
+            if let Some(reason) = pending_end {
+                self.send_bye(now, i, reason);
+            } else if end_at <= now {
+                self.send_bye(now, i, CallEnd::LocalHangUp);
+            }
         }
     }
 
@@ -381,10 +422,40 @@ impl<R: CryptoRng> Agent<R> {
                     let answer = self.config.answer.default;
                     self.final_answer(now, i, answer);
                 }
-                Phase::Accepted { ack_by, .. } if ack_by <= now => {
-                    self.send_bye(now, i, CallEnd::NoAck);
+                Phase::Accepted {
+                    ack_by,
+                    pending_end,
+                    ..
+                } if ack_by <= now => {
+                    self.send_bye(now, i, pending_end.unwrap_or(CallEnd::NoAck));
                 }
-                Phase::Accepted { .. } | Phase::Confirmed { .. } => {
+                Phase::Accepted {
+                    resend_at,
+                    interval,
+                    ..
+                } if resend_at <= now => {
+                    if let Some(ok) = self.calls.list[i].last_response.clone() {
+                        self.send_if_room(ok);
+                    }
+                    if let Phase::Accepted {
+                        resend_at,
+                        interval: step,
+                        ..
+                    } = &mut self.calls.list[i].phase
+                    {
+                        *resend_at = now + interval;
+                        *step = (interval * 2).min(T2);
+                    }
+                    // The call's length limit may be due as well: look at this call again.
+                    continue;
+                }
+                Phase::Accepted { .. } => {
+                    // The call's length limit before the ACK: the BYE waits for it.
+                    if let Phase::Accepted { pending_end, .. } = &mut self.calls.list[i].phase {
+                        pending_end.get_or_insert(CallEnd::LocalHangUp);
+                    }
+                }
+                Phase::Confirmed { .. } => {
                     self.send_bye(now, i, CallEnd::LocalHangUp);
                 }
                 Phase::Ending { .. } => self.terminate(now, i),
@@ -420,9 +491,14 @@ impl<R: CryptoRng> Agent<R> {
                     };
                     self.final_answer(now, i, answer);
                 }
-                Phase::Accepted { .. } | Phase::Confirmed { .. } => {
-                    self.send_bye(now, i, CallEnd::Shutdown);
+                // No BYE before the ACK (§15): it goes when the ACK comes or the wait ends.
+                Phase::Accepted {
+                    ref mut pending_end,
+                    ..
+                } => {
+                    pending_end.get_or_insert(CallEnd::Shutdown);
                 }
+                Phase::Confirmed { .. } => self.send_bye(now, i, CallEnd::Shutdown),
                 _ => {}
             }
         }
@@ -448,6 +524,9 @@ impl<R: CryptoRng> Agent<R> {
         c.phase = Phase::Accepted {
             ack_by: now + self.config.transaction_timeout(),
             end_at: now + self.config.answer.max_call,
+            resend_at: now + self.config.t1,
+            interval: (self.config.t1 * 2).min(T2),
+            pending_end: None,
         };
     }
 

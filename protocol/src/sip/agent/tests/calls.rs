@@ -280,9 +280,43 @@ fn a_200_never_acknowledged_is_hung_up_after_64_t1() {
     p.agent.answer(p.now, call, Answer::Accept).unwrap();
     p.run_for(Duration::from_secs(31));
     assert!(p.peer.requests("BYE").is_empty());
+    // The 200 was sent again until then, even on TLS (a later hop may be UDP): at T1, 2·T1,
+    // 4·T1, then every T2 (0.5, 1.5, 3.5, 7.5, 11.5 … s), about ten times in 31 s.
+    let oks = codes(&p, "INVITE").iter().filter(|&&c| c == 200).count();
+    assert!((9..=11).contains(&oks), "{oks} 200s");
     p.run_for(Duration::from_secs(2));
     assert_eq!(p.peer.requests("BYE").len(), 1);
     assert_eq!(ended(&p), [(call, CallEnd::NoAck)]);
+}
+
+#[test]
+fn a_hang_up_before_the_ack_waits_for_it_and_the_200_stops_at_the_ack() {
+    // RFC 3261 §15: no BYE before the ACK; §13.3.1.4: the 2xx is retransmitted until then.
+    let mut p = Pair::registered(113);
+    let contact = p.contact();
+    p.peer.ring(GATEWAY, &contact, "call-13");
+    p.run_for(Duration::from_millis(100));
+    let call = doorbells(&p)[0].call;
+    p.agent.answer(p.now, call, Answer::Accept).unwrap();
+    p.run_for(Duration::from_millis(100));
+    p.agent.hang_up(p.now, call).unwrap();
+    p.run_for(Duration::from_secs(2));
+    assert!(p.peer.requests("BYE").is_empty(), "no BYE before the ACK");
+    let oks = codes(&p, "INVITE").iter().filter(|&&c| c == 200).count();
+    assert!(oks >= 2, "the 200 is sent again while the ACK is missing");
+    let tag = p.peer.answers_to("INVITE")[2].to_tag.clone().unwrap();
+    p.peer
+        .in_dialog(Method::Ack, &contact, "call-13", &tag, 1, "z9hG4bK-ack13");
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.peer.requests("BYE").len(), 1, "the BYE follows the ACK");
+    assert_eq!(ended(&p), [(call, CallEnd::LocalHangUp)]);
+    let after_ack = codes(&p, "INVITE").iter().filter(|&&c| c == 200).count();
+    p.run_for(Duration::from_secs(10));
+    assert_eq!(
+        codes(&p, "INVITE").iter().filter(|&&c| c == 200).count(),
+        after_ack,
+        "no 200 after the ACK"
+    );
 }
 
 #[test]

@@ -17,8 +17,9 @@
 //! is idle, the new address shares one *overflow* record with every other untracked
 //! address: during such a flood, newcomers together get `max_failures` failures before all
 //! of them are blocked. When `max_tracked_accounts` accounts have failure counts, further
-//! accounts are not counted per account (their addresses still are) and the guard reports
-//! the saturation.
+//! accounts take the place of the unlocked record with the fewest failures; only when every
+//! tracked account is locked is a newcomer left uncounted (its address still is) and the
+//! saturation reported.
 
 use alloc::collections::BTreeMap;
 use core::fmt;
@@ -315,9 +316,27 @@ impl LoginThrottle {
             if !self.accounts.contains_key(&key)
                 && self.accounts.len() >= self.config.max_tracked_accounts
             {
-                self.saturated = true;
-                out.account_untracked = true;
-            } else {
+                // Full: the unlocked record with the fewest failures makes room (a lone
+                // failure on each of many names must not switch the per-account cap off
+                // for every other name); when every record is locked, the newcomer goes
+                // uncounted and the saturation is reported.
+                let lightest = self
+                    .accounts
+                    .iter()
+                    .filter(|(_, a)| a.locked_until <= n)
+                    .min_by_key(|(_, a)| a.consecutive)
+                    .map(|(k, _)| *k);
+                match lightest {
+                    Some(k) => {
+                        self.accounts.remove(&k);
+                    }
+                    None => {
+                        self.saturated = true;
+                        out.account_untracked = true;
+                    }
+                }
+            }
+            if !out.account_untracked {
                 let a = self.accounts.entry(key).or_default();
                 a.consecutive = a
                     .consecutive

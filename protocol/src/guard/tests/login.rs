@@ -212,3 +212,37 @@ proptest! {
         }
     }
 }
+
+/// A full account table makes room by dropping the unlocked account with the fewest
+/// failures, so one failure on each of many names cannot switch the per-account cap off for
+/// the account under attack; only when every tracked account is locked is a newcomer left
+/// uncounted.
+#[test]
+fn a_full_account_table_drops_its_lightest_record_for_a_newcomer() {
+    let mut t = throttle(LoginConfig {
+        max_tracked_accounts: 3,
+        max_consecutive: 4,
+        ..LoginConfig::default()
+    });
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        t.record_failure(s(0), key(10 + i as u32), Some(name));
+    }
+    t.record_failure(s(0), key(20), Some("b"));
+    // "admin" replaces one of the single-failure records and is counted.
+    let o = t.record_failure(s(1), key(30), Some("admin"));
+    assert!(!o.account_untracked);
+    assert_eq!(t.account_failures("admin"), 1);
+    assert_eq!(t.account_failures("b"), 2, "the heavier record stays");
+    assert_eq!(t.tracked_accounts(), 3);
+    // Every record locked: the newcomer goes uncounted and the saturation is reported.
+    let mut full = throttle(LoginConfig {
+        max_tracked_accounts: 2,
+        max_consecutive: 1,
+        ..LoginConfig::default()
+    });
+    full.record_failure(s(0), key(40), Some("x"));
+    full.record_failure(s(0), key(41), Some("y"));
+    let o = full.record_failure(s(0), key(42), Some("z"));
+    assert!(o.account_untracked);
+    assert!(full.take_saturation());
+}

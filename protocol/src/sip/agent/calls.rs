@@ -190,7 +190,8 @@ impl<R: CryptoRng> Agent<R> {
         }
     }
 
-    /// End a call: an accepted one with BYE, a ringing one with 603 Decline.
+    /// End a call: an accepted one with BYE (once its ACK has come, or the wait for it has
+    /// ended: RFC 3261 §15), a ringing one with 603 Decline.
     ///
     /// # Errors
     /// [`CommandError::UnknownCall`] when the call is not ringing or accepted.

@@ -88,7 +88,9 @@
 //!   [`Event::MessageDelivered`], anything else or Timer F → [`Event::MessageFailed`].
 //! * **Transactions** for a reliable transport (§17): no retransmission timers, Timer B/F =
 //!   64·T1 for client transactions, server transactions remembered for 64·T1 so
-//!   retransmissions are answered identically. Branches, tags, Call-IDs and first CSeqs come
+//!   retransmissions are answered identically — except the 2xx to an accepted INVITE, which
+//!   the core sends again at T1, 2·T1, … up to T2 until the ACK (§13.3.1.4: a later hop may
+//!   not be reliable); no BYE goes out before that ACK or the end of its wait (§15). Branches, tags, Call-IDs and first CSeqs come
 //!   from the injected CSPRNG.
 //! * **Lifecycle**: [`State`] Disconnected → Connecting → Registering → Registered, and
 //!   Reconnecting with capped, jittered backoff ([`Backoff`]) after any loss. Queued commands

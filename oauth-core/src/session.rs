@@ -690,7 +690,9 @@ impl TokenSession {
             .map_or(self.config.unauthorized_cooldown, |quarter| {
                 self.config.unauthorized_cooldown.min(quarter)
             });
-        if now < obtained.saturating_add(cooldown) {
+        // A token "obtained" after `now` was stamped while the clock ran ahead: its age is
+        // unknown, so the 401 gets its refresh.
+        if obtained <= now && now < obtained.saturating_add(cooldown) {
             return Unauthorized::GiveUp {
                 reason: format!(
                     "the token was obtained {} s ago and is refused; not refreshing again",
@@ -1080,16 +1082,15 @@ impl TokenSession {
         }
     }
 
-    /// The earliest next refresh: `min_refresh_interval` after the last one — taken as no
-    /// later than `now`, so a time written while the clock ran ahead (then corrected) does
-    /// not hold refreshes back until the clock catches up.
+    /// The earliest next refresh: `min_refresh_interval` after the last one. A last refresh
+    /// after `now` (written while the clock ran ahead, then corrected) says nothing about
+    /// the interval and does not hold a refresh back.
     fn floor(&self, now: u64) -> u64 {
         self.current
             .as_ref()
             .and_then(|c| c.last_refresh_at)
-            .map_or(0, |t| {
-                t.min(now).saturating_add(self.config.min_refresh_interval)
-            })
+            .filter(|&t| t <= now)
+            .map_or(0, |t| t.saturating_add(self.config.min_refresh_interval))
     }
 
     fn disk_revision(&self) -> u64 {
@@ -1237,8 +1238,9 @@ impl TokenSession {
         let Some(current) = &self.current else {
             return;
         };
+        // The access token is the same, so the generation stays: nothing may take this for
+        // a successful refresh (a forced refresh, a caller retrying after a 401).
         let mut next = current.clone();
-        next.generation = current.generation.saturating_add(1);
         next.refresh_token = Some(refresh_token);
         next.refresh_issued_at = Some(now);
         if self.config.refresh_token_sliding {

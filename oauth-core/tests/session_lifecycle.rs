@@ -184,7 +184,13 @@ fn a_rotated_refresh_token_in_an_otherwise_unusable_answer_is_kept_and_used_next
     assert_ne!(kept, old_rt);
     assert!(rig.server.accepts(kept.expose()));
     assert!(rig.writes[0].snapshot.refresh_in_flight.is_none());
+    let generation = rig.disk.as_ref().unwrap().generation;
     rig.write_one();
+    assert_eq!(
+        rig.disk.as_ref().unwrap().generation,
+        generation,
+        "the access token is unchanged, so nothing may count this as a refresh"
+    );
     assert_eq!(
         rig.disk.as_ref().unwrap().refresh_token.as_ref(),
         Some(&kept)
@@ -533,13 +539,29 @@ fn times_written_while_the_clock_ran_ahead_do_not_hold_the_session_back() {
     snap.last_refresh_at = Some(rig.now + AHEAD);
     rig.disk = Some(snap);
     rig.crash_and_restart(cfg(), 20);
+    // The demand starts the refresh at once (a caller asking every second, as the keeper
+    // does, must not keep pushing it back).
     assert_eq!(rig.session.access_token(rig.now), TokenAnswer::Wait);
-    rig.run_until(rig.now + 5);
-    assert_eq!(
-        rig.server.refreshes, 1,
-        "refreshed within seconds, not in a day"
-    );
+    rig.collect();
+    rig.settle();
+    assert_eq!(rig.server.refreshes, 1, "refreshed at once, not in a day");
     assert!(rig.token_now().is_some());
+
+    // A token stamped a day ahead and refused with a 401 gets its refresh: its age is unknown.
+    let mut rig = Rig::logged_in(600, cfg(), 23);
+    let mut snap = rig.disk.clone().unwrap();
+    snap.last_refresh_at = Some(rig.now + AHEAD);
+    rig.disk = Some(snap);
+    rig.crash_and_restart(cfg(), 24);
+    rig.now += 10;
+    let generation = ready_generation(&mut rig);
+    assert_eq!(
+        rig.session.handle_unauthorized(rig.now, generation),
+        Unauthorized::Wait
+    );
+    rig.collect();
+    rig.settle();
+    assert_eq!(rig.server.refreshes, 1);
 
     // An in-flight marker started "in the future": its lease is one request timeout from now.
     let mut rig = Rig::logged_in(600, cfg(), 21);

@@ -99,10 +99,18 @@ impl Calls {
     }
 
     /// Whether one of our BYEs is in flight (a shutdown waits for it).
+    /// Whether a call still has a BYE to send or to see answered: shutdown waits for these.
     pub(super) fn any_ending(&self) -> bool {
-        self.list
-            .iter()
-            .any(|c| matches!(c.phase, Phase::Ending { .. }))
+        self.list.iter().any(|c| {
+            matches!(
+                c.phase,
+                Phase::Ending { .. }
+                    | Phase::Accepted {
+                        pending_end: Some(_),
+                        ..
+                    }
+            )
+        })
     }
 
     pub(super) fn deadline(&self) -> Option<Instant> {
@@ -445,7 +453,7 @@ impl<R: CryptoRng> Agent<R> {
                     } = &mut self.calls.list[i].phase
                     {
                         *resend_at = now + interval;
-                        *step = (interval * 2).min(T2);
+                        *step = interval.saturating_mul(2).min(T2);
                     }
                     // The call's length limit may be due as well: look at this call again.
                     continue;
@@ -526,7 +534,7 @@ impl<R: CryptoRng> Agent<R> {
             ack_by: now + self.config.transaction_timeout(),
             end_at: now + self.config.answer.max_call,
             resend_at: now + self.config.t1,
-            interval: (self.config.t1 * 2).min(T2),
+            interval: self.config.t1.saturating_mul(2).min(T2),
             pending_end: None,
         };
     }

@@ -701,7 +701,6 @@ impl<R: CryptoRng> Agent<R> {
         }
     }
 
-    /// Whether a response of `len` bytes may be queued (the driver drains transmits).
     /// Queues `b` if the outgoing queue has room for it (the bound responses keep): for
     /// what a peer makes us send again — pong answers, retransmitted responses — which it
     /// will ask for again if it is dropped.
@@ -711,6 +710,7 @@ impl<R: CryptoRng> Agent<R> {
         }
     }
 
+    /// Whether a response of `len` bytes may be queued (the driver drains transmits).
     fn room_for_response(&self, len: usize) -> bool {
         self.queued_bytes.saturating_add(len) <= MAX_QUEUED_BYTES
     }

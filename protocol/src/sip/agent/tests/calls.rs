@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use super::harness::{GATEWAY, Pair, invite};
-use crate::sip::agent::{Answer, CallEnd, CallHandle, CommandError, Event};
+use crate::sip::agent::{Answer, CallEnd, CallHandle, CommandError, Event, State};
 use crate::sip::message::{Message, Method};
 
 fn doorbells(p: &Pair) -> Vec<crate::sip::agent::Doorbell> {
@@ -374,6 +374,30 @@ fn more_live_calls_than_the_limit_are_busy_without_an_event() {
     p.run_for(Duration::from_millis(100));
     assert_eq!(doorbells(&p).len(), 8);
     assert_eq!(codes(&p, "INVITE").iter().filter(|c| **c == 486).count(), 2);
+}
+
+#[test]
+fn a_shutdown_before_the_ack_sends_the_bye_once_the_ack_comes() {
+    // RFC 3261 §15: no BYE before the ACK; the shutdown waits for it (within its bound).
+    let mut p = Pair::registered(116);
+    let contact = p.contact();
+    p.peer.ring(GATEWAY, &contact, "call-16");
+    p.run_for(Duration::from_millis(100));
+    let call = doorbells(&p)[0].call;
+    p.agent.answer(p.now, call, Answer::Accept).unwrap();
+    p.run_for(Duration::from_millis(100));
+    p.agent.shutdown(p.now);
+    p.run_for(Duration::from_millis(300));
+    assert!(p.peer.requests("BYE").is_empty(), "no BYE before the ACK");
+    assert!(p.connected, "the link stays up while a BYE waits");
+    let tag = p.peer.answers_to("INVITE")[2].to_tag.clone().unwrap();
+    p.peer
+        .in_dialog(Method::Ack, &contact, "call-16", &tag, 1, "z9hG4bK-ack16");
+    p.run_for(Duration::from_secs(1));
+    assert_eq!(p.peer.requests("BYE").len(), 1, "the BYE follows the ACK");
+    assert_eq!(ended(&p), [(call, CallEnd::Shutdown)]);
+    p.run_for(Duration::from_secs(5));
+    assert_eq!(p.agent.state(), State::Closed);
 }
 
 #[test]

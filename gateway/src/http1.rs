@@ -288,9 +288,14 @@ impl Dechunker {
                 continue;
             }
             let rest = buf.get(self.at..).unwrap_or_default();
+            // A size line (with its extensions) is at most 1 KiB, whether it arrived whole or
+            // is still arriving, so the answer never depends on how the reads split it.
             let (size_len, size) = match httparse::parse_chunk_size(rest) {
-                Ok(httparse::Status::Complete(parsed)) => parsed,
-                Ok(httparse::Status::Partial) if rest.len() > 1024 => {
+                Ok(httparse::Status::Complete(parsed)) if parsed.0 <= MAX_SIZE_LINE => parsed,
+                Ok(httparse::Status::Complete(_)) => {
+                    return Dechunk::Refuse(refused(400, "malformed chunk size line"));
+                }
+                Ok(httparse::Status::Partial) if rest.len() > MAX_SIZE_LINE => {
                     return Dechunk::Refuse(refused(400, "malformed chunk size line"));
                 }
                 Ok(httparse::Status::Partial) => return more(),
@@ -325,6 +330,9 @@ impl Dechunker {
         self.body
     }
 }
+
+/// The longest chunk size line (size, extensions, CRLF) accepted.
+const MAX_SIZE_LINE: usize = 1024;
 
 /// The most bytes a chunked body may take on the wire in [`Dechunker`]: twice `max_body` (room
 /// for the framing of any sensible chunking — a body in 1 KiB chunks adds under 1 %; one
@@ -590,6 +598,16 @@ mod tests {
         assert!(matches!(
             dechunk(b"ffffffffffffffffff\r\n", &mut body, LIMIT_BODY, 1024),
             Dechunk::Refuse(..)
+        ));
+        // A size line over 1 KiB is refused whether it arrives whole or in pieces.
+        let long = format!("1;{}\r\nX", "e".repeat(3200));
+        assert!(matches!(
+            dechunk(long.as_bytes(), &mut body, LIMIT_BODY, 1024),
+            Dechunk::Refuse(Refusal { status: 400, .. })
+        ));
+        assert!(matches!(
+            dechunk(&long.as_bytes()[..1100], &mut body, LIMIT_BODY, 1024),
+            Dechunk::Refuse(Refusal { status: 400, .. })
         ));
     }
 

@@ -223,7 +223,15 @@ fn attrs_of(e: &BytesStart<'_>, field: &str) -> Result<Attrs, XmlError> {
             }
             .into());
         }
-        out.push((String::from(local(key)), value.into_owned()));
+        let name = local(key);
+        if !crate::model::is_attribute_name(name) {
+            return Err(ConfigError::Invalid {
+                field: format!("{field} attribute {name}"),
+                problem: crate::model::ATTRIBUTE_NAME_RULE,
+            }
+            .into());
+        }
+        out.push((String::from(name), value.into_owned()));
     }
     Ok(out)
 }
@@ -340,6 +348,13 @@ pub fn import(text: &str) -> Result<Vec<RemoteUi>, XmlError> {
                     if let Some(b) = cur.as_mut() {
                         let a = attrs_of(&e, &format!("{field} param"))?;
                         if let Some(n) = take(&a, "name") {
+                            if !crate::model::is_attribute_name(&n) {
+                                return Err(ConfigError::Invalid {
+                                    field: format!("{field} param {n}"),
+                                    problem: crate::model::ATTRIBUTE_NAME_RULE,
+                                }
+                                .into());
+                            }
                             let v = take(&a, "value").unwrap_or_default();
                             if p == "device_info" {
                                 if b.device_info.len() >= MAX_ATTRIBUTES {

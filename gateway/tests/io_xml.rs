@@ -270,3 +270,18 @@ proptest! {
         let _ = import(&s);
     }
 }
+
+#[test]
+fn import_refuses_names_the_export_could_not_write() {
+    // A design-layout parameter whose name is not an attribute name.
+    let xml = r#"<calaos:ioconfig xmlns:calaos="http://www.calaos.fr"><calaos:remote_uis><calaos:remote_ui id="a"><calaos:param name="a b" value="1"/></calaos:remote_ui></calaos:remote_uis></calaos:ioconfig>"#;
+    let e = import(xml).unwrap_err().to_string();
+    assert!(
+        e.contains("a b") && e.contains("not a valid attribute name"),
+        "{e}"
+    );
+    // A room-layout attribute XML allows but io.xml's names do not (non-ASCII).
+    let xml = r#"<calaos:room name="R"><calaos:remote_ui id="x" données="1"/></calaos:room>"#;
+    let e = import(xml).unwrap_err().to_string();
+    assert!(e.contains("données"), "{e}");
+}

@@ -161,18 +161,22 @@ pub struct IpNet {
 
 impl IpNet {
     /// The block of `addr` with `prefix` leading bits. An IPv4-mapped IPv6 block
-    /// (`::ffff:a.b.c.d` with a prefix of 96 or more) is the IPv4 block it maps, as
-    /// addresses are compared in their IPv4 form.
+    /// (`::ffff:a.b.c.d/96` or longer) is the IPv4 block it maps, as addresses are compared
+    /// in their IPv4 form.
     ///
     /// # Errors
     ///
-    /// [`AddressError::PrefixTooLong`] when `prefix` is longer than the address.
+    /// [`AddressError::PrefixTooLong`] when `prefix` is longer than the address;
+    /// [`AddressError::MappedPrefixTooShort`] for an IPv4-mapped block under /96.
     pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, AddressError> {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
             return Err(AddressError::PrefixTooLong { prefix, max });
         }
-        if let (IpAddr::V4(v4), true) = (canonical(addr), addr.is_ipv6() && prefix >= 96) {
+        if let (IpAddr::V4(v4), true) = (canonical(addr), addr.is_ipv6()) {
+            if prefix < 96 {
+                return Err(AddressError::MappedPrefixTooShort { prefix });
+            }
             return Ok(IpNet {
                 addr: IpAddr::V4(v4),
                 prefix: prefix - 96,
@@ -376,6 +380,12 @@ pub enum AddressError {
     },
     /// A network that is not `address` or `address/prefix`.
     BadNetwork,
+    /// An IPv4-mapped IPv6 block (`::ffff:a.b.c.d`) shorter than /96: it would reach past
+    /// the mapped range into other IPv6 addresses. Write the IPv4 block instead.
+    MappedPrefixTooShort {
+        /// The prefix given.
+        prefix: u8,
+    },
 }
 
 impl fmt::Display for AddressError {
@@ -390,6 +400,11 @@ impl fmt::Display for AddressError {
             AddressError::BadNetwork => {
                 f.write_str("network is not `address` or `address/prefix-length`")
             }
+            AddressError::MappedPrefixTooShort { prefix } => write!(
+                f,
+                "an IPv4-mapped block needs a prefix of /96 or more (got /{prefix}); \
+                 write the IPv4 block instead"
+            ),
         }
     }
 }

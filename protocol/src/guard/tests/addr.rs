@@ -65,6 +65,11 @@ fn ipnet_parses_blocks_and_hosts() {
     assert!(!mapped.contains(v4(10, 0, 1, 7)));
     let mapped: IpNet = "::ffff:10.0.0.1".parse().unwrap();
     assert!(mapped.contains(v4(10, 0, 0, 1)));
+    // Under /96 a mapped block would reach other IPv6 addresses (::1, NAT64): refused.
+    assert_eq!(
+        "::ffff:10.0.0.0/8".parse::<IpNet>(),
+        Err(AddressError::MappedPrefixTooShort { prefix: 8 })
+    );
     let h: IpNet = "2001:db8::1".parse().unwrap();
     assert!(h.contains(v6("2001:db8::1")));
     assert!(!h.contains(v6("2001:db8::2")));

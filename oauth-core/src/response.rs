@@ -1,7 +1,7 @@
 //! Token endpoint responses (RFC 6749 §5.1, §5.2) and how their failures are classified.
 //!
 //! Lenient where providers differ, strict where it matters:
-//! * `expires_in` may be a number, a string of digits, or absent (0 counts as absent); then `expires_on` (Azure AD
+//! * `expires_in` may be a number, a string of digits, or absent; then `expires_on` (Azure AD
 //!   B2C), then the access token's JWT `exp` claim (read, never trusted for anything else),
 //!   then the profile's `default_expires_in`; otherwise the expiry is unknown.
 //! * Absolute times from the server (`expires_on`, JWT `exp`, `not_before`) are converted to
@@ -360,24 +360,20 @@ fn token_fields(
             server.saturating_add(skew.unsigned_abs())
         }
     };
-    // `expires_in: 0` says nothing usable (some servers send it for "does not expire"; taken
-    // at its word it would have the session refresh every second, forever): it counts as
-    // absent and the next source decides.
-    let (expires_at, expiry_source) =
-        if let Some(secs) = seconds(map, "expires_in")?.filter(|&s| s > 0) {
-            (
-                Some(now.saturating_add(secs.min(MAX_LIFETIME))),
-                ExpirySource::ExpiresIn,
-            )
-        } else if let Some(at) = seconds(map, "expires_on")? {
-            (Some(to_local(at)), ExpirySource::ExpiresOn)
-        } else if let Some(at) = jwt_exp(access_token.expose()) {
-            (Some(to_local(at)), ExpirySource::JwtExp)
-        } else if let Some(secs) = config.default_expires_in {
-            (Some(now.saturating_add(secs)), ExpirySource::ProfileDefault)
-        } else {
-            (None, ExpirySource::Unknown)
-        };
+    let (expires_at, expiry_source) = if let Some(secs) = seconds(map, "expires_in")? {
+        (
+            Some(now.saturating_add(secs.min(MAX_LIFETIME))),
+            ExpirySource::ExpiresIn,
+        )
+    } else if let Some(at) = seconds(map, "expires_on")? {
+        (Some(to_local(at)), ExpirySource::ExpiresOn)
+    } else if let Some(at) = jwt_exp(access_token.expose()) {
+        (Some(to_local(at)), ExpirySource::JwtExp)
+    } else if let Some(secs) = config.default_expires_in {
+        (Some(now.saturating_add(secs)), ExpirySource::ProfileDefault)
+    } else {
+        (None, ExpirySource::Unknown)
+    };
     let not_before = seconds(map, "not_before")?.map(to_local);
     let refresh_token = optional_string(map, "refresh_token")?.map(Secret::new);
     let refresh_expires_at =

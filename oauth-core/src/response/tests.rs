@@ -41,30 +41,6 @@ fn watts_b2c_response_reads_every_field() {
     assert!(t.scope.unwrap().contains("manage"));
 }
 
-/// `expires_in: 0` is no lifetime: the next source decides (here the profile's default), so
-/// the session does not refresh every second.
-#[test]
-fn expires_in_zero_counts_as_absent() {
-    let config = ResponseConfig {
-        default_expires_in: Some(3600),
-        ..ResponseConfig::default()
-    };
-    let t = parse_token_response(
-        &ok(r#"{"access_token":"a","token_type":"Bearer","expires_in":0}"#),
-        NOW,
-        &config,
-    )
-    .unwrap();
-    assert_eq!(t.expires_at, Some(NOW + 3600));
-    let t = parse_token_response(
-        &ok(r#"{"access_token":"a","token_type":"Bearer","expires_in":"0"}"#),
-        NOW,
-        &ResponseConfig::default(),
-    )
-    .unwrap();
-    assert_eq!(t.expires_at, None);
-}
-
 /// Azure has sent `expires_in` as a string (oauth2-rs #320).
 #[test]
 fn expires_in_as_a_string_is_accepted() {

@@ -38,9 +38,10 @@ use std::time::{Duration, Instant as WallInstant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use governor::clock::FakeRelativeClock;
 use hmac::{Hmac, KeyInit as _, Mac as _};
+use latchkey_benches::guard_setting::{self, SECRET, TOKEN};
 use latchkey_protocol::guard::{
     AddressPolicy, AuthHeaders, ClientKey, DeviceCredentials, DeviceDirectory, DeviceId, Guard,
-    GuardConfig, NonceConfig, Now, Quota, RateLimiter, SignedHeaders, Signer, SigningVariant,
+    Now, Quota, RateLimiter, SignedHeaders, Signer, SigningVariant,
 };
 use latchkey_protocol::time::Instant;
 use rand_chacha::ChaCha20Rng;
@@ -49,9 +50,6 @@ use sha2::Sha256;
 
 const KEYS: u64 = 1_000_000;
 const T0: u64 = 1_767_225_600;
-
-const TOKEN: &str = "remote_ui_ABC123";
-const SECRET: &[u8] = b"7f3b5a2d9e1c4b6a8c3f5e2d9a7b4c6e1f8d5a2c9b6e3f0d7a4b1c8e5f2a9d0c";
 
 /// Client `i`: its own IPv6 /64.
 fn ip(i: u64) -> IpAddr {
@@ -96,17 +94,7 @@ impl From<SignedHeaders> for Request {
 
 /// The upgrade request's (name, value) pairs.
 fn request<'a>(authorization: &'a str, r: &'a Request) -> [(&'a str, &'a str); 9] {
-    [
-        ("Host", "gateway.local:8443"),
-        ("Upgrade", "websocket"),
-        ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-        ("Sec-WebSocket-Version", "13"),
-        ("Authorization", authorization),
-        ("X-Auth-Timestamp", &r.timestamp),
-        ("X-Auth-Nonce", &r.nonce),
-        ("X-Auth-HMAC", &r.hmac),
-    ]
+    guard_setting::upgrade_pairs(authorization, &r.timestamp, &r.nonce, &r.hmac)
 }
 
 /// The guard under test, its clock, and the request counter.
@@ -122,17 +110,7 @@ struct Bench {
 impl Bench {
     fn new(addresses: usize, step_nanos: u64) -> Bench {
         let mut rng = ChaCha20Rng::from_seed([5; 32]);
-        let config = GuardConfig {
-            auth_rate: Quota::new(1_000_000, Duration::from_secs(1_000_000 * 3600)).expect("quota"),
-            max_rate_keys: 1 << 20,
-            nonces: NonceConfig {
-                retention: Duration::from_secs(120),
-                per_device_cap: 1 << 20,
-                global_cap: 1 << 20,
-            },
-            ..GuardConfig::default()
-        };
-        let guard = Guard::new(config, &mut rng).expect("valid config");
+        let guard = Guard::new(guard_setting::config(), &mut rng).expect("valid config");
         let mut devices = DeviceDirectory::new(&mut rng);
         devices
             .insert(

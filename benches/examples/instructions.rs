@@ -32,10 +32,11 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit as _, Mac as _};
+use latchkey_benches::guard_setting::{self, SECRET, TOKEN};
 use latchkey_benches::{Core, ezk_peer, inputs, latchkey, rsip_peer};
 use latchkey_protocol::guard::{
-    AddressPolicy, AuthHeaders, DeviceCredentials, DeviceDirectory, DeviceId, Guard, GuardConfig,
-    NonceConfig, Now, Quota, Signer, SigningVariant,
+    AddressPolicy, AuthHeaders, DeviceCredentials, DeviceDirectory, DeviceId, Guard, Now, Signer,
+    SigningVariant,
 };
 use latchkey_protocol::time::Instant;
 use rand_chacha::ChaCha20Rng;
@@ -105,9 +106,6 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-const TOKEN: &str = "remote_ui_ABC123";
-const SECRET: &[u8] = b"7f3b5a2d9e1c4b6a8c3f5e2d9a7b4c6e1f8d5a2c9b6e3f0d7a4b1c8e5f2a9d0c";
-
 /// One signed panel request: its three header values and the HMAC they carry, as bytes.
 struct Request {
     timestamp: String,
@@ -123,21 +121,7 @@ const WARM_UP: u64 = 5000;
 #[allow(clippy::print_stderr)] // a refused request is reported, not hidden
 fn guard(what: &str, variant: SigningVariant, n: u64) -> ExitCode {
     let mut rng = ChaCha20Rng::from_seed([5; 32]);
-    // The criterion bench's configuration: a quota no request reaches, caps no run reaches.
-    let Ok(auth_rate) = Quota::new(1_000_000, Duration::from_secs(1_000_000 * 3600)) else {
-        eprintln!("quota");
-        return ExitCode::FAILURE;
-    };
-    let config = GuardConfig {
-        auth_rate,
-        max_rate_keys: 1 << 20,
-        nonces: NonceConfig {
-            retention: Duration::from_secs(120),
-            per_device_cap: 1 << 20,
-            global_cap: 1 << 20,
-        },
-        ..GuardConfig::default()
-    };
+    let config = guard_setting::config();
     let (Ok(mut guard), Ok(credentials), Ok(signer)) = (
         Guard::new(config, &mut rng),
         DeviceCredentials::new(DeviceId(1), TOKEN, SECRET, variant),
@@ -191,17 +175,12 @@ fn guard(what: &str, variant: SigningVariant, n: u64) -> ExitCode {
     let mut refused = 0u64;
     let mut check = |i: u64, h: &Request| {
         let t = now(i);
-        let headers = AuthHeaders::from_pairs([
-            ("Host", "gateway.local:8443"),
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-            ("Sec-WebSocket-Version", "13"),
-            ("Authorization", authorization),
-            ("X-Auth-Timestamp", &h.timestamp),
-            ("X-Auth-Nonce", &h.nonce),
-            ("X-Auth-HMAC", &h.hmac),
-        ]);
+        let headers = AuthHeaders::from_pairs(guard_setting::upgrade_pairs(
+            authorization,
+            &h.timestamp,
+            &h.nonce,
+            &h.hmac,
+        ));
         let key = keys[(i % 1000) as usize];
         let ok = black_box(guard.authenticate_device(t, key, &headers, &devices)).is_ok();
         if guard.poll_timeout().is_some_and(|d| d <= t.instant) {

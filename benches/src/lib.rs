@@ -99,6 +99,63 @@ fn fail(what: &str, e: impl fmt::Debug) -> Failure {
     Failure(s)
 }
 
+pub mod guard_setting {
+    //! What the `guard` criterion bench and the `instructions` harness's guard modes share:
+    //! the panel's credentials, the guard configuration, and the upgrade request's headers.
+
+    use core::time::Duration;
+
+    use latchkey_protocol::guard::{GuardConfig, NonceConfig, Quota};
+
+    /// The panel's bearer token.
+    pub const TOKEN: &str = "remote_ui_ABC123";
+    /// The panel's HMAC secret.
+    pub const SECRET: &[u8] = b"7f3b5a2d9e1c4b6a8c3f5e2d9a7b4c6e1f8d5a2c9b6e3f0d7a4b1c8e5f2a9d0c";
+
+    /// A guard whose quota no request reaches and whose caps no run reaches, so every
+    /// request goes the whole way (1,000,000 per hour with a burst of 1,000,000 per address;
+    /// 120-s nonce retention).
+    ///
+    /// # Panics
+    /// Never: the quota is valid.
+    #[must_use]
+    pub fn config() -> GuardConfig {
+        GuardConfig {
+            auth_rate: Quota::new(1_000_000, Duration::from_secs(1_000_000 * 3600))
+                .expect("a valid quota"),
+            max_rate_keys: 1 << 20,
+            nonces: NonceConfig {
+                retention: Duration::from_secs(120),
+                per_device_cap: 1 << 20,
+                global_cap: 1 << 20,
+            },
+            ..GuardConfig::default()
+        }
+    }
+
+    /// A panel's WebSocket upgrade request as (name, value) pairs, as the server's HTTP parser
+    /// hands them over: five ordinary headers and the four the guard reads.
+    #[must_use]
+    pub fn upgrade_pairs<'a>(
+        authorization: &'a str,
+        timestamp: &'a str,
+        nonce: &'a str,
+        hmac: &'a str,
+    ) -> [(&'a str, &'a str); 9] {
+        [
+            ("Host", "gateway.local:8443"),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Version", "13"),
+            ("Authorization", authorization),
+            ("X-Auth-Timestamp", timestamp),
+            ("X-Auth-Nonce", nonce),
+            ("X-Auth-HMAC", hmac),
+        ]
+    }
+}
+
 pub mod latchkey {
     //! latchkey: `Message::parse` (zero-copy index) and the typed views computed on demand.
 

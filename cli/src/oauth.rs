@@ -819,10 +819,7 @@ async fn keep(
                         let pairs = head.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
                         match latchkey_oauth_core::cloud::utec_local::admit(pairs, &allow_hosts) {
                             Ok(()) => answer(&keeper, utec.as_deref(), head, body).await,
-                            Err(latchkey_oauth_core::cloud::utec_local::Route::Answer(s, v)) => {
-                                (s, v)
-                            }
-                            Err(_) => (403, json!({"status": "error", "message": "refused"})),
+                            Err(refused) => refused,
                         }
                     }
                     Err((status, message)) => {

@@ -142,23 +142,23 @@ pub fn route(method: &str, path: &str, query: &str, body: &[u8]) -> Route {
 pub fn admit<'a>(
     headers: impl IntoIterator<Item = (&'a str, &'a str)>,
     allowed_hosts: &[String],
-) -> Result<(), Route> {
+) -> Result<(), (u16, Value)> {
     for (name, value) in headers {
         let value = value.trim();
         if name.eq_ignore_ascii_case("origin") {
-            return Err(error(
+            return Err(refusal(
                 403,
                 "requests from web pages are refused (the request has an Origin header)",
             ));
         }
         if name.eq_ignore_ascii_case("sec-fetch-site") && !value.eq_ignore_ascii_case("none") {
-            return Err(error(
+            return Err(refusal(
                 403,
                 "requests from web pages are refused (Sec-Fetch-Site is not none)",
             ));
         }
         if name.eq_ignore_ascii_case("host") && !host_allowed(value, allowed_hosts) {
-            return Err(error(
+            return Err(refusal(
                 403,
                 "the Host header names another server: add it with --allow-host if this \
                  gateway is reached by that name",
@@ -166,6 +166,11 @@ pub fn admit<'a>(
         }
     }
     Ok(())
+}
+
+/// The 403 answer of [`admit`].
+fn refusal(status: u16, message: &str) -> (u16, Value) {
+    (status, json!({"status": "error", "message": message}))
 }
 
 /// `host [":" port]` names an IP address, `localhost` or an allowed name.
@@ -266,7 +271,7 @@ mod tests {
     fn refused(headers: &[(&str, &str)], allowed: &[String]) -> bool {
         match admit(headers.iter().copied(), allowed) {
             Ok(()) => false,
-            Err(Route::Answer(403, _)) => true,
+            Err((403, _)) => true,
             Err(other) => panic!("unexpected refusal {other:?}"),
         }
     }

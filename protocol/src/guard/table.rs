@@ -278,8 +278,11 @@ impl<S: Slot> Table<S> {
             out.wrapped = true;
             return out;
         }
+        // The slot count is a power of two (see `resize`), so a mask wraps the cursor (a `%`
+        // here was a division per slot examined, on every insert's sweep).
         let n = self.slots.len();
-        self.cursor %= n;
+        let mask = n - 1;
+        self.cursor &= mask;
         let mut advanced = 0;
         while out.examined < budget && advanced < n {
             out.examined += 1;
@@ -289,7 +292,7 @@ impl<S: Slot> Table<S> {
                 out.removed += 1;
                 continue; // a shifted entry may now sit at `i`
             }
-            self.cursor = (i + 1) % n;
+            self.cursor = (i + 1) & mask;
             advanced += 1;
             if self.cursor == 0 {
                 out.wrapped = true;

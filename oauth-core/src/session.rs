@@ -32,7 +32,9 @@
 //!   lapse from disuse; [`Event::ReauthSoon`] warns ahead of an absolute expiry.
 //!
 //! Time is wall-clock Unix seconds (`u64`) throughout, because expiries are wall-clock facts
-//! that must survive restarts.
+//! that must survive restarts. Tokens stamped more than [`STAMP_TOLERANCE`] after `now` were
+//! written while the clock ran ahead: their stored expiry is late by an unknown amount, so
+//! they are not handed out and are refreshed at once (on restore, without a caller).
 
 pub mod schedule;
 pub mod snapshot;
@@ -46,6 +48,12 @@ use crate::response::{self, ErrorClass, TokenError, TokenResponse};
 use crate::secret::Secret;
 use schedule::{BackoffPolicy, Jitter, MarginPolicy};
 pub use snapshot::{Grant, InFlight, SNAPSHOT_VERSION, Snapshot, SnapshotError};
+
+/// How far ahead of the clock a token's stamps may be before the session takes the clock to
+/// have been set back since they were written (seconds; a sibling process on the same
+/// machine shares the clock, so only a step of the clock itself gets past this). Tokens
+/// stamped further ahead are not handed out and are refreshed at once.
+pub const STAMP_TOLERANCE: u64 = 60;
 
 /// Tuning of a session. [`SessionConfig::from_profile`] fills it from a provider profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -419,6 +427,9 @@ pub struct TokenSession {
     failures: u32,
     last_error: Option<TokenError>,
     refresh_at: Option<u64>,
+    /// When the tokens' stamps were found ahead of the clock ([`Self::stamped_ahead`]): a
+    /// refresh is due then, whatever the (late) schedule says.
+    restamp_at: Option<u64>,
     demand_at: Option<u64>,
     /// The generation obtained by a refresh forced by a 401.
     forced_generation: Option<u64>,
@@ -447,6 +458,7 @@ impl TokenSession {
             failures: 0,
             last_error: None,
             refresh_at: None,
+            restamp_at: None,
             demand_at: None,
             forced_generation: None,
             reauth_soon_sent: false,
@@ -492,6 +504,7 @@ impl TokenSession {
         }
         s.state = State::Idle;
         s.schedule();
+        s.check_stamps(now);
         if let Some(f) = in_flight {
             let lease_end = lease_end(f.started_at, now, s.config.request_timeout);
             if now < lease_end {
@@ -917,6 +930,13 @@ impl TokenSession {
                     self.start_refresh(now, RefreshReason::Demand);
                 } else if self.config.keep_fresh && self.refresh_at.is_some_and(|t| now >= t) {
                     self.start_refresh(now, RefreshReason::Proactive);
+                } else if self.restamp_at.is_some_and(|t| now >= t) {
+                    let reason = if self.config.keep_fresh {
+                        RefreshReason::Proactive
+                    } else {
+                        RefreshReason::KeepAlive
+                    };
+                    self.start_refresh(now, reason);
                 } else if self.keepalive_at().is_some_and(|t| now >= t) {
                     self.start_refresh(now, RefreshReason::KeepAlive);
                 }
@@ -990,6 +1010,7 @@ impl TokenSession {
                     t = min_opt(t, self.refresh_at);
                 }
                 t = min_opt(t, self.keepalive_at());
+                t = min_opt(t, self.restamp_at);
                 if !self.reauth_soon_sent {
                     t = min_opt(t, self.reauth_soon_at());
                 }
@@ -1072,6 +1093,9 @@ impl TokenSession {
             // The server refused this token; do not hand it out again.
             return false;
         }
+        if Self::stamped_ahead(c, now) {
+            return false;
+        }
         match c.access_expires_at {
             None => true,
             Some(exp) => {
@@ -1080,6 +1104,25 @@ impl TokenSession {
                 now.saturating_add(guard) < exp
             }
         }
+    }
+
+    /// Whether `c`'s access token was stamped more than [`STAMP_TOLERANCE`] after `now`: the
+    /// clock has been set back since, so its stored expiry (and the proactive refresh point
+    /// computed from it) is late by an unknown amount. Such a token is refreshed at once,
+    /// which stamps the new one with the corrected clock ([`Self::floor`] ignores the future
+    /// `last_refresh_at`, so nothing holds that refresh back).
+    fn stamped_ahead(c: &Snapshot, now: u64) -> bool {
+        c.access_issued_at.max(c.last_refresh_at.unwrap_or(0)) > now.saturating_add(STAMP_TOLERANCE)
+    }
+
+    /// Sets [`Self::restamp_at`] when the current tokens were stamped ahead of `now` and can
+    /// be refreshed: their expiry, proactive refresh point and keep-alive point are all late
+    /// by the unknown amount the clock was set back, so the refresh is due at once.
+    fn check_stamps(&mut self, now: u64) {
+        self.restamp_at = self.current.as_ref().and_then(|c| {
+            let can_refresh = c.grant != Grant::RefreshToken || c.refresh_token.is_some();
+            (can_refresh && Self::stamped_ahead(c, now)).then_some(now)
+        });
     }
 
     /// The earliest next refresh: `min_refresh_interval` after the last one. A last refresh
@@ -1120,6 +1163,7 @@ impl TokenSession {
     /// Starts a refresh: writes the in-flight marker first.
     fn start_refresh(&mut self, now: u64, reason: RefreshReason) {
         self.demand_at = None;
+        self.restamp_at = None;
         let Some(current) = &self.current else {
             self.state = State::NoSession;
             return;
@@ -1422,6 +1466,7 @@ impl TokenSession {
 
     fn after_new_tokens(&mut self, now: u64) {
         self.schedule();
+        self.check_stamps(now);
         self.check_reauth_soon(now);
     }
 

@@ -547,10 +547,11 @@ fn times_written_while_the_clock_ran_ahead_do_not_hold_the_session_back() {
     assert_eq!(rig.server.refreshes, 1, "refreshed at once, not in a day");
     assert!(rig.token_now().is_some());
 
-    // A token stamped a day ahead and refused with a 401 gets its refresh: its age is unknown.
+    // A token stamped ahead (by less than the session's tolerance, so it is still handed
+    // out) and refused with a 401 gets its refresh: its age is unknown.
     let mut rig = Rig::logged_in(600, cfg(), 23);
     let mut snap = rig.disk.clone().unwrap();
-    snap.last_refresh_at = Some(rig.now + AHEAD);
+    snap.last_refresh_at = Some(rig.now + 50);
     rig.disk = Some(snap);
     rig.crash_and_restart(cfg(), 24);
     rig.now += 10;
@@ -577,6 +578,60 @@ fn times_written_while_the_clock_ran_ahead_do_not_hold_the_session_back() {
     assert_eq!(rig.server.refreshes, 1);
     assert_eq!(rig.reauth_events(), 0);
     assert!(rig.token_now().is_some());
+}
+
+#[test]
+fn tokens_stamped_a_day_ahead_are_refreshed_at_once_not_a_day_late() {
+    // The process that refreshed ran with its clock a day ahead, so the stored expiry, the
+    // proactive refresh point and the keep-alive point are all a day late; the clock has been
+    // corrected since. The token still looks valid for a day, but the server let it expire
+    // after its real lifetime, so the session refreshes at the first moment it can: on
+    // restart (without any caller), with or without proactive refreshing.
+    const AHEAD: u64 = 86_400;
+    for keep_fresh in [true, false] {
+        let mut config = cfg();
+        config.keep_fresh = keep_fresh;
+        config.refresh_token_idle = Some(7 * 86_400);
+        let mut rig = Rig::logged_in(600, config.clone(), 31);
+        let mut snap = rig.disk.clone().unwrap();
+        snap.access_issued_at += AHEAD;
+        snap.access_expires_at = snap.access_expires_at.map(|t| t + AHEAD);
+        snap.last_refresh_at = Some(snap.access_issued_at);
+        rig.disk = Some(snap);
+        rig.crash_and_restart(config, 32);
+        assert_eq!(
+            rig.session.poll_timeout(),
+            Some(rig.now),
+            "keep_fresh {keep_fresh}: due at once"
+        );
+        // Not handed out meanwhile: its real expiry is unknown.
+        assert_eq!(rig.session.access_token(rig.now), TokenAnswer::Wait);
+        rig.collect();
+        rig.settle();
+        assert_eq!(rig.server.refreshes, 1, "keep_fresh {keep_fresh}");
+        let disk = rig.disk.as_ref().unwrap();
+        assert!(
+            disk.access_issued_at <= rig.now,
+            "re-stamped with the corrected clock"
+        );
+        assert!(rig.token_now().is_some());
+        // Once re-stamped, the schedule is the ordinary one again (no refresh loop).
+        rig.run_until(rig.now + 60);
+        assert_eq!(rig.server.refreshes, 1, "keep_fresh {keep_fresh}");
+    }
+
+    // Stamps a few seconds ahead (the clock slewed) change nothing.
+    let mut rig = Rig::logged_in(600, cfg(), 33);
+    let mut snap = rig.disk.clone().unwrap();
+    snap.access_issued_at += 5;
+    snap.last_refresh_at = Some(snap.access_issued_at);
+    rig.disk = Some(snap);
+    rig.crash_and_restart(cfg(), 34);
+    assert!(rig.session.poll_timeout().unwrap() > rig.now + 60);
+    assert!(matches!(
+        rig.session.access_token(rig.now),
+        TokenAnswer::Ready { .. }
+    ));
 }
 
 #[test]

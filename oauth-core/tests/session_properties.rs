@@ -4,7 +4,7 @@ mod common;
 
 use common::{Rig, T0};
 use latchkey_oauth_core::session::schedule::{BackoffPolicy, MarginPolicy, refresh_at};
-use latchkey_oauth_core::session::{SessionConfig, TokenAnswer};
+use latchkey_oauth_core::session::{STAMP_TOLERANCE, SessionConfig, TokenAnswer};
 use proptest::prelude::*;
 
 fn margin_policy() -> impl Strategy<Value = MarginPolicy> {
@@ -112,6 +112,48 @@ proptest! {
         prop_assert_eq!(rig.server.refreshes, 0, "no proactive refresh while off");
         let ready = matches!(rig.session.access_token(rig.now), TokenAnswer::Ready { .. });
         prop_assert!(ready, "the token is still handed out (min_remaining is 5 s)");
+    }
+}
+
+proptest! {
+    /// Restored tokens whose stamps lie ahead of the clock (written while it ran ahead, then
+    /// corrected): up to [`STAMP_TOLERANCE`] ahead they are used and scheduled as written;
+    /// further ahead they are not handed out and the refresh is due at once, so it happens
+    /// without a caller, and afterwards the schedule is the ordinary one again.
+    #[test]
+    fn stamps_ahead_of_the_clock_beyond_the_tolerance_are_refreshed_at_once(
+        ahead in 0u64..3 * 86_400,
+        near_edge in any::<bool>(),
+        keep_fresh in any::<bool>(),
+        seed: u64,
+    ) {
+        let ahead = if near_edge { STAMP_TOLERANCE - 1 + ahead % 3 } else { ahead };
+        let mut config = SessionConfig::default();
+        config.keep_fresh = keep_fresh;
+        config.refresh_token_idle = Some(14 * 86_400);
+        let mut rig = Rig::logged_in(3_600, config.clone(), seed);
+        let mut snap = rig.disk.clone().expect("logged in");
+        snap.access_issued_at += ahead;
+        snap.access_expires_at = snap.access_expires_at.map(|t| t + ahead);
+        snap.last_refresh_at = Some(snap.access_issued_at);
+        rig.disk = Some(snap);
+        rig.crash_and_restart(config, seed ^ 1);
+        let due = rig.session.poll_timeout().expect("something scheduled");
+        let handed_out = matches!(rig.session.access_token(rig.now), TokenAnswer::Ready { .. });
+        if ahead > STAMP_TOLERANCE {
+            prop_assert_eq!(due, rig.now, "{} s ahead: due at once", ahead);
+            prop_assert!(!handed_out);
+            rig.collect();
+            rig.settle();
+            prop_assert_eq!(rig.server.refreshes, 1);
+            let disk = rig.disk.as_ref().expect("state");
+            prop_assert!(disk.access_issued_at <= rig.now);
+            prop_assert!(rig.session.poll_timeout().expect("scheduled") > rig.now + 60);
+        } else {
+            prop_assert!(due > rig.now + 60, "{} s ahead: ordinary schedule", ahead);
+            prop_assert!(handed_out);
+            prop_assert_eq!(rig.server.refreshes, 0);
+        }
     }
 }
 

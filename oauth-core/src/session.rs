@@ -1244,15 +1244,9 @@ impl TokenSession {
         if let Some(rt) = tokens.refresh_token {
             if rotated {
                 next.refresh_issued_at = Some(now);
-                next.refresh_expires_at = tokens.refresh_expires_at.or_else(|| {
-                    if self.config.refresh_token_sliding {
-                        self.config
-                            .refresh_token_lifetime
-                            .map(|l| now.saturating_add(l))
-                    } else {
-                        current.refresh_expires_at
-                    }
-                });
+                next.refresh_expires_at = tokens
+                    .refresh_expires_at
+                    .or_else(|| self.rotated_refresh_expiry(now, current.refresh_expires_at));
             } else if tokens.refresh_expires_at.is_some() {
                 next.refresh_expires_at = tokens.refresh_expires_at;
             }
@@ -1287,18 +1281,25 @@ impl TokenSession {
         let mut next = current.clone();
         next.refresh_token = Some(refresh_token);
         next.refresh_issued_at = Some(now);
-        if self.config.refresh_token_sliding {
-            next.refresh_expires_at = self
-                .config
-                .refresh_token_lifetime
-                .map(|l| now.saturating_add(l));
-        }
+        next.refresh_expires_at = self.rotated_refresh_expiry(now, current.refresh_expires_at);
         next.last_refresh_at = Some(now);
         next.refresh_in_flight = None;
         self.last_error = Some(error);
         self.state = State::Committing;
         let expected = Some(current.revision);
         self.persist(next, expected, Outcome::Salvaged);
+    }
+
+    /// The expiry of a refresh token rotated at `now` whose answer did not state one: a
+    /// sliding lifetime starts again, a fixed one keeps the `previous` expiry.
+    fn rotated_refresh_expiry(&self, now: u64, previous: Option<u64>) -> Option<u64> {
+        if self.config.refresh_token_sliding {
+            self.config
+                .refresh_token_lifetime
+                .map(|l| now.saturating_add(l))
+        } else {
+            previous
+        }
     }
 
     fn refresh_failed(&mut self, now: u64, error: TokenError, used: Option<Secret>) {

@@ -275,10 +275,7 @@ pub fn host_name(host: &str) -> Option<&str> {
 #[must_use]
 pub fn redirect_to_https(request: &Request, https_port: u16) -> Response {
     let Some(host) = request.header("host").and_then(host_name) else {
-        let mut r = Response::new(400);
-        r.body = b"missing or invalid Host header".to_vec();
-        r.set_header("Content-Type", "text/plain; charset=utf-8");
-        return r;
+        return crate::http1::plain_text(400, "missing or invalid Host header");
     };
     let mut target = String::from("https://");
     target.push_str(host);
@@ -308,6 +305,9 @@ pub fn redirect_to_https(request: &Request, https_port: u16) -> Response {
     let mut r = Response::new(308);
     r.set_header("Location", target);
     r.set_header("Content-Length", "0");
+    // The same headers as every other answer (`no-store` too: a cached permanent redirect
+    // would outlive a change of the HTTPS port).
+    crate::app::secure_headers(&mut r, "");
     r
 }
 
@@ -326,6 +326,29 @@ mod tests {
         );
         let r = redirect_to_https(&req, 443);
         assert_eq!(r.header("location"), Some("https://door.local/admin?x=1"));
+    }
+
+    #[test]
+    fn redirect_answers_carry_the_security_headers() {
+        let ok = Request::new(Method::Get, "/").with_header("Host", "door.local:8080");
+        let bad = Request::new(Method::Get, "/");
+        for r in [redirect_to_https(&ok, 8443), redirect_to_https(&bad, 8443)] {
+            assert_eq!(
+                r.header("x-content-type-options"),
+                Some("nosniff"),
+                "{}",
+                r.status
+            );
+            assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+            assert_eq!(r.header("cache-control"), Some("no-store"));
+            assert!(r.header("content-security-policy").is_some());
+        }
+        let bad = redirect_to_https(&bad, 8443);
+        assert_eq!(
+            bad.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert!(String::from_utf8_lossy(&bad.body).contains("Host"));
     }
 
     #[test]

@@ -193,17 +193,29 @@ fn expires_at(health: &Value) -> u64 {
         .unwrap_or_else(|| panic!("token_expires_at in {health}"))
 }
 
-/// `latchkey token keep` on a free loopback port; returns the process and its address.
-fn start_keep(dir: &Path) -> (Process, String) {
-    let addr = format!("127.0.0.1:{}", free_port());
+/// `latchkey token keep` on a loopback port it picks itself (`--listen 127.0.0.1:0`, so no
+/// other process can take the port between choosing and binding it); returns the process
+/// and the address it printed once bound.
+async fn start_keep(dir: &Path) -> (Process, String) {
     let mut args = vec!["token".to_owned(), "keep".to_owned()];
     args.extend(session_args(dir));
-    args.extend(["--listen".to_owned(), addr.clone()]);
+    args.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    (
-        Process::spawn("latchkey token keep", latchkey(&args), false),
-        addr,
-    )
+    let mut keep = Process::spawn("latchkey token keep", latchkey(&args), false);
+    let deadline = Deadline::new(Duration::from_secs(20), "token keep to print its address");
+    loop {
+        let stderr = keep.stderr();
+        let bound = stderr
+            .lines()
+            .find_map(|l| l.split("health on http://").nth(1))
+            .and_then(|rest| rest.strip_suffix("/health"))
+            .map(str::to_owned);
+        if let Some(addr) = bound {
+            return (keep, addr);
+        }
+        assert!(keep.running(), "token keep ended: {stderr}");
+        deadline.tick("no address printed yet").await;
+    }
 }
 
 /// The JSON event lines `latchkey` wrote to standard error, by `event`.
@@ -243,7 +255,7 @@ fn cli_loopback_login_then_token_keep_serves_health_refreshes_and_a_counted_manu
             "{status}"
         );
 
-        let (mut keep, addr) = start_keep(&dir);
+        let (mut keep, addr) = start_keep(&dir).await;
         let first = health(&addr).await;
         assert_eq!(first["status"], "ok", "{first}");
         assert_eq!(first["auto_refresh_enabled"], true, "{first}");
@@ -317,7 +329,7 @@ fn cli_token_keep_killed_during_a_held_refresh_restarts_without_a_login() {
         admin.reset().await;
         admin.hold(Hold::Before).await;
 
-        let (mut keep, _) = start_keep(&dir);
+        let (mut keep, _) = start_keep(&dir).await;
         let deadline = Deadline::new(
             Duration::from_secs(6 * ACCESS_TTL),
             "token keep's refresh to be held with its in-flight marker on disk",
@@ -347,7 +359,7 @@ fn cli_token_keep_killed_during_a_held_refresh_restarts_without_a_login() {
 
         // A new token keep waits out the dead one's lease, then refreshes with the persisted
         // refresh token, which the provider never saw used.
-        let (mut again, addr) = start_keep(&dir);
+        let (mut again, addr) = start_keep(&dir).await;
         let deadline = Deadline::new(
             CLI_LEASE + Duration::from_secs(30),
             "the restarted token keep to recover",

@@ -684,7 +684,8 @@ fn static_asset(body: &str, content_type: &str) -> Response {
     r
 }
 
-/// The security headers every HTTPS response carries.
+/// The security headers every response carries (on the plain-HTTP redirect port too, where
+/// browsers ignore `Strict-Transport-Security`, RFC 6797 §8.1, and it does no harm).
 pub(crate) fn secure_headers(r: &mut Response, path: &str) {
     r.set_header(
         "Content-Security-Policy",

@@ -14,7 +14,8 @@
 //!   unless a newer token already exists or one was just obtained; a token obtained after a
 //!   401 that also gets a 401 is not refreshed again. Retry-once, never a loop.
 //! * **Transient failures** back off exponentially with jitter; the current access token is
-//!   still served until it really expires.
+//!   still served until it really expires (unless it was stamped ahead of the clock; see
+//!   below).
 //! * **Crash-safe rotation**: before a refresh request is sent, the snapshot is persisted with
 //!   a "refresh in flight" marker; the rotated tokens are persisted and acknowledged
 //!   ([`TokenSession::handle_persisted`]) before the new access token is handed out or
@@ -926,6 +927,10 @@ impl TokenSession {
         match &mut self.state {
             State::Idle => {
                 self.check_reauth_soon(now);
+                // The clock may have been set back since the tokens were stamped.
+                if self.restamp_at.is_none() {
+                    self.check_stamps(now);
+                }
                 if self.demand_at.is_some_and(|t| now >= t) {
                     self.start_refresh(now, RefreshReason::Demand);
                 } else if self.config.keep_fresh && self.refresh_at.is_some_and(|t| now >= t) {
@@ -1093,7 +1098,7 @@ impl TokenSession {
             // The server refused this token; do not hand it out again.
             return false;
         }
-        if Self::stamped_ahead(c, now) {
+        if Self::can_refresh(c) && Self::stamped_ahead(c, now) {
             return false;
         }
         match c.access_expires_at {
@@ -1119,10 +1124,17 @@ impl TokenSession {
     /// be refreshed: their expiry, proactive refresh point and keep-alive point are all late
     /// by the unknown amount the clock was set back, so the refresh is due at once.
     fn check_stamps(&mut self, now: u64) {
-        self.restamp_at = self.current.as_ref().and_then(|c| {
-            let can_refresh = c.grant != Grant::RefreshToken || c.refresh_token.is_some();
-            (can_refresh && Self::stamped_ahead(c, now)).then_some(now)
-        });
+        self.restamp_at = self
+            .current
+            .as_ref()
+            .and_then(|c| (Self::can_refresh(c) && Self::stamped_ahead(c, now)).then_some(now));
+    }
+
+    /// Whether `c` can be refreshed without a login. A token that cannot is handed out as
+    /// long as it looks valid, stamped ahead or not: refusing it would only end the session
+    /// early (a 401 still asks for the login).
+    fn can_refresh(c: &Snapshot) -> bool {
+        c.grant != Grant::RefreshToken || c.refresh_token.is_some()
     }
 
     /// The earliest next refresh: `min_refresh_interval` after the last one. A last refresh
@@ -1405,6 +1417,7 @@ impl TokenSession {
             self.start_refresh(now, reason);
         } else {
             self.schedule();
+            self.check_stamps(now);
         }
     }
 

@@ -586,28 +586,29 @@ fn tokens_stamped_a_day_ahead_are_refreshed_at_once_not_a_day_late() {
     // proactive refresh point and the keep-alive point are all a day late; the clock has been
     // corrected since. The token still looks valid for a day, but the server let it expire
     // after its real lifetime, so the session refreshes at the first moment it can: on
-    // restart (without any caller), with or without proactive refreshing.
+    // restart, on its own timer (no caller), with or without proactive refreshing.
     const AHEAD: u64 = 86_400;
-    for keep_fresh in [true, false] {
-        let mut config = cfg();
-        config.keep_fresh = keep_fresh;
-        config.refresh_token_idle = Some(7 * 86_400);
-        let mut rig = Rig::logged_in(600, config.clone(), 31);
+    let stamped_ahead = |rig: &mut Rig| {
         let mut snap = rig.disk.clone().unwrap();
         snap.access_issued_at += AHEAD;
         snap.access_expires_at = snap.access_expires_at.map(|t| t + AHEAD);
         snap.last_refresh_at = Some(snap.access_issued_at);
         rig.disk = Some(snap);
-        rig.crash_and_restart(config, 32);
+    };
+    for keep_fresh in [true, false] {
+        let mut config = cfg();
+        config.keep_fresh = keep_fresh;
+        config.refresh_token_idle = Some(7 * 86_400);
+        let mut rig = Rig::logged_in(600, config.clone(), 31);
+        stamped_ahead(&mut rig);
+        rig.crash_and_restart(config.clone(), 32);
         assert_eq!(
             rig.session.poll_timeout(),
             Some(rig.now),
             "keep_fresh {keep_fresh}: due at once"
         );
-        // Not handed out meanwhile: its real expiry is unknown.
-        assert_eq!(rig.session.access_token(rig.now), TokenAnswer::Wait);
-        rig.collect();
-        rig.settle();
+        // The timer alone refreshes it.
+        rig.run_until(rig.now);
         assert_eq!(rig.server.refreshes, 1, "keep_fresh {keep_fresh}");
         let disk = rig.disk.as_ref().unwrap();
         assert!(
@@ -618,7 +619,42 @@ fn tokens_stamped_a_day_ahead_are_refreshed_at_once_not_a_day_late() {
         // Once re-stamped, the schedule is the ordinary one again (no refresh loop).
         rig.run_until(rig.now + 60);
         assert_eq!(rig.server.refreshes, 1, "keep_fresh {keep_fresh}");
+
+        // A caller asking first is not handed the token (its real expiry is unknown); its
+        // demand starts the refresh.
+        let mut rig = Rig::logged_in(600, config.clone(), 35);
+        stamped_ahead(&mut rig);
+        rig.crash_and_restart(config, 36);
+        assert_eq!(rig.session.access_token(rig.now), TokenAnswer::Wait);
+        rig.collect();
+        rig.settle();
+        assert_eq!(rig.server.refreshes, 1, "keep_fresh {keep_fresh}");
+        assert!(rig.token_now().is_some());
     }
+
+    // The clock of a running session is set back a day: the next timer finds the stamps
+    // ahead and refreshes.
+    let mut rig = Rig::logged_in(600, cfg(), 37);
+    rig.now -= AHEAD;
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    rig.settle();
+    assert_eq!(rig.server.refreshes, 1);
+    assert!(rig.disk.as_ref().unwrap().access_issued_at <= rig.now);
+
+    // A token that cannot be refreshed (no refresh token) is still handed out: refusing it
+    // would only end the session early.
+    let mut rig = Rig::logged_in(600, cfg(), 38);
+    stamped_ahead(&mut rig);
+    rig.disk.as_mut().unwrap().refresh_token = None;
+    rig.crash_and_restart(cfg(), 39);
+    assert!(matches!(
+        rig.session.access_token(rig.now),
+        TokenAnswer::Ready { .. }
+    ));
+    rig.run_until(rig.now + 60);
+    assert_eq!(rig.server.refreshes, 0);
+    assert_eq!(rig.reauth_events(), 0);
 
     // Stamps a few seconds ahead (the clock slewed) change nothing.
     let mut rig = Rig::logged_in(600, cfg(), 33);

@@ -448,10 +448,11 @@ impl TokenKeeper {
             loop {
                 let event = {
                     let mut s = self.lock();
-                    let t = now();
-                    if s.poll_timeout().is_some_and(|d| d <= t) {
-                        s.handle_timeout(t);
-                    }
+                    // Every wake-up gives the session the time, due or not (early calls are
+                    // harmless): a wall clock set back since the deadline was computed makes
+                    // `poll_timeout` look far off, and only `handle_timeout` lets the session
+                    // notice its tokens' stamps now lie ahead of the clock.
+                    s.handle_timeout(now());
                     s.poll_event()
                 };
                 let Some(event) = event else {

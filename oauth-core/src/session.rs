@@ -1111,9 +1111,9 @@ impl TokenSession {
         }
     }
 
-    /// Whether `c`'s access token was stamped more than [`STAMP_TOLERANCE`] after `now`: the
-    /// clock has been set back since, so its stored expiry (and the proactive refresh point
-    /// computed from it) is late by an unknown amount. Such a token is refreshed at once,
+    /// Whether `c`'s stamps (the access token's issue time, the last refresh) lie more than
+    /// [`STAMP_TOLERANCE`] after `now`: the clock has been set back since, so the stored
+    /// expiry (and the proactive refresh point computed from it) is late by an unknown amount. Such a token is refreshed at once,
     /// which stamps the new one with the corrected clock ([`Self::floor`] ignores the future
     /// `last_refresh_at`, so nothing holds that refresh back).
     fn stamped_ahead(c: &Snapshot, now: u64) -> bool {

@@ -51,7 +51,8 @@ pub enum Route {
 }
 
 fn error(status: u16, message: &str) -> Route {
-    Route::Answer(status, json!({"status": "error", "message": message}))
+    let (status, body) = refusal(status, message);
+    Route::Answer(status, body)
 }
 
 /// Which operation a request is. `query` is the query string without `?`.
@@ -168,7 +169,7 @@ pub fn admit<'a>(
     Ok(())
 }
 
-/// The 403 answer of [`admit`].
+/// An error answer in the uteclocal shape: `{"status": "error", "message": …}`.
 fn refusal(status: u16, message: &str) -> (u16, Value) {
     (status, json!({"status": "error", "message": message}))
 }

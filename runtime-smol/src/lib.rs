@@ -94,7 +94,8 @@
 //! Limits and sleeps are [`std::time::Duration`]s measured with async-io's monotonic timers.
 //! The token keeper and the certificate renewer also read the wall clock (Unix seconds),
 //! because token expiry and certificate validity are wall-clock facts; they decide again
-//! after every wake, so a clock step is noticed at the next one.
+//! after every wake, so a clock step is noticed at the next one (the keeper wakes at least every
+//! [`keeper::WAKE_CAP`]; [`keeper::TokenKeeper::with_clock`] replaces its clock).
 //!
 //! # One source, two runtimes
 //!

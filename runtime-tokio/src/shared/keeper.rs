@@ -104,6 +104,24 @@ impl From<SnapshotError> for KeeperError {
 /// `RefreshFailed`, `ReauthRequired`, `ReauthSoon`); never the effects, which hold secrets.
 pub type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
+/// The keeper's wall clock: the time since the Unix epoch. [`system_clock`] unless replaced
+/// with [`TokenKeeper::with_clock`] (tests, or an application with its own time source).
+pub type Clock = Arc<dyn Fn() -> Duration + Send + Sync>;
+
+/// The system's wall clock (`SystemTime::now()`; the epoch itself if the clock reads earlier).
+#[must_use]
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+    })
+}
+
+/// How long [`TokenKeeper::run`] sleeps at most between looks at the session when no
+/// deadline is nearer: the bound on how late a wall clock set back is noticed.
+pub const WAKE_CAP: Duration = Duration::from_secs(60);
+
 /// A token session kept alive over HTTPS and the state directory. Cheap to clone; all
 /// clones share the session.
 #[derive(Clone)]
@@ -123,6 +141,8 @@ struct Inner {
     file: String,
     observer: Option<Observer>,
     max_wait: Duration,
+    clock: Clock,
+    wake_cap: Duration,
 }
 
 impl fmt::Debug for TokenKeeper {
@@ -139,7 +159,8 @@ pub fn state_file_name(provider: &str) -> String {
     format!("tokens-{provider}.json")
 }
 
-/// Wall-clock Unix seconds, the core's time.
+/// The system's wall clock in Unix seconds, the core's time (what a keeper reads unless
+/// given its own [`Clock`]).
 #[must_use]
 pub fn now() -> u64 {
     SystemTime::now()
@@ -184,6 +205,8 @@ impl TokenKeeper {
                 file,
                 observer: None,
                 max_wait,
+                clock: system_clock(),
+                wake_cap: WAKE_CAP,
             }),
         })
     }
@@ -207,6 +230,30 @@ impl TokenKeeper {
         self
     }
 
+    /// Reads the time from `clock` instead of the system's wall clock (before cloning, as
+    /// above), and hands the session that time at once, so a session restored by
+    /// [`TokenKeeper::open`] at the system's time is judged again at the clock's.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.clock = clock;
+        }
+        let now = self.now();
+        self.lock().handle_timeout(now);
+        self
+    }
+
+    /// How long [`TokenKeeper::run`] sleeps at most when no deadline is nearer ([`WAKE_CAP`]
+    /// unless set here, before cloning as above): a wall clock set back is noticed within
+    /// this time. At least 10 ms.
+    #[must_use]
+    pub fn with_wake_cap(mut self, wake_cap: Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.wake_cap = wake_cap.max(Duration::from_millis(10));
+        }
+        self
+    }
+
     /// The state file's name in the state directory.
     #[must_use]
     pub fn file_name(&self) -> &str {
@@ -216,7 +263,7 @@ impl TokenKeeper {
     /// A summary of the session.
     #[must_use]
     pub fn status(&self) -> Status {
-        self.lock().status(now())
+        self.lock().status(self.now())
     }
 
     /// Changes how the session refreshes ahead of expiry while [`TokenKeeper::run`] keeps it
@@ -238,12 +285,12 @@ impl TokenKeeper {
     /// # Errors
     /// When the tokens cannot be saved within the wait limit.
     pub async fn login(&self, tokens: TokenResponse, grant: Grant) -> Result<(), KeeperError> {
-        self.lock().handle_login(now(), tokens, grant);
+        self.lock().handle_login(self.now(), tokens, grant);
         let started = std::time::Instant::now();
         loop {
             let listener = self.inner.changed.listen();
             self.drive().await;
-            let status = self.lock().status(now());
+            let status = self.lock().status(self.now());
             if status.state != Phase::Saving {
                 return Ok(());
             }
@@ -295,13 +342,13 @@ impl TokenKeeper {
     /// # Errors
     /// As [`TokenKeeper::access_token`].
     pub async fn refresh(&self) -> Result<(), KeeperError> {
-        let before = self.lock().status(now()).generation;
-        self.lock().force_refresh(now());
+        let before = self.lock().status(self.now()).generation;
+        self.lock().force_refresh(self.now());
         let started = std::time::Instant::now();
         loop {
             let listener = self.inner.changed.listen();
             self.drive().await;
-            let status = self.lock().status(now());
+            let status = self.lock().status(self.now());
             if status.generation > before {
                 return Ok(());
             }
@@ -330,7 +377,7 @@ impl TokenKeeper {
     /// The resource API answered 401 to a request made with the token of `generation`:
     /// whether to retry once (the core forces one refresh unless that cannot help).
     pub fn unauthorized(&self, generation: u64) -> Unauthorized {
-        let answer = self.lock().handle_unauthorized(now(), generation);
+        let answer = self.lock().handle_unauthorized(self.now(), generation);
         self.inner.changed.notify(usize::MAX);
         answer
     }
@@ -374,18 +421,24 @@ impl TokenKeeper {
     }
 
     /// Keeps the session fresh for as long as it is polled: performs effects and fires the
-    /// core's timers (proactive refresh, backoff, keep-alive). Spawn it in long-running
-    /// processes; it never returns.
+    /// core's timers (proactive refresh, backoff, keep-alive), waking at the next deadline
+    /// and at least every wake cap ([`WAKE_CAP`], see [`TokenKeeper::with_wake_cap`]) to
+    /// hand the session the time. Spawn it in long-running processes; it never returns.
     pub async fn run(&self) {
         loop {
             let listener = self.inner.changed.listen();
             self.drive().await;
-            let wait = self.until_next_timeout().min(Duration::from_secs(60));
+            let wait = self.until_next_timeout().min(self.inner.wake_cap);
             let _ = Rt::timeout(wait, listener).await;
         }
     }
 
     // --- internals -------------------------------------------------------------------
+
+    /// The keeper's clock in Unix seconds, the core's time.
+    fn now(&self) -> u64 {
+        (self.inner.clock)().as_secs()
+    }
 
     fn lock(&self) -> MutexGuard<'_, TokenSession> {
         // A panic while holding the lock leaves a consistent session (the core does not
@@ -399,7 +452,7 @@ impl TokenKeeper {
     /// The answer if it is final (not `Wait`).
     fn answer(&self) -> Option<Result<(Secret, u64), KeeperError>> {
         let mut s = self.lock();
-        match s.access_token(now()) {
+        match s.access_token(self.now()) {
             TokenAnswer::Ready {
                 token, generation, ..
             } => Some(Ok((token.clone(), generation))),
@@ -414,15 +467,14 @@ impl TokenKeeper {
         }
     }
 
-    /// Time until the core's next deadline (at least 50 ms, at most 60 s when none).
+    /// Time until the core's next deadline by the keeper's clock (at least 50 ms; the wake
+    /// cap when none).
     fn until_next_timeout(&self) -> Duration {
         let next = self.lock().poll_timeout();
         let Some(at) = next else {
-            return Duration::from_secs(60);
+            return self.inner.wake_cap;
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = (self.inner.clock)();
         Duration::from_secs(at)
             .saturating_sub(now)
             .max(Duration::from_millis(50))
@@ -452,7 +504,7 @@ impl TokenKeeper {
                     // harmless): a wall clock set back since the deadline was computed makes
                     // `poll_timeout` look far off, and only `handle_timeout` lets the session
                     // notice its tokens' stamps now lie ahead of the clock.
-                    s.handle_timeout(now());
+                    s.handle_timeout(self.now());
                     s.poll_event()
                 };
                 let Some(event) = event else {
@@ -497,14 +549,14 @@ impl TokenKeeper {
             } => self.persist(id, expected_revision, *snapshot).await,
             Event::SendRequest { id, request } => {
                 let result = self.inner.http.send(&request).await;
-                self.lock().handle_response(now(), id, result);
+                self.lock().handle_response(self.now(), id, result);
             }
             Event::ReloadSnapshot => {
                 let on_disk = match self.inner.state.read(&self.inner.file).await {
                     Ok(Some(bytes)) => Snapshot::from_json(&bytes).ok(),
                     _ => None,
                 };
-                self.lock().handle_reloaded(now(), on_disk);
+                self.lock().handle_reloaded(self.now(), on_disk);
             }
             // Requests are awaited inline, so none is still running when the core gives up.
             Event::CancelRequest { .. } => {}
@@ -540,11 +592,11 @@ impl TokenKeeper {
             .await;
         let mut s = self.lock();
         match result {
-            Ok(Outcome::Written) => s.handle_persisted(now(), id),
+            Ok(Outcome::Written) => s.handle_persisted(self.now(), id),
             Ok(Outcome::Conflict(on_disk)) => {
-                s.handle_persist_conflict(now(), id, on_disk.map(|d| *d));
+                s.handle_persist_conflict(self.now(), id, on_disk.map(|d| *d));
             }
-            Err(e) => s.handle_persist_failed(now(), id, &e.to_string()),
+            Err(e) => s.handle_persist_failed(self.now(), id, &e.to_string()),
         }
     }
 

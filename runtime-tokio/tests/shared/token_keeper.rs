@@ -3,9 +3,9 @@
 //! retry-once on 401, and two processes sharing one state file.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use latchkey_oauth_core::form;
 use latchkey_oauth_core::http::HttpResponse;
@@ -15,7 +15,7 @@ use latchkey_oauth_core::session::{Grant, SessionConfig};
 
 use crate::rt::block_on;
 use crate::rt::http::{HttpClient, HttpConfig, HttpRequest, Method, Roots};
-use crate::rt::keeper::{TokenKeeper, now, state_file_name};
+use crate::rt::keeper::{Clock, TokenKeeper, now, state_file_name};
 use crate::rt::state::StateDir;
 use crate::support::{Ending, Received, Server, pki};
 
@@ -313,5 +313,79 @@ fn run_refreshes_then_sleeps_until_the_next_deadline_instead_of_spinning() {
     finished
         .recv_timeout(Duration::from_secs(20))
         .expect("run() never yielded once idle: it spins instead of sleeping");
+    assert_eq!(w.idp.lock().unwrap().refreshes, 1);
+}
+
+#[test]
+fn run_notices_a_wall_clock_set_back_a_day_within_its_wake_cap_and_refreshes() {
+    let w = world("clock-back", 3600);
+    // The keeper's wall clock: the system's, moved by `shift` seconds.
+    let shift = Arc::new(AtomicI64::new(0));
+    let moved = Arc::clone(&shift);
+    let clock: Clock = Arc::new(move || {
+        let real = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let by = moved.load(Ordering::SeqCst);
+        let secs = real.as_secs().saturating_add_signed(by);
+        Duration::new(secs, real.subsec_nanos())
+    });
+    let k = block_on(keeper(&w))
+        .with_clock(clock)
+        .with_wake_cap(Duration::from_millis(50));
+    // Fresh tokens for an hour, stamped by the true clock.
+    let resp = HttpResponse::new(
+        200,
+        r#"{"access_token":"at0","expires_in":3600,"refresh_token":"rt0"}"#,
+    );
+    let tokens = parse_token_response(&resp, now(), &profile(&w.server).response).unwrap();
+    block_on(k.login(tokens, Grant::RefreshToken)).unwrap();
+    assert_eq!(k.status().generation, 1);
+
+    let runner = k.clone();
+    let idp = Arc::clone(&w.idp);
+    let (before, refreshed_after) = std::thread::spawn(move || {
+        block_on(async {
+            let mut run = std::pin::pin!(runner.run());
+            let mut probe = std::pin::pin!(async {
+                // Fresh tokens: `run` has nothing to do for an hour.
+                crate::rt::sleep(Duration::from_millis(300)).await;
+                let before = idp.lock().unwrap().refreshes;
+                // The wall clock is set back a day while `run` sleeps towards a deadline an
+                // hour off, which now looks a day and an hour off.
+                shift.store(-86_400, Ordering::SeqCst);
+                let started = std::time::Instant::now();
+                while runner.status().generation < 2 && started.elapsed() < Duration::from_secs(10)
+                {
+                    crate::rt::sleep(Duration::from_millis(10)).await;
+                }
+                (
+                    before,
+                    (runner.status().generation >= 2).then(|| started.elapsed()),
+                )
+            });
+            std::future::poll_fn(|cx| {
+                if let std::task::Poll::Ready(v) = probe.as_mut().poll(cx) {
+                    return std::task::Poll::Ready(v);
+                }
+                let _ = run.as_mut().poll(cx);
+                std::task::Poll::Pending
+            })
+            .await
+        })
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        before, 0,
+        "fresh tokens were refreshed before the clock moved"
+    );
+    let after = refreshed_after
+        .expect("tokens stamped a day ahead of the clock were not refreshed within 10 s");
+    assert!(
+        after < Duration::from_secs(5),
+        "noticed only after {after:?} with a 50-ms wake cap"
+    );
+    assert_eq!(w.idp.lock().unwrap().refreshes, 1);
+    // The new tokens carry the clock's time, so nothing more is due.
+    assert!(block_on(k.access_token()).is_ok());
     assert_eq!(w.idp.lock().unwrap().refreshes, 1);
 }

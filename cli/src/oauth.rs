@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use latchkey_oauth_core::authorize::{AuthorizeOptions, authorization_request, parse_redirect};
+use latchkey_oauth_core::authorize::{
+    AuthorizationCode, AuthorizationRequest, AuthorizeOptions, authorization_request,
+    parse_redirect,
+};
 use latchkey_oauth_core::b2c::{Credentials, HeadlessConfig, HeadlessLogin, Next as HeadlessNext};
 use latchkey_oauth_core::device::{DeviceEvent, DeviceFlow};
 use latchkey_oauth_core::discovery::{discovery_request, parse_discovery};
@@ -571,6 +574,16 @@ async fn code_login(
     };
     let code = parse_redirect(&redirect, &auth, &profile.authorize.code_params)
         .map_err(|e| fail(1, e.to_string()))?;
+    exchange_code(profile, client, &code, &auth).await
+}
+
+/// Exchanges the authorization `code` that answered `auth` for tokens at the token endpoint.
+async fn exchange_code(
+    profile: &Profile,
+    client: &HttpClient,
+    code: &AuthorizationCode,
+    auth: &AuthorizationRequest,
+) -> Result<latchkey_oauth_core::response::TokenResponse, Failure> {
     let req =
         request::authorization_code(profile, &code.code, auth.pkce.as_ref(), &auth.redirect_uri)
             .map_err(|e| fail(2, e.to_string()))?;
@@ -632,14 +645,7 @@ async fn headless_login(
         }
     }
     let code = code.ok_or_else(|| fail(1, "headless sign-in: no code after 12 exchanges"))?;
-    let req =
-        request::authorization_code(profile, &code.code, auth.pkce.as_ref(), &auth.redirect_uri)
-            .map_err(|e| fail(2, e.to_string()))?;
-    let resp = client
-        .send(&req)
-        .await
-        .map_err(|e| fail(1, e.to_string()))?;
-    parse_token_response(&resp, now(), &profile.response).map_err(|e| fail(1, e.to_string()))
+    exchange_code(profile, client, &code, &auth).await
 }
 
 /// Hands `url` to the desktop's opener without waiting for it; a failure only prints a note

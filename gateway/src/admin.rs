@@ -192,18 +192,7 @@ fn setup_form<R: CryptoRng + ?Sized>(
         .or_else(|| req.form().get("token").map(String::from))
         .unwrap_or_default();
     if !setup_token_ok(app, &token) {
-        return Response::html(
-            403,
-            page(
-                "Set up",
-                false,
-                None,
-                &notice(
-                    "this setup link is not valid; use the link the server printed",
-                    true,
-                ),
-            ),
-        );
+        return invalid_setup_link();
     }
     let (pre, set) = pre_cookie(req, rng);
     let csrf = app.csrf_token("pre", &pre);
@@ -226,6 +215,22 @@ fn setup_form<R: CryptoRng + ?Sized>(
             page("Set up", false, None, &body),
         ),
         set,
+    )
+}
+
+/// The answer to a setup page or form whose one-time token is missing, wrong or used.
+fn invalid_setup_link() -> Response {
+    Response::html(
+        403,
+        page(
+            "Set up",
+            false,
+            None,
+            &notice(
+                "this setup link is not valid; use the link the server printed",
+                true,
+            ),
+        ),
     )
 }
 
@@ -267,18 +272,7 @@ fn setup_post<R: CryptoRng + ?Sized>(
     }
     let form = req.form();
     if !setup_token_ok(app, form.text("token")) {
-        return Response::html(
-            403,
-            page(
-                "Set up",
-                false,
-                None,
-                &notice(
-                    "this setup link is not valid; use the link the server printed",
-                    true,
-                ),
-            ),
-        );
+        return invalid_setup_link();
     }
     let pre = req.cookie(PRE_COOKIE).unwrap_or("");
     if !is_hex64(pre) || !app.csrf_ok("pre", pre, form.text("csrf")) {

@@ -1452,29 +1452,24 @@ impl TokenSession {
                     None => lease_end,
                 };
                 self.current = Some(d);
-                if now >= lease_end {
-                    self.state = State::Idle;
-                    self.start_refresh(now, RefreshReason::Recovery);
-                } else {
-                    self.state = State::SiblingRefreshing {
-                        lease_end,
-                        next_check: now.saturating_add(self.config.sibling_poll),
-                        reload_asked: false,
-                    };
-                }
+                self.wait_for_sibling_or_recover(now, lease_end);
             }
-            _ => {
-                if now >= lease_end {
-                    self.state = State::Idle;
-                    self.start_refresh(now, RefreshReason::Recovery);
-                } else {
-                    self.state = State::SiblingRefreshing {
-                        lease_end,
-                        next_check: now.saturating_add(self.config.sibling_poll),
-                        reload_asked: false,
-                    };
-                }
-            }
+            _ => self.wait_for_sibling_or_recover(now, lease_end),
+        }
+    }
+
+    /// Another instance's refresh is still running: wait (looking again every
+    /// `sibling_poll`) until its lease ends, then recover by refreshing ourselves.
+    fn wait_for_sibling_or_recover(&mut self, now: u64, lease_end: u64) {
+        if now >= lease_end {
+            self.state = State::Idle;
+            self.start_refresh(now, RefreshReason::Recovery);
+        } else {
+            self.state = State::SiblingRefreshing {
+                lease_end,
+                next_check: now.saturating_add(self.config.sibling_poll),
+                reload_asked: false,
+            };
         }
     }
 

@@ -63,6 +63,15 @@ impl Recent {
     }
 }
 
+/// The request an [`Agent::answer_remembered`] answer goes to: when, its server transaction,
+/// its method and the dialog's local tag if it has one.
+struct Answer<'k> {
+    now: Instant,
+    key: &'k str,
+    method: Method<'k>,
+    local_tag: Option<&'k str>,
+}
+
 impl<R: CryptoRng> Agent<R> {
     /// A request from the peer.
     pub(super) fn on_request(&mut self, now: Instant, msg: &Message<'_>, raw: &Bytes) {
@@ -123,19 +132,15 @@ impl<R: CryptoRng> Agent<R> {
         if !unsupported.is_empty() {
             // §8.2.2.3: no extension is supported.
             let list = unsupported.join(", ");
-            let tag = local_tag.is_none().then(|| schedule::tag(&mut self.rng));
-            let resp = self.respond(
-                msg,
-                420,
-                "Bad Extension",
-                tag.as_deref(),
-                |w| w.header("Unsupported", &list).map(|_| ()),
-                None,
-            );
-            if let Some(r) = resp {
-                self.send_bytes(r.clone());
-                self.recent_remember(now, &key, method.as_str(), r);
-            }
+            let answer = Answer {
+                now,
+                key: &key,
+                method,
+                local_tag,
+            };
+            self.answer_remembered(msg, answer, 420, "Bad Extension", |w| {
+                w.header("Unsupported", &list).map(|_| ())
+            });
             return;
         }
         match method {
@@ -159,34 +164,24 @@ impl<R: CryptoRng> Agent<R> {
                 self.on_incoming_message(now, msg, raw, &key, kind);
             }
             Method::Options => {
-                let tag = local_tag.is_none().then(|| schedule::tag(&mut self.rng));
-                let resp = self.respond(
-                    msg,
-                    200,
-                    "OK",
-                    tag.as_deref(),
-                    |w| w.allow(&ALLOW).map(|_| ()),
-                    None,
-                );
-                if let Some(r) = resp {
-                    self.send_bytes(r.clone());
-                    self.recent_remember(now, &key, method.as_str(), r);
-                }
+                let answer = Answer {
+                    now,
+                    key: &key,
+                    method,
+                    local_tag,
+                };
+                self.answer_remembered(msg, answer, 200, "OK", |w| w.allow(&ALLOW).map(|_| ()));
             }
             _ => {
-                let tag = local_tag.is_none().then(|| schedule::tag(&mut self.rng));
-                let resp = self.respond(
-                    msg,
-                    405,
-                    "Method Not Allowed",
-                    tag.as_deref(),
-                    |w| w.allow(&ALLOW).map(|_| ()),
-                    None,
-                );
-                if let Some(r) = resp {
-                    self.send_bytes(r.clone());
-                    self.recent_remember(now, &key, method.as_str(), r);
-                }
+                let answer = Answer {
+                    now,
+                    key: &key,
+                    method,
+                    local_tag,
+                };
+                self.answer_remembered(msg, answer, 405, "Method Not Allowed", |w| {
+                    w.allow(&ALLOW).map(|_| ())
+                });
             }
         }
     }
@@ -270,6 +265,26 @@ impl<R: CryptoRng> Agent<R> {
     ) {
         if let Some(r) = self.respond(msg, code, reason, tag, extra, None) {
             self.send_bytes(r);
+        }
+    }
+
+    /// Answers `msg` (with a new To-tag when its dialog has none) with `code` and the
+    /// headers `extra` writes, sends the answer and remembers it for retransmissions.
+    fn answer_remembered(
+        &mut self,
+        msg: &Message<'_>,
+        answer: Answer<'_>,
+        code: u16,
+        reason: &str,
+        extra: impl FnOnce(&mut MessageWriter<'_, Vec<u8>>) -> Result<(), BuildError>,
+    ) {
+        let tag = answer
+            .local_tag
+            .is_none()
+            .then(|| schedule::tag(&mut self.rng));
+        if let Some(r) = self.respond(msg, code, reason, tag.as_deref(), extra, None) {
+            self.send_bytes(r.clone());
+            self.recent_remember(answer.now, answer.key, answer.method.as_str(), r);
         }
     }
 

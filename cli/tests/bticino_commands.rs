@@ -4,6 +4,9 @@
 //! named with the known ones, the MESSAGE bodies checked at the server, and `listen`
 //! un-REGISTERing on SIGTERM.
 
+mod common;
+use common::{assert_exit, latchkey, s};
+
 #[path = "shared/legrand.rs"]
 mod legrand;
 #[path = "../../runtime-tokio/tests/shared/sip_peer.rs"]
@@ -15,20 +18,12 @@ mod rt {
     pub(crate) use latchkey_tokio::tls;
 }
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use peer::{Peer, Seen, pki};
 use serde_json::{Value, json};
-
-fn latchkey(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run latchkey")
-}
 
 /// A state directory holding what `bticino setup` saves, with two locks. The account's
 /// domain is 127.0.0.1, so the gateway's address is sip:c100x@127.0.0.1.
@@ -59,10 +54,6 @@ fn state(name: &str) -> PathBuf {
     )
     .expect("key");
     d
-}
-
-fn s(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
 }
 
 fn message_to_gateway(peer: &Peer) -> String {
@@ -128,7 +119,7 @@ fn open_by_lock_id_works_and_unknown_or_ambiguous_locks_are_refused_with_the_lis
     assert!(message_to_gateway(&peer).contains(r#""id":"lock-1""#));
 
     let out = latchkey(&["bticino", "open", "--state-dir", &s(&d), "--lock", "Front"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(r#"no lock named or numbered "Front""#)
@@ -136,12 +127,12 @@ fn open_by_lock_id_works_and_unknown_or_ambiguous_locks_are_refused_with_the_lis
         "{stderr}"
     );
     let out = latchkey(&["bticino", "open", "--state-dir", &s(&d)]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("choose one with --lock"));
 
     let missing = d.join("nothing-here");
     let out = latchkey(&["bticino", "open", "--state-dir", &s(&missing)]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("run `latchkey bticino setup"));
     let _ = std::fs::remove_dir_all(d);
 }

@@ -4,23 +4,18 @@
 //! Node.js client's formats; a second run resumes and registers nothing twice.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use serde_json::Value;
 
+mod common;
+use common::latchkey;
+
 #[path = "shared/legrand.rs"]
 mod legrand;
 #[path = "../../runtime-tokio/tests/shared/support.rs"]
 mod support;
-
-fn run(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// A fresh directory for test `name`, its state directory inside, and a stand-in Legrand API
 /// whose certificate endpoint "issues", whatever CSR arrives, a certificate from its own CA
@@ -83,7 +78,7 @@ fn setup_registers_the_device_saves_both_formats_and_resumes_without_duplicates(
         "--state-dir",
         s,
     ];
-    let out = run(&setup);
+    let out = latchkey(&setup);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("gateway: gw-1 (1 locks)"), "{err}");
@@ -132,7 +127,7 @@ fn setup_registers_the_device_saves_both_formats_and_resumes_without_duplicates(
     }
 
     // Run again: everything is there, nothing is registered or issued twice.
-    let again = run(&setup);
+    let again = latchkey(&setup);
     assert_eq!(
         again.status.code(),
         Some(0),
@@ -160,7 +155,7 @@ fn with_the_app_secret_the_certificate_is_asked_for_with_an_application_token() 
     let wrong = dir.join("wrong-secret");
     std::fs::write(&wrong, "not-the-app-secret\n").unwrap();
     let setup = |secret: &std::path::Path| {
-        run(&[
+        latchkey(&[
             "bticino",
             "setup",
             "--profile-file",
@@ -209,7 +204,7 @@ fn with_the_app_secret_the_certificate_is_asked_for_with_an_application_token() 
     // A profile without the endpoint: refused before any call, naming the key.
     let plain = dir.join("plain.toml");
     std::fs::write(&plain, legrand::c100x_profile(server.port())).unwrap();
-    let out = run(&[
+    let out = latchkey(&[
         "bticino",
         "setup",
         "--profile-file",

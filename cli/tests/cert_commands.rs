@@ -2,22 +2,10 @@
 //! --force), CSRs in PEM and the Legrand base64 form, inspection, bundle checks that name the
 //! fault, and the renewal schedule.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn latchkey(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .output()
-        .expect("run latchkey")
-}
-
-fn scratch(tag: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("latchkey-cert-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
+mod common;
+use common::{assert_exit, latchkey, scratch, text};
 
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -25,10 +13,6 @@ fn fixture(name: &str) -> String {
         .join(name)
         .display()
         .to_string()
-}
-
-fn text(out: &[u8]) -> String {
-    String::from_utf8_lossy(out).into_owned()
 }
 
 #[test]
@@ -47,7 +31,7 @@ fn generate_writes_a_door_station_certificate_and_never_replaces_files_unasked()
         "--out",
         d,
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_exit(&out, 0);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -86,7 +70,7 @@ fn generate_writes_a_door_station_certificate_and_never_replaces_files_unasked()
 
     let before = std::fs::read(&cert).unwrap();
     let again = latchkey(&["cert", "generate", "--cn", "other", "--out", d]);
-    assert_eq!(again.status.code(), Some(2));
+    assert_exit(&again, 2);
     assert!(
         text(&again.stderr).contains("pass --force"),
         "{}",
@@ -98,7 +82,7 @@ fn generate_writes_a_door_station_certificate_and_never_replaces_files_unasked()
         "nothing stored is lost"
     );
     let forced = latchkey(&["cert", "generate", "--cn", "other", "--out", d, "--force"]);
-    assert_eq!(forced.status.code(), Some(0));
+    assert_exit(&forced, 0);
     assert_ne!(std::fs::read(&cert).unwrap(), before);
 
     let ok = latchkey(&[
@@ -113,7 +97,7 @@ fn generate_writes_a_door_station_certificate_and_never_replaces_files_unasked()
         "--usage",
         "server",
     ]);
-    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert_exit(&ok, 0);
     assert!(text(&ok.stdout).starts_with("ok: CN=other"));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -136,7 +120,7 @@ fn csr_in_pem_and_in_the_legrand_base64_form() {
         "--usage",
         "client",
     ]);
-    assert_eq!(pem.status.code(), Some(0), "{}", text(&pem.stderr));
+    assert_exit(&pem, 0);
     let pem = text(&pem.stdout);
     assert!(
         pem.starts_with("-----BEGIN CERTIFICATE REQUEST-----"),
@@ -149,10 +133,10 @@ fn csr_in_pem_and_in_the_legrand_base64_form() {
     assert!(!line.contains("-----"));
     // --new-key never replaces a key.
     let again = latchkey(&["cert", "csr", "--key", k, "--new-key"]);
-    assert_eq!(again.status.code(), Some(2));
+    assert_exit(&again, 2);
     assert!(text(&again.stderr).contains("never replaces a key"));
     let bad = latchkey(&["cert", "csr", "--key", k, "--san", "ftp:nope"]);
-    assert_eq!(bad.status.code(), Some(2));
+    assert_exit(&bad, 2);
     assert!(
         text(&bad.stderr).contains("--san ftp:nope"),
         "{}",
@@ -211,7 +195,7 @@ fn check_names_the_fault_and_exits_1() {
         "--key",
         &fixture("ec-p256-key.pem"),
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     assert!(
         text(&out.stderr).to_lowercase().contains("invalid"),
         "{}",
@@ -246,7 +230,7 @@ fn check_accepts_a_chain_to_the_given_root() {
         "--key",
         &fixture("leaf-key.pem"),
     ]);
-    assert_eq!(alone.status.code(), Some(1));
+    assert_exit(&alone, 1);
 }
 
 #[test]
@@ -279,7 +263,7 @@ fn schedule_explains_when_and_why() {
         "30",
         "--json",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_exit(&out, 0);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["decision"]["action"], "wait");
     assert_eq!(v["decision"]["source"], "renew_before");

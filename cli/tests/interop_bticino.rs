@@ -13,6 +13,9 @@
 //! Ignored in a plain `cargo test`; run with `--include-ignored` without the script's
 //! environment it fails, naming the missing variable — it never passes by skipping.
 
+mod common;
+use common::{latchkey, s};
+
 #[path = "shared/legrand.rs"]
 mod legrand;
 #[path = "../../runtime-tokio/tests/shared/support.rs"]
@@ -20,7 +23,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -31,18 +34,6 @@ const REASON: &str = "needs interop/kamailio.sh (Kamailio + SIPp)";
 
 fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: {REASON}"))
-}
-
-fn s(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
-
-fn latchkey(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run latchkey")
 }
 
 /// The Legrand certificate endpoint's signer: openssl signs the CSR with the Kamailio run's

@@ -2,19 +2,10 @@
 //! before logging in, with bad input, and with a stored session.
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run latchkey");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().expect("wait")
-}
+mod common;
+use common::{assert_exit, latchkey_with_input};
 
 fn state_dir(tag: &str) -> std::path::PathBuf {
     let p = std::env::temp_dir().join(format!("latchkey-cli-{tag}-{}", std::process::id()));
@@ -25,8 +16,8 @@ fn state_dir(tag: &str) -> std::path::PathBuf {
 #[test]
 fn token_get_without_a_login_says_so_and_exits_1() {
     let dir = state_dir("get");
-    let out = run(&["token", "get", "--state-dir", dir.to_str().unwrap()], b"");
-    assert_eq!(out.status.code(), Some(1));
+    let out = latchkey_with_input(&["token", "get", "--state-dir", dir.to_str().unwrap()], b"");
+    assert_exit(&out, 1);
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -38,7 +29,7 @@ fn token_get_without_a_login_says_so_and_exits_1() {
 #[test]
 fn token_status_json_without_a_login_reports_no_session() {
     let dir = state_dir("status");
-    let out = run(
+    let out = latchkey_with_input(
         &[
             "token",
             "status",
@@ -48,7 +39,7 @@ fn token_status_json_without_a_login_reports_no_session() {
         ],
         b"",
     );
-    assert_eq!(out.status.code(), Some(0));
+    assert_exit(&out, 0);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["state"], "no_session");
     assert_eq!(v["token_valid"], false);
@@ -57,11 +48,11 @@ fn token_status_json_without_a_login_reports_no_session() {
 #[test]
 fn pasting_a_redirect_with_a_foreign_state_is_refused() {
     let dir = state_dir("paste");
-    let out = run(
+    let out = latchkey_with_input(
         &["login", "--provider", "watts", "--paste", "--state-dir", dir.to_str().unwrap()],
         b"msalc832c38c-ce70-4ebc-83b6-b4548083ac90://auth?code=abc&state=0123456789abcdef0123456789abcdef\n",
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("https://login.watts.io/"),
@@ -75,7 +66,7 @@ fn pasting_a_redirect_with_a_foreign_state_is_refused() {
 #[test]
 fn an_unknown_provider_lists_the_known_ones() {
     let dir = state_dir("unknown");
-    let out = run(
+    let out = latchkey_with_input(
         &[
             "token",
             "status",
@@ -86,7 +77,7 @@ fn an_unknown_provider_lists_the_known_ones() {
         ],
         b"",
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("bticino-c100x") && err.contains("utec"),
@@ -99,7 +90,7 @@ fn a_corrupt_state_file_is_named_not_overwritten() {
     let dir = state_dir("corrupt");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("tokens-watts.json"), b"{\"version\":1,").unwrap();
-    let out = run(
+    let out = latchkey_with_input(
         &[
             "token",
             "get",
@@ -110,7 +101,7 @@ fn a_corrupt_state_file_is_named_not_overwritten() {
         ],
         b"",
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("token state file is not valid"), "{err}");
     assert_eq!(
@@ -135,7 +126,7 @@ fn a_stored_valid_session_prints_its_token_for_scripts() {
         "refresh_expires_at": now + 7_776_000, "session_started_at": now, "last_refresh_at": null
     });
     std::fs::write(dir.join("tokens-watts.json"), snapshot.to_string()).unwrap();
-    let out = run(
+    let out = latchkey_with_input(
         &[
             "token",
             "get",
@@ -156,7 +147,7 @@ fn a_stored_valid_session_prints_its_token_for_scripts() {
         String::from_utf8_lossy(&out.stdout),
         "stored-access-token\n"
     );
-    let out = run(
+    let out = latchkey_with_input(
         &[
             "token",
             "status",
@@ -217,7 +208,7 @@ fn an_imported_bticino_token_cache_serves_its_token_without_a_login() {
     );
     let state = dir.join("state");
     let state_s = state.to_str().unwrap();
-    let out = run(
+    let out = latchkey_with_input(
         &[
             "token",
             "import",
@@ -244,7 +235,7 @@ fn an_imported_bticino_token_cache_serves_its_token_without_a_login() {
     let tokens = state.join("tokens-bticino-diy.json");
     #[cfg(unix)]
     assert_eq!(mode(&tokens), 0o600);
-    let out = run(
+    let out = latchkey_with_input(
         &[
             "token",
             "get",
@@ -262,7 +253,7 @@ fn an_imported_bticino_token_cache_serves_its_token_without_a_login() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "from-node-client\n");
-    let out = run(
+    let out = latchkey_with_input(
         &[
             "token",
             "status",
@@ -295,7 +286,7 @@ fn an_imported_utec_config_brings_its_client_keys_and_refreshes_at_first_use() {
     );
     let state = dir.join("state");
     let state_s = state.to_str().unwrap();
-    let out = run(
+    let out = latchkey_with_input(
         &[
             "token",
             "import",
@@ -322,7 +313,7 @@ fn an_imported_utec_config_brings_its_client_keys_and_refreshes_at_first_use() {
     assert_eq!(v["client_id"], "AK-1");
     assert_eq!(v["client_secret"], "SK-secret");
     assert_eq!(v["redirect_uri"], "https://example.org/cb");
-    let out = run(
+    let out = latchkey_with_input(
         &[
             "token",
             "status",
@@ -367,13 +358,13 @@ fn import_never_overwrites_a_stored_session_unless_asked() {
             state_s,
         ];
         args.extend_from_slice(extra);
-        run(&args, b"")
+        latchkey_with_input(&args, b"")
     };
     assert_eq!(import(&first, &[]).status.code(), Some(0));
     let tokens = state.join("tokens-bticino-c100x.json");
     let before = std::fs::read(&tokens).unwrap();
     let out = import(&second, &[]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("already stored") && err.contains("--replace"),
@@ -385,7 +376,7 @@ fn import_never_overwrites_a_stored_session_unless_asked() {
         "the stored session is untouched"
     );
     assert_eq!(import(&second, &["--replace"]).status.code(), Some(0));
-    let out = run(
+    let out = latchkey_with_input(
         &[
             "token",
             "get",
@@ -448,7 +439,7 @@ fn import_refuses_bad_files_by_name_and_writes_nothing() {
             state_s,
         ];
         args.extend_from_slice(extra);
-        let out = run(&args, b"");
+        let out = latchkey_with_input(&args, b"");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {err}");
         assert!(err.contains(expected), "{name}: {err}");
@@ -464,7 +455,7 @@ fn import_refuses_bad_files_by_name_and_writes_nothing() {
         );
     }
     let missing = dir.join("nope.json");
-    let out = run(
+    let out = latchkey_with_input(
         &[
             "token",
             "import",
@@ -477,7 +468,7 @@ fn import_refuses_bad_files_by_name_and_writes_nothing() {
         ],
         b"",
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -492,7 +483,7 @@ fn login_modes_that_cannot_go_together_are_refused() {
     ] {
         let mut all = vec!["login", "--provider", "watts"];
         all.extend_from_slice(args);
-        let out = run(&all, b"");
+        let out = latchkey_with_input(&all, b"");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{args:?}: {err}");

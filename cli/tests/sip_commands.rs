@@ -4,6 +4,9 @@
 //! the SIP status and reason otherwise; `listen` prints one JSON line per event and
 //! un-REGISTERs when it stops.
 
+mod common;
+use common::{assert_exit, latchkey, s, scratch};
+
 #[path = "../../runtime-tokio/tests/shared/sip_peer.rs"]
 mod peer;
 
@@ -11,27 +14,12 @@ mod rt {
     pub(crate) use latchkey_tokio::tls;
 }
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use peer::{Peer, Seen, pki};
 use serde_json::{Value, json};
-
-fn latchkey(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run latchkey")
-}
-
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("latchkey-sip-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("dir");
-    d
-}
 
 /// The Node.js client's files: sip_account.json, client-certs.json, and the CA.
 fn nodejs_files(d: &Path) -> (String, String, String) {
@@ -54,14 +42,10 @@ fn nodejs_files(d: &Path) -> (String, String, String) {
     (s(&account), s(&certs), s(&ca))
 }
 
-fn s(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
-
 #[test]
 fn open_gate_with_the_nodejs_clients_files_exits_0_and_sends_the_lock_command() {
     let peer = Peer::start(600);
-    let d = dir("gate");
+    let d = scratch("sip-gate");
     let (account, certs, ca) = nodejs_files(&d);
     let server = format!("127.0.0.1:{}", peer.addr.port());
     let out = latchkey(&[
@@ -107,7 +91,7 @@ fn open_gate_with_the_nodejs_clients_files_exits_0_and_sends_the_lock_command() 
 fn a_rejected_message_exits_1_naming_the_status_and_reason() {
     let peer = Peer::start(600);
     peer.set_message_status(486);
-    let d = dir("reject");
+    let d = scratch("sip-reject");
     let (account, certs, ca) = nodejs_files(&d);
     let server = format!("127.0.0.1:{}", peer.addr.port());
     let out = latchkey(&[
@@ -128,7 +112,7 @@ fn a_rejected_message_exits_1_naming_the_status_and_reason() {
         "--body",
         "{}",
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("SIP 486 Nope"), "{stderr}");
     let _ = std::fs::remove_dir_all(d);
@@ -137,7 +121,7 @@ fn a_rejected_message_exits_1_naming_the_status_and_reason() {
 #[test]
 fn an_untrusted_server_is_a_tls_error_and_exit_1() {
     let peer = Peer::start(600);
-    let d = dir("untrusted");
+    let d = scratch("sip-untrusted");
     let (account, certs, _) = nodejs_files(&d);
     let other = d.join("other.pem");
     std::fs::write(&other, &pki().other_ca_pem).expect("write");
@@ -182,7 +166,7 @@ fn an_untrusted_server_is_a_tls_error_and_exit_1() {
 #[test]
 fn listen_with_latchkeys_registration_prints_json_lines_and_unregisters() {
     let peer = Peer::start(600);
-    let d = dir("listen");
+    let d = scratch("sip-listen");
     let reg = d.join("bticino-c100x-registration.json");
     std::fs::write(
         &reg,

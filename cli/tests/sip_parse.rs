@@ -1,20 +1,8 @@
 //! `latchkey sip parse`: JSON on success, one line naming the fault and exit 1 otherwise, and
 //! no panic on any input.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
+mod common;
+use common::{assert_exit, latchkey_with_input};
 
 fn rfc(name: &str) -> String {
     format!(
@@ -25,7 +13,7 @@ fn rfc(name: &str) -> String {
 
 #[test]
 fn valid_message_from_a_file_prints_json_with_typed_views() {
-    let out = run(&["sip", "parse", "--strict", &rfc("wsinv")], b"");
+    let out = latchkey_with_input(&["sip", "parse", "--strict", &rfc("wsinv")], b"");
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -49,7 +37,7 @@ fn valid_message_from_a_file_prints_json_with_typed_views() {
 fn message_from_stdin_is_parsed() {
     let msg = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS a.example;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\n\
 To: <sip:a@b>;tag=2\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
-    let out = run(
+    let out = latchkey_with_input(
         &[
             "sip",
             "parse",
@@ -60,7 +48,7 @@ To: <sip:a@b>;tag=2\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r
         ],
         msg,
     );
-    assert_eq!(out.status.code(), Some(0));
+    assert_exit(&out, 0);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"], 200);
     assert_eq!(
@@ -72,8 +60,8 @@ To: <sip:a@b>;tag=2\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r
 
 #[test]
 fn strict_check_failure_exits_1_with_one_line_naming_header_and_offset() {
-    let out = run(&["sip", "parse", "--strict", &rfc("mismatch01")], b"");
-    assert_eq!(out.status.code(), Some(1));
+    let out = latchkey_with_input(&["sip", "parse", "--strict", &rfc("mismatch01")], b"");
+    assert_exit(&out, 1);
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 1);
     assert!(text.starts_with("rejected: CSeq header at byte "), "{text}");
@@ -82,17 +70,17 @@ fn strict_check_failure_exits_1_with_one_line_naming_header_and_offset() {
 
 #[test]
 fn without_strict_a_parseable_invalid_message_is_accepted() {
-    let out = run(&["sip", "parse", &rfc("mismatch01")], b"");
-    assert_eq!(out.status.code(), Some(0));
+    let out = latchkey_with_input(&["sip", "parse", &rfc("mismatch01")], b"");
+    assert_exit(&out, 0);
 }
 
 #[test]
 fn unparseable_input_exits_1_naming_the_offset() {
-    let out = run(
+    let out = latchkey_with_input(
         &["sip", "parse"],
         b"INVITE sip:a@b SIP/2.0\r\nNoColon\r\n\r\n",
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         text.trim(),
@@ -102,8 +90,8 @@ fn unparseable_input_exits_1_naming_the_offset() {
 
 #[test]
 fn missing_file_is_a_clear_error_not_a_panic() {
-    let out = run(&["sip", "parse", "/nonexistent/latchkey-test.sip"], b"");
-    assert_eq!(out.status.code(), Some(2));
+    let out = latchkey_with_input(&["sip", "parse", "/nonexistent/latchkey-test.sip"], b"");
+    assert_exit(&out, 2);
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
         err.contains("cannot open /nonexistent/latchkey-test.sip"),
@@ -132,7 +120,7 @@ fn arbitrary_bytes_never_panic() {
             if strict {
                 args.push("--strict");
             }
-            let out = run(&args, &buf);
+            let out = latchkey_with_input(&args, &buf);
             assert!(matches!(out.status.code(), Some(0 | 1)), "input {buf:?}");
             assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
         }

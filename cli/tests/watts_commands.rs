@@ -6,11 +6,13 @@
 //! cooldown; the refresh-and-retry-once rule itself is tested on the token keeper).
 
 use std::io::Write;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use serde_json::{Value, json};
+
+mod common;
+use common::{assert_exit, latchkey};
 
 #[path = "../../runtime-tokio/tests/shared/support.rs"]
 mod support;
@@ -103,13 +105,6 @@ fn access_token() -> String {
     token_with(now() + 900, "fresh")
 }
 
-fn run(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn devices_set_and_away_through_the_envelope_and_a_fresh_token_refused_is_not_refreshed() {
     let (server, watts) = stand_in();
@@ -147,7 +142,7 @@ fn devices_set_and_away_through_the_envelope_and_a_fresh_token_refused_is_not_re
         profile.to_str().unwrap(),
         ca.to_str().unwrap(),
     );
-    let import = run(&[
+    let import = latchkey(&[
         "token",
         "import",
         "--profile-file",
@@ -167,7 +162,7 @@ fn devices_set_and_away_through_the_envelope_and_a_fresh_token_refused_is_not_re
 
     let mut args = vec!["watts", "devices", "--json"];
     args.extend(common);
-    let out = run(&args);
+    let out = latchkey(&args);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -184,7 +179,7 @@ fn devices_set_and_away_through_the_envelope_and_a_fresh_token_refused_is_not_re
         "watts", "set", "--device", "d-1", "--heat", "67", "--cool", "77",
     ];
     args.extend(common);
-    let out = run(&args);
+    let out = latchkey(&args);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -200,15 +195,15 @@ fn devices_set_and_away_through_the_envelope_and_a_fresh_token_refused_is_not_re
     ];
     args.extend(common);
     assert_eq!(
-        run(&args).status.code(),
+        latchkey(&args).status.code(),
         Some(2),
         "heat above cool is refused before any call"
     );
 
     let mut args = vec!["watts", "away", "--location", "L1", "on"];
     args.extend(common);
-    let out = run(&args);
-    assert_eq!(out.status.code(), Some(1));
+    let out = latchkey(&args);
+    assert_exit(&out, 1);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("error 17: Location is in vacation mode"),
@@ -219,8 +214,8 @@ fn devices_set_and_away_through_the_envelope_and_a_fresh_token_refused_is_not_re
     // A 401 for the token just imported: reported, not refreshed in a loop.
     let mut args = vec!["watts", "away", "--location", "L2", "off"];
     args.extend(common);
-    let out = run(&args);
-    assert_eq!(out.status.code(), Some(1));
+    let out = latchkey(&args);
+    assert_exit(&out, 1);
     assert_eq!(watts.lock().unwrap().refreshes, 0);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -282,22 +282,40 @@ impl<S: Slot> Table<S> {
         // here was a division per slot examined, on every insert's sweep).
         let n = self.slots.len();
         let mask = n - 1;
-        self.cursor &= mask;
+        // The scan runs over contiguous runs of the slot array (up to its end, then from slot
+        // 0) with a slice iterator and no call in its loop; it stops at each entry to remove,
+        // which is removed outside it (the removal shifts entries back, so the scan resumes at
+        // the same slot, examined again but not advanced past).
+        let first = self.cursor & mask;
+        let mut i = first;
+        let mut examined = 0;
         let mut advanced = 0;
-        while out.examined < budget && advanced < n {
-            out.examined += 1;
-            let i = self.cursor;
-            if !self.slots[i].is_vacant() && dead(&self.slots[i]) {
-                self.remove_at(i);
-                out.removed += 1;
-                continue; // a shifted entry may now sit at `i`
+        loop {
+            let steps = (budget - examined).min(n - advanced);
+            if steps == 0 {
+                break;
             }
-            self.cursor = (i + 1) & mask;
-            advanced += 1;
-            if self.cursor == 0 {
-                out.wrapped = true;
+            let end = (i + steps).min(n);
+            let run = self.slots.get(i..end).unwrap_or_default();
+            match run.iter().position(|s| !s.is_vacant() && dead(s)) {
+                Some(p) => {
+                    examined += p + 1;
+                    advanced += p;
+                    i += p;
+                    self.remove_at(i);
+                    out.removed += 1;
+                }
+                None => {
+                    examined += end - i;
+                    advanced += end - i;
+                    i = end & mask;
+                }
             }
         }
+        out.examined = examined;
+        // The cursor passed slot 0 when it advanced from `first` to the end of the array.
+        out.wrapped = first + advanced >= n;
+        self.cursor = i;
         if self.len == 0 {
             self.slots = Vec::new();
             self.cursor = 0;

@@ -168,3 +168,55 @@ fn churn_of_a_million_distinct_keys_stays_within_the_cap_memory() {
     // At most 2^ceil(log2(cap * 4/3)) slots of 16 bytes.
     assert!(max_bytes <= 16_384 * 16, "{max_bytes}");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// `wrapped` is what the drivers' "a full pass is done" rests on (shrinking, flood
+    /// recovery): once sweeps of any budgets have reported it twice, the cursor has passed
+    /// every slot since the first report, so no dead entry is left and no live one is gone.
+    #[test]
+    fn two_reported_wraps_leave_no_dead_entry_and_every_live_one(
+        vals in proptest::collection::vec(1u64..32, 0..400),
+        budgets in proptest::collection::vec(1usize..48, 1..16),
+        threshold in 1u64..32,
+    ) {
+        let mut t: Table<S> = Table::new(1_000, seed());
+        for (k, v) in vals.iter().enumerate() {
+            let k = k as u64 + 1;
+            let _ = t.find_or_insert(k, || S { key: k, val: *v }, |_| false);
+        }
+        let live = vals.iter().filter(|v| **v >= threshold).count();
+        let mut wraps = 0;
+        let mut calls = 0usize;
+        while wraps < 2 {
+            let budget = budgets[calls % budgets.len()];
+            let s = t.sweep(budget, |s| s.val < threshold);
+            prop_assert!(s.examined <= budget);
+            wraps += usize::from(s.wrapped);
+            calls += 1;
+            prop_assert!(calls < 100_000, "no wrap reported after {} sweeps", calls);
+        }
+        prop_assert_eq!(t.len(), live);
+        for (k, v) in vals.iter().enumerate() {
+            let found = t.find(&(k as u64 + 1)).is_some();
+            prop_assert_eq!(found, *v >= threshold, "key {} (value {})", k + 1, v);
+        }
+    }
+}
+
+#[test]
+fn wrapped_is_reported_by_the_sweep_that_passes_slot_zero() {
+    let mut t: Table<S> = Table::new(4, seed());
+    let _ = t.find_or_insert(1, || S { key: 1, val: 100 }, |_| false);
+    let n = t.slot_count();
+    assert!(n >= 8 && n.is_multiple_of(4), "{n}");
+    // Budgets of n/4 from slot 0: the fourth sweep reaches slot n-1 and passes slot 0.
+    for call in 1..=4 {
+        let s = t.sweep(n / 4, |_| false);
+        assert_eq!(s.examined, n / 4);
+        assert_eq!(s.wrapped, call == 4, "sweep {call}");
+    }
+    let s = t.sweep(n / 4, |_| false);
+    assert!(!s.wrapped);
+}

@@ -479,16 +479,12 @@ impl<'a> AuthHeaders<'a> {
     {
         let mut h = AuthHeaders::default();
         for (name, value) in pairs {
-            let (slot, canonical) = if name.eq_ignore_ascii_case(AUTHORIZATION) {
-                (&mut h.authorization, AUTHORIZATION)
-            } else if name.eq_ignore_ascii_case(X_AUTH_TIMESTAMP) {
-                (&mut h.timestamp, X_AUTH_TIMESTAMP)
-            } else if name.eq_ignore_ascii_case(X_AUTH_NONCE) {
-                (&mut h.nonce, X_AUTH_NONCE)
-            } else if name.eq_ignore_ascii_case(X_AUTH_HMAC) {
-                (&mut h.hmac, X_AUTH_HMAC)
-            } else {
-                continue;
+            let (slot, canonical) = match known_header(name) {
+                Some(Known::Authorization) => (&mut h.authorization, AUTHORIZATION),
+                Some(Known::Timestamp) => (&mut h.timestamp, X_AUTH_TIMESTAMP),
+                Some(Known::Nonce) => (&mut h.nonce, X_AUTH_NONCE),
+                Some(Known::Hmac) => (&mut h.hmac, X_AUTH_HMAC),
+                None => continue,
             };
             if slot.is_some() {
                 h.duplicate.get_or_insert(canonical);
@@ -499,11 +495,86 @@ impl<'a> AuthHeaders<'a> {
     }
 }
 
+/// One of the four headers [`AuthHeaders::from_pairs`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    Authorization,
+    Timestamp,
+    Nonce,
+    Hmac,
+}
+
+/// A header name (lower case, 8 to 16 bytes) as two overlapping little-endian words, its
+/// first and its last eight bytes, and the case bit (0x20) at each letter's place.
+struct NameWords {
+    words: [u64; 2],
+    fold: [u64; 2],
+}
+
+impl NameWords {
+    const fn of(lower: &[u8]) -> NameWords {
+        let n = lower.len();
+        let mut words = [0u64; 2];
+        let mut fold = [0u64; 2];
+        let mut k = 0;
+        while k < 8 {
+            let (a, z) = (lower[k], lower[n - 8 + k]);
+            words[0] |= (a as u64) << (8 * k);
+            words[1] |= (z as u64) << (8 * k);
+            if a.is_ascii_lowercase() {
+                fold[0] |= 0x20 << (8 * k);
+            }
+            if z.is_ascii_lowercase() {
+                fold[1] |= 0x20 << (8 * k);
+            }
+            k += 1;
+        }
+        NameWords { words, fold }
+    }
+
+    /// Whether `b` (of the name's length) is the name in any ASCII case: setting the case bit
+    /// turns only the two cases of a letter into that lower-case letter, and the other
+    /// places (`-`) are compared exactly.
+    fn matches(&self, b: &[u8]) -> bool {
+        let word = |at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[at..at + 8]);
+            u64::from_le_bytes(w)
+        };
+        (word(0) | self.fold[0]) == self.words[0]
+            && (word(b.len() - 8) | self.fold[1]) == self.words[1]
+    }
+}
+
+const AUTHORIZATION_WORDS: NameWords = NameWords::of(b"authorization");
+const X_AUTH_TIMESTAMP_WORDS: NameWords = NameWords::of(b"x-auth-timestamp");
+const X_AUTH_NONCE_WORDS: NameWords = NameWords::of(b"x-auth-nonce");
+const X_AUTH_HMAC_WORDS: NameWords = NameWords::of(b"x-auth-hmac");
+
+/// Which of the four headers `name` is, compared ASCII case-insensitively: its length picks
+/// the one candidate, two word comparisons settle it (this runs for every header of every
+/// authenticated request).
+fn known_header(name: &str) -> Option<Known> {
+    let b = name.as_bytes();
+    let (words, known) = match b.len() {
+        13 => (&AUTHORIZATION_WORDS, Known::Authorization),
+        16 => (&X_AUTH_TIMESTAMP_WORDS, Known::Timestamp),
+        12 => (&X_AUTH_NONCE_WORDS, Known::Nonce),
+        11 => (&X_AUTH_HMAC_WORDS, Known::Hmac),
+        _ => return None,
+    };
+    words.matches(b).then_some(known)
+}
+
 /// `s` without leading and trailing spaces and tabs (bytes: both are ASCII, so the cut is
 /// always at a character boundary).
 fn trim_ows(s: &str) -> &str {
     let b = s.as_bytes();
     let ows = |c: &u8| *c == b' ' || *c == b'\t';
+    // The common case: nothing to trim.
+    if b.first().is_some_and(|c| !ows(c)) && b.last().is_some_and(|c| !ows(c)) {
+        return s;
+    }
     let start = b.iter().position(|c| !ows(c)).unwrap_or(b.len());
     let end = b.iter().rposition(|c| !ows(c)).map_or(start, |i| i + 1);
     s.get(start..end).unwrap_or_default()

@@ -572,3 +572,35 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// `from_pairs` reads a header exactly when its name is one of the four in some ASCII
+    /// case: any mix of cases is recognised, and one changed character (a byte that differs
+    /// only in the case bit, `\r` where a `-` was, any character at all) is not.
+    #[test]
+    fn header_names_match_in_any_case_and_nothing_else_does(
+        which in 0usize..4,
+        upper in proptest::collection::vec(any::<bool>(), 16),
+        change in proptest::option::of((0usize..16, prop_oneof![
+            Just('\r'), Just('@'), Just('['), Just('_'), Just('\u{7f}'), Just('\u{e9}'), any::<char>(),
+        ])),
+    ) {
+        use crate::guard::auth::{AUTHORIZATION, X_AUTH_HMAC, X_AUTH_NONCE, X_AUTH_TIMESTAMP};
+        let canonical = [AUTHORIZATION, X_AUTH_TIMESTAMP, X_AUTH_NONCE, X_AUTH_HMAC][which];
+        let mut name: String = canonical
+            .chars()
+            .zip(&upper)
+            .map(|(c, &u)| if u { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+            .collect();
+        if let Some((at, c)) = change {
+            let at = at % name.len();
+            name = name.chars().enumerate().map(|(i, x)| if i == at { c } else { x }).collect();
+        }
+        let expected = name.eq_ignore_ascii_case(canonical);
+        let h = AuthHeaders::from_pairs([(name.as_str(), "v")]);
+        let read = [h.authorization, h.timestamp, h.nonce, h.hmac];
+        for (i, value) in read.iter().enumerate() {
+            prop_assert_eq!(value.is_some(), expected && i == which, "{:?}", name);
+        }
+    }
+}

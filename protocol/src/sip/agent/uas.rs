@@ -128,17 +128,18 @@ impl<R: CryptoRng> Agent<R> {
             self.on_cancel(now, msg, &key, call_id);
             return;
         }
+        // What a remembered answer needs of this request (the INVITE path takes `key` instead).
+        let answer = || Answer {
+            now,
+            key: &key,
+            method,
+            local_tag,
+        };
         let unsupported: Vec<&str> = msg.require().flatten().take(8).collect();
         if !unsupported.is_empty() {
             // §8.2.2.3: no extension is supported.
             let list = unsupported.join(", ");
-            let answer = Answer {
-                now,
-                key: &key,
-                method,
-                local_tag,
-            };
-            self.answer_remembered(msg, answer, 420, "Bad Extension", |w| {
+            self.answer_remembered(msg, answer(), 420, "Bad Extension", |w| {
                 w.header("Unsupported", &list).map(|_| ())
             });
             return;
@@ -164,22 +165,10 @@ impl<R: CryptoRng> Agent<R> {
                 self.on_incoming_message(now, msg, raw, &key, kind);
             }
             Method::Options => {
-                let answer = Answer {
-                    now,
-                    key: &key,
-                    method,
-                    local_tag,
-                };
-                self.answer_remembered(msg, answer, 200, "OK", |w| w.allow(&ALLOW).map(|_| ()));
+                self.answer_remembered(msg, answer(), 200, "OK", |w| w.allow(&ALLOW).map(|_| ()));
             }
             _ => {
-                let answer = Answer {
-                    now,
-                    key: &key,
-                    method,
-                    local_tag,
-                };
-                self.answer_remembered(msg, answer, 405, "Method Not Allowed", |w| {
+                self.answer_remembered(msg, answer(), 405, "Method Not Allowed", |w| {
                     w.allow(&ALLOW).map(|_| ())
                 });
             }

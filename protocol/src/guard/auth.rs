@@ -38,6 +38,7 @@ use subtle::{Choice, ConstantTimeEq as _};
 
 use super::hash::Seed;
 use super::hex::{decode_hex_lower_32, is_hex};
+use crate::sip::header::{Key, fold_key};
 
 /// The `Authorization` header.
 pub const AUTHORIZATION: &str = "Authorization";
@@ -509,67 +510,28 @@ enum Known {
     Hmac,
 }
 
-/// A header name (lower case, 8 to 16 bytes) as two overlapping little-endian words, its
-/// first and its last eight bytes, and the case bit (0x20) at each letter's place.
-struct NameWords {
-    words: [u64; 2],
-    fold: [u64; 2],
-}
-
-impl NameWords {
-    const fn of(lower: &[u8]) -> NameWords {
-        let n = lower.len();
-        let mut words = [0u64; 2];
-        let mut fold = [0u64; 2];
-        let mut k = 0;
-        while k < 8 {
-            let (a, z) = (lower[k], lower[n - 8 + k]);
-            words[0] |= (a as u64) << (8 * k);
-            words[1] |= (z as u64) << (8 * k);
-            if a.is_ascii_lowercase() {
-                fold[0] |= 0x20 << (8 * k);
-            }
-            if z.is_ascii_lowercase() {
-                fold[1] |= 0x20 << (8 * k);
-            }
-            k += 1;
-        }
-        NameWords { words, fold }
-    }
-
-    /// Whether `b` (of the name's length) is the name in any ASCII case: setting the case bit
-    /// turns only the two cases of a letter into that lower-case letter, and the other
-    /// places (`-`) are compared exactly.
-    fn matches(&self, b: &[u8]) -> bool {
-        let word = |at: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&b[at..at + 8]);
-            u64::from_le_bytes(w)
-        };
-        (word(0) | self.fold[0]) == self.words[0]
-            && (word(b.len() - 8) | self.fold[1]) == self.words[1]
-    }
-}
-
-const AUTHORIZATION_WORDS: NameWords = NameWords::of(b"authorization");
-const X_AUTH_TIMESTAMP_WORDS: NameWords = NameWords::of(b"x-auth-timestamp");
-const X_AUTH_NONCE_WORDS: NameWords = NameWords::of(b"x-auth-nonce");
-const X_AUTH_HMAC_WORDS: NameWords = NameWords::of(b"x-auth-hmac");
+/// The four names folded as the SIP parser folds header names ([`fold_key`]): all are lower
+/// case letters and `-`, so a name of the same length folds alike exactly when it is one of
+/// them in some ASCII case.
+const AUTHORIZATION_KEY: Key = fold_key(b"authorization");
+const X_AUTH_TIMESTAMP_KEY: Key = fold_key(b"x-auth-timestamp");
+const X_AUTH_NONCE_KEY: Key = fold_key(b"x-auth-nonce");
+const X_AUTH_HMAC_KEY: Key = fold_key(b"x-auth-hmac");
 
 /// Which of the four headers `name` is, compared ASCII case-insensitively: its length picks
-/// the one candidate, two word comparisons settle it (this runs for every header of every
-/// authenticated request).
+/// the one candidate, comparing folded machine words settles it (this runs for every header
+/// of every authenticated request).
 #[inline]
 fn known_header(name: &str) -> Option<Known> {
     let b = name.as_bytes();
-    let (words, known) = match b.len() {
-        13 => (&AUTHORIZATION_WORDS, Known::Authorization),
-        16 => (&X_AUTH_TIMESTAMP_WORDS, Known::Timestamp),
-        12 => (&X_AUTH_NONCE_WORDS, Known::Nonce),
-        11 => (&X_AUTH_HMAC_WORDS, Known::Hmac),
+    let (key, known) = match b.len() {
+        13 => (AUTHORIZATION_KEY, Known::Authorization),
+        16 => (X_AUTH_TIMESTAMP_KEY, Known::Timestamp),
+        12 => (X_AUTH_NONCE_KEY, Known::Nonce),
+        11 => (X_AUTH_HMAC_KEY, Known::Hmac),
         _ => return None,
     };
-    words.matches(b).then_some(known)
+    (fold_key(b) == key).then_some(known)
 }
 
 /// `s` without leading and trailing spaces and tabs (bytes: both are ASCII, so the cut is

@@ -195,7 +195,8 @@ const TABLE: &[(&str, Option<u8>, HeaderName)] = &[
 
 /// A name of 2 to [`LONGEST`] bytes, ASCII letters folded to lower case, packed into three
 /// words with overlapping loads (with the length, the words determine every byte).
-type Key = (u64, u64, u64);
+/// A name folded by [`fold_key`].
+pub(crate) type Key = (u64, u64, u64);
 
 /// `fold` each byte of a word: set bit 5 of the bytes that have bit 6 set. It maps `A`–`Z`
 /// onto `a`–`z`, leaves `a`–`z`, `-` and every other byte below 0x40 alone, and maps no other
@@ -216,9 +217,11 @@ const fn word(b: &[u8], at: usize, n: usize) -> u64 {
     w
 }
 
-/// The folded key of a name of 2 to [`LONGEST`] bytes.
+/// The folded key of a name of 2 to [`LONGEST`] bytes: equal for two names of the same length
+/// exactly when they are equal ignoring ASCII case, if one of them holds only letters, digits
+/// and `-` (see [`fold`]). Also the guard's header-name match.
 #[inline]
-const fn fold_key(b: &[u8]) -> Key {
+pub(crate) const fn fold_key(b: &[u8]) -> Key {
     let n = b.len();
     let (a, m, z) = if n < 4 {
         (word(b, 0, n), 0, 0)

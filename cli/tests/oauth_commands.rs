@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{assert_exit, latchkey_with_input};
+use common::{assert_exit, latchkey, latchkey_with_input};
 
 fn state_dir(tag: &str) -> std::path::PathBuf {
     let p = std::env::temp_dir().join(format!("latchkey-cli-{tag}-{}", std::process::id()));
@@ -16,7 +16,7 @@ fn state_dir(tag: &str) -> std::path::PathBuf {
 #[test]
 fn token_get_without_a_login_says_so_and_exits_1() {
     let dir = state_dir("get");
-    let out = latchkey_with_input(&["token", "get", "--state-dir", dir.to_str().unwrap()], b"");
+    let out = latchkey(&["token", "get", "--state-dir", dir.to_str().unwrap()]);
     assert_exit(&out, 1);
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -29,16 +29,13 @@ fn token_get_without_a_login_says_so_and_exits_1() {
 #[test]
 fn token_status_json_without_a_login_reports_no_session() {
     let dir = state_dir("status");
-    let out = latchkey_with_input(
-        &[
-            "token",
-            "status",
-            "--json",
-            "--state-dir",
-            dir.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = latchkey(&[
+        "token",
+        "status",
+        "--json",
+        "--state-dir",
+        dir.to_str().unwrap(),
+    ]);
     assert_exit(&out, 0);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["state"], "no_session");
@@ -66,17 +63,14 @@ fn pasting_a_redirect_with_a_foreign_state_is_refused() {
 #[test]
 fn an_unknown_provider_lists_the_known_ones() {
     let dir = state_dir("unknown");
-    let out = latchkey_with_input(
-        &[
-            "token",
-            "status",
-            "--provider",
-            "nest",
-            "--state-dir",
-            dir.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = latchkey(&[
+        "token",
+        "status",
+        "--provider",
+        "nest",
+        "--state-dir",
+        dir.to_str().unwrap(),
+    ]);
     assert_exit(&out, 2);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -90,17 +84,14 @@ fn a_corrupt_state_file_is_named_not_overwritten() {
     let dir = state_dir("corrupt");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("tokens-watts.json"), b"{\"version\":1,").unwrap();
-    let out = latchkey_with_input(
-        &[
-            "token",
-            "get",
-            "--provider",
-            "watts",
-            "--state-dir",
-            dir.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = latchkey(&[
+        "token",
+        "get",
+        "--provider",
+        "watts",
+        "--state-dir",
+        dir.to_str().unwrap(),
+    ]);
     assert_exit(&out, 2);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("token state file is not valid"), "{err}");
@@ -126,17 +117,14 @@ fn a_stored_valid_session_prints_its_token_for_scripts() {
         "refresh_expires_at": now + 7_776_000, "session_started_at": now, "last_refresh_at": null
     });
     std::fs::write(dir.join("tokens-watts.json"), snapshot.to_string()).unwrap();
-    let out = latchkey_with_input(
-        &[
-            "token",
-            "get",
-            "--provider",
-            "watts",
-            "--state-dir",
-            dir.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = latchkey(&[
+        "token",
+        "get",
+        "--provider",
+        "watts",
+        "--state-dir",
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -147,17 +135,14 @@ fn a_stored_valid_session_prints_its_token_for_scripts() {
         String::from_utf8_lossy(&out.stdout),
         "stored-access-token\n"
     );
-    let out = latchkey_with_input(
-        &[
-            "token",
-            "status",
-            "--provider",
-            "watts",
-            "--state-dir",
-            dir.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = latchkey(&[
+        "token",
+        "status",
+        "--provider",
+        "watts",
+        "--state-dir",
+        dir.to_str().unwrap(),
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("state:             ready"), "{text}");
     assert!(
@@ -208,19 +193,16 @@ fn an_imported_bticino_token_cache_serves_its_token_without_a_login() {
     );
     let state = dir.join("state");
     let state_s = state.to_str().unwrap();
-    let out = latchkey_with_input(
-        &[
-            "token",
-            "import",
-            "--provider",
-            "bticino-diy",
-            "--from",
-            src.to_str().unwrap(),
-            "--state-dir",
-            state_s,
-        ],
-        b"",
-    );
+    let out = latchkey(&[
+        "token",
+        "import",
+        "--provider",
+        "bticino-diy",
+        "--from",
+        src.to_str().unwrap(),
+        "--state-dir",
+        state_s,
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
@@ -235,17 +217,14 @@ fn an_imported_bticino_token_cache_serves_its_token_without_a_login() {
     let tokens = state.join("tokens-bticino-diy.json");
     #[cfg(unix)]
     assert_eq!(mode(&tokens), 0o600);
-    let out = latchkey_with_input(
-        &[
-            "token",
-            "get",
-            "--provider",
-            "bticino-diy",
-            "--state-dir",
-            state_s,
-        ],
-        b"",
-    );
+    let out = latchkey(&[
+        "token",
+        "get",
+        "--provider",
+        "bticino-diy",
+        "--state-dir",
+        state_s,
+    ]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -253,18 +232,15 @@ fn an_imported_bticino_token_cache_serves_its_token_without_a_login() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "from-node-client\n");
-    let out = latchkey_with_input(
-        &[
-            "token",
-            "status",
-            "--json",
-            "--provider",
-            "bticino-diy",
-            "--state-dir",
-            state_s,
-        ],
-        b"",
-    );
+    let out = latchkey(&[
+        "token",
+        "status",
+        "--json",
+        "--provider",
+        "bticino-diy",
+        "--state-dir",
+        state_s,
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["state"], "ready");
     assert_eq!(v["token_valid"], true);
@@ -286,19 +262,16 @@ fn an_imported_utec_config_brings_its_client_keys_and_refreshes_at_first_use() {
     );
     let state = dir.join("state");
     let state_s = state.to_str().unwrap();
-    let out = latchkey_with_input(
-        &[
-            "token",
-            "import",
-            "--provider",
-            "utec",
-            "--from",
-            src.to_str().unwrap(),
-            "--state-dir",
-            state_s,
-        ],
-        b"",
-    );
+    let out = latchkey(&[
+        "token",
+        "import",
+        "--provider",
+        "utec",
+        "--from",
+        src.to_str().unwrap(),
+        "--state-dir",
+        state_s,
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("refreshed at first use"), "{err}");
@@ -313,18 +286,15 @@ fn an_imported_utec_config_brings_its_client_keys_and_refreshes_at_first_use() {
     assert_eq!(v["client_id"], "AK-1");
     assert_eq!(v["client_secret"], "SK-secret");
     assert_eq!(v["redirect_uri"], "https://example.org/cb");
-    let out = latchkey_with_input(
-        &[
-            "token",
-            "status",
-            "--json",
-            "--provider",
-            "utec",
-            "--state-dir",
-            state_s,
-        ],
-        b"",
-    );
+    let out = latchkey(&[
+        "token",
+        "status",
+        "--json",
+        "--provider",
+        "utec",
+        "--state-dir",
+        state_s,
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["token_valid"], false, "the token's age is unknown: {v}");
     assert_eq!(v["has_refresh_token"], true);
@@ -358,7 +328,7 @@ fn import_never_overwrites_a_stored_session_unless_asked() {
             state_s,
         ];
         args.extend_from_slice(extra);
-        latchkey_with_input(&args, b"")
+        latchkey(&args)
     };
     assert_eq!(import(&first, &[]).status.code(), Some(0));
     let tokens = state.join("tokens-bticino-c100x.json");
@@ -376,17 +346,14 @@ fn import_never_overwrites_a_stored_session_unless_asked() {
         "the stored session is untouched"
     );
     assert_eq!(import(&second, &["--replace"]).status.code(), Some(0));
-    let out = latchkey_with_input(
-        &[
-            "token",
-            "get",
-            "--provider",
-            "bticino-c100x",
-            "--state-dir",
-            state_s,
-        ],
-        b"",
-    );
+    let out = latchkey(&[
+        "token",
+        "get",
+        "--provider",
+        "bticino-c100x",
+        "--state-dir",
+        state_s,
+    ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "second-token\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -439,7 +406,7 @@ fn import_refuses_bad_files_by_name_and_writes_nothing() {
             state_s,
         ];
         args.extend_from_slice(extra);
-        let out = latchkey_with_input(&args, b"");
+        let out = latchkey(&args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {err}");
         assert!(err.contains(expected), "{name}: {err}");
@@ -455,19 +422,16 @@ fn import_refuses_bad_files_by_name_and_writes_nothing() {
         );
     }
     let missing = dir.join("nope.json");
-    let out = latchkey_with_input(
-        &[
-            "token",
-            "import",
-            "--provider",
-            "utec",
-            "--from",
-            missing.to_str().unwrap(),
-            "--state-dir",
-            state_s,
-        ],
-        b"",
-    );
+    let out = latchkey(&[
+        "token",
+        "import",
+        "--provider",
+        "utec",
+        "--from",
+        missing.to_str().unwrap(),
+        "--state-dir",
+        state_s,
+    ]);
     assert_exit(&out, 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -483,7 +447,7 @@ fn login_modes_that_cannot_go_together_are_refused() {
     ] {
         let mut all = vec!["login", "--provider", "watts"];
         all.extend_from_slice(args);
-        let out = latchkey_with_input(&all, b"");
+        let out = latchkey(&all);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{args:?}: {err}");

@@ -2,7 +2,7 @@
 //! no panic on any input.
 
 mod common;
-use common::{assert_exit, latchkey_with_input};
+use common::{assert_exit, latchkey, latchkey_with_input};
 
 fn rfc(name: &str) -> String {
     format!(
@@ -13,7 +13,7 @@ fn rfc(name: &str) -> String {
 
 #[test]
 fn valid_message_from_a_file_prints_json_with_typed_views() {
-    let out = latchkey_with_input(&["sip", "parse", "--strict", &rfc("wsinv")], b"");
+    let out = latchkey(&["sip", "parse", "--strict", &rfc("wsinv")]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -60,7 +60,7 @@ To: <sip:a@b>;tag=2\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r
 
 #[test]
 fn strict_check_failure_exits_1_with_one_line_naming_header_and_offset() {
-    let out = latchkey_with_input(&["sip", "parse", "--strict", &rfc("mismatch01")], b"");
+    let out = latchkey(&["sip", "parse", "--strict", &rfc("mismatch01")]);
     assert_exit(&out, 1);
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 1);
@@ -70,7 +70,7 @@ fn strict_check_failure_exits_1_with_one_line_naming_header_and_offset() {
 
 #[test]
 fn without_strict_a_parseable_invalid_message_is_accepted() {
-    let out = latchkey_with_input(&["sip", "parse", &rfc("mismatch01")], b"");
+    let out = latchkey(&["sip", "parse", &rfc("mismatch01")]);
     assert_exit(&out, 0);
 }
 
@@ -90,7 +90,7 @@ fn unparseable_input_exits_1_naming_the_offset() {
 
 #[test]
 fn missing_file_is_a_clear_error_not_a_panic() {
-    let out = latchkey_with_input(&["sip", "parse", "/nonexistent/latchkey-test.sip"], b"");
+    let out = latchkey(&["sip", "parse", "/nonexistent/latchkey-test.sip"]);
     assert_exit(&out, 2);
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(

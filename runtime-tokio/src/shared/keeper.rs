@@ -111,11 +111,14 @@ pub type Clock = Arc<dyn Fn() -> Duration + Send + Sync>;
 /// The system's wall clock (`SystemTime::now()`; the epoch itself if the clock reads earlier).
 #[must_use]
 pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-    })
+    Arc::new(system_time)
+}
+
+/// `SystemTime::now()` since the Unix epoch (zero if the clock reads earlier).
+fn system_time() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 /// How long [`TokenKeeper::run`] sleeps at most between looks at the session when no
@@ -163,9 +166,7 @@ pub fn state_file_name(provider: &str) -> String {
 /// given its own [`Clock`]).
 #[must_use]
 pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    system_time().as_secs()
 }
 
 impl TokenKeeper {

@@ -65,6 +65,7 @@ impl Recent {
 
 /// The request an [`Agent::answer_remembered`] answer goes to: when, its server transaction,
 /// its method and the dialog's local tag if it has one.
+#[derive(Clone, Copy)]
 struct Answer<'k> {
     now: Instant,
     key: &'k str,
@@ -129,7 +130,7 @@ impl<R: CryptoRng> Agent<R> {
             return;
         }
         // What a remembered answer needs of this request (the INVITE path takes `key` instead).
-        let answer = || Answer {
+        let answer = Answer {
             now,
             key: &key,
             method,
@@ -139,7 +140,7 @@ impl<R: CryptoRng> Agent<R> {
         if !unsupported.is_empty() {
             // §8.2.2.3: no extension is supported.
             let list = unsupported.join(", ");
-            self.answer_remembered(msg, answer(), 420, "Bad Extension", |w| {
+            self.answer_remembered(msg, answer, 420, "Bad Extension", |w| {
                 w.header("Unsupported", &list).map(|_| ())
             });
             return;
@@ -165,10 +166,10 @@ impl<R: CryptoRng> Agent<R> {
                 self.on_incoming_message(now, msg, raw, &key, kind);
             }
             Method::Options => {
-                self.answer_remembered(msg, answer(), 200, "OK", |w| w.allow(&ALLOW).map(|_| ()));
+                self.answer_remembered(msg, answer, 200, "OK", |w| w.allow(&ALLOW).map(|_| ()));
             }
             _ => {
-                self.answer_remembered(msg, answer(), 405, "Method Not Allowed", |w| {
+                self.answer_remembered(msg, answer, 405, "Method Not Allowed", |w| {
                     w.allow(&ALLOW).map(|_| ())
                 });
             }

@@ -132,6 +132,12 @@ pub enum Effect {
         conn: ConnId,
         /// The JSON text.
         text: String,
+        /// Set on messages that carry the newest state of one thing (an `io_state` carries
+        /// the IO's id): a message with the same key still waiting to be sent on `conn` is
+        /// obsolete, and a driver that queues messages should drop it and queue this one at
+        /// the end. A burst of changes to one IO then costs a slow reader one message, not
+        /// one per change, and the last state always arrives.
+        supersedes: Option<String>,
     },
     /// Close connection `conn`.
     CloseWs {
@@ -285,10 +291,15 @@ impl fmt::Debug for Effect {
             Effect::UpgradeWebSocket(session) => {
                 f.debug_tuple("UpgradeWebSocket").field(session).finish()
             }
-            Effect::SendWs { conn, text } => f
+            Effect::SendWs {
+                conn,
+                text,
+                supersedes,
+            } => f
                 .debug_struct("SendWs")
                 .field("conn", conn)
                 .field("text", text)
+                .field("supersedes", supersedes)
                 .finish(),
             Effect::CloseWs { conn, code, reason } => f
                 .debug_struct("CloseWs")
@@ -649,6 +660,7 @@ impl App {
                 fx.push(Effect::SendWs {
                     conn: *conn,
                     text: text.clone(),
+                    supersedes: Some(io.to_owned()),
                 });
             }
         }

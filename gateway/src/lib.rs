@@ -71,7 +71,7 @@
 //!                 for frame in out.frames { if let WsFrame::Text(t) = frame { send(session.conn(), &t) } }
 //!                 // sleep until session.poll_timeout(), then session.handle_timeout(..)
 //!             }
-//!             Effect::SendWs { conn, text } => send(conn, &text),
+//!             Effect::SendWs { conn, text, .. } => send(conn, &text),
 //!             _ => { /* swap certificate, refresh token, close connection, log … */ }
 //!         }
 //!     }

@@ -257,7 +257,11 @@ pub(crate) fn upgrade(
     let session = WsSession::new(conn, now.instant, &app.config);
     fx.push(Effect::UpgradeWebSocket(session));
     for text in crate::ws::greeting(app, conn) {
-        fx.push(Effect::SendWs { conn, text });
+        fx.push(Effect::SendWs {
+            conn,
+            text,
+            supersedes: None,
+        });
     }
     let mut r = Response::new(101);
     r.set_header("Upgrade", "websocket");

@@ -336,10 +336,12 @@ pub(crate) fn config_changed(app: &App, panel_id: &str, fx: &mut Vec<Effect>) {
         fx.push(Effect::SendWs {
             conn,
             text: envelope("remote_ui_config_update", data, None),
+            supersedes: None,
         });
         fx.push(Effect::SendWs {
             conn,
             text: envelope("remote_ui_io_states", io_states(app, panel), None),
+            supersedes: None,
         });
     }
 }

@@ -351,6 +351,38 @@ fn io_changes_reach_only_panels_that_reference_them() {
 }
 
 #[test]
+fn io_state_messages_supersede_older_ones_for_the_same_io_and_greetings_never_do() {
+    let mut h = H::new();
+    let (_, signer) = set_up_panel_with_ios(&mut h, SigningVariant::CalaosBase);
+    let req = h.upgrade_request(&signer);
+    let (r, fx) = h.send(ip(86), req);
+    assert_eq!(r.status, 101, "{}", r.text());
+    let greeting: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SendWs { supersedes, .. } => Some(supersedes.clone()),
+            _ => None,
+        })
+        .collect();
+    // The configuration and the states of every IO: never made obsolete by one IO's change.
+    assert_eq!(greeting, [None, None]);
+    let (r, fx) = h.admin(
+        Method::Post,
+        "/api/v3/io/light/state",
+        r#"{"state":"true"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let keys: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SendWs { supersedes, .. } => Some(supersedes.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys, [Some("light".to_owned())]);
+}
+
+#[test]
 fn panel_set_state_is_limited_to_referenced_ios_and_broadcast() {
     let mut h = H::new();
     let (_, signer) = set_up_panel_with_ios(&mut h, SigningVariant::RemoteUiDesign);

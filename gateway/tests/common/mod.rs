@@ -200,7 +200,7 @@ pub fn json(r: &Response) -> serde_json::Value {
 pub fn sends(fx: &[Effect]) -> Vec<(latchkey_gateway::ConnId, serde_json::Value)> {
     fx.iter()
         .filter_map(|e| match e {
-            Effect::SendWs { conn, text } => Some((*conn, serde_json::from_str(text).unwrap())),
+            Effect::SendWs { conn, text, .. } => Some((*conn, serde_json::from_str(text).unwrap())),
             _ => None,
         })
         .collect()

@@ -139,11 +139,23 @@ pub(crate) mod tls_io {
     }
 }
 
-/// Starts a gateway on threads of its own (an async-executor run by two threads); the
-/// handle and a receiver that yields once `run` has returned.
+/// Starts a gateway on threads of its own (an async-executor run by two threads); the handle
+/// and a receiver that yields once `run` has returned. The executor goes on after that, as
+/// an application's would, so tasks that outlive `run` show.
 pub(crate) fn run_gateway(
     config: serve::ServeConfig,
     dir: std::path::PathBuf,
+) -> (serve::Gateway, std::sync::mpsc::Receiver<()>) {
+    run_gateway_with(config, dir, false)
+}
+
+/// [`run_gateway`], with the gateway's certificate renewer already running on the same
+/// executor (as an application that spawns `Gateway::renewer().run()` itself has it) before
+/// `run` starts, when `renewer_first`.
+pub(crate) fn run_gateway_with(
+    config: serve::ServeConfig,
+    dir: std::path::PathBuf,
+    renewer_first: bool,
 ) -> (serve::Gateway, std::sync::mpsc::Receiver<()>) {
     let (started, gateway) = std::sync::mpsc::channel();
     let (finished, done) = std::sync::mpsc::channel();
@@ -160,6 +172,11 @@ pub(crate) fn run_gateway(
             let gw = serve::Gateway::start(config, state)
                 .await
                 .expect("gateway starts");
+            if renewer_first {
+                let renewer = gw.renewer().clone();
+                executor.spawn(async move { renewer.run().await }).detach();
+                async_io::Timer::after(std::time::Duration::from_millis(50)).await;
+            }
             started.send(gw.clone()).expect("test alive");
             let run = gw.run(std::sync::Arc::clone(&executor));
             // The future stays small enough for a default 2 MiB thread's `block_on`.

@@ -138,10 +138,22 @@ pub(crate) mod tls_io {
 }
 
 /// Starts a gateway on a thread of its own (a tokio runtime with two workers); the handle
-/// and a receiver that yields once `run` has returned.
+/// and a receiver that yields once `run` has returned. The runtime goes on for 20 s after
+/// that, as an application's would, so tasks that outlive `run` show.
 pub(crate) fn run_gateway(
     config: serve::ServeConfig,
     dir: std::path::PathBuf,
+) -> (serve::Gateway, std::sync::mpsc::Receiver<()>) {
+    run_gateway_with(config, dir, false)
+}
+
+/// [`run_gateway`], with the gateway's certificate renewer already running on the same
+/// runtime (as an application that spawns `Gateway::renewer().run()` itself has it) before
+/// `run` starts, when `renewer_first`.
+pub(crate) fn run_gateway_with(
+    config: serve::ServeConfig,
+    dir: std::path::PathBuf,
+    renewer_first: bool,
 ) -> (serve::Gateway, std::sync::mpsc::Receiver<()>) {
     let (started, gateway) = std::sync::mpsc::channel();
     let (finished, done) = std::sync::mpsc::channel();
@@ -156,9 +168,15 @@ pub(crate) fn run_gateway(
             let gw = serve::Gateway::start(config, state)
                 .await
                 .expect("gateway starts");
+            if renewer_first {
+                let renewer = gw.renewer().clone();
+                tokio::spawn(async move { renewer.run().await });
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
             started.send(gw.clone()).expect("test alive");
             gw.run(tokio::runtime::Handle::current()).await;
             let _ = finished.send(());
+            tokio::time::sleep(std::time::Duration::from_secs(20)).await;
         });
     });
     (gateway.recv().expect("gateway started"), done)

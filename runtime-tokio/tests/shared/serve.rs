@@ -887,3 +887,186 @@ fn admin_token_settings_reach_the_running_keeper() {
     );
     let _ = std::fs::remove_dir_all(gw.stop());
 }
+
+/// POSTs the login form on a new kept-alive connection and returns the connection without
+/// reading the answer (the password is being hashed when this returns).
+fn post_login_keep_alive(admin: &Client) -> Tls {
+    let page = admin.get("/login");
+    let csrf = hidden(&page.text(), "csrf");
+    let pre = page.cookie("__Host-lk_pre").unwrap();
+    let body = format!("user=admin&password={PASSWORD}&csrf={csrf}");
+    let mut stream = admin.connect();
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: localhost\r\nCookie: __Host-lk_pre={pre}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.flush().unwrap();
+    stream
+}
+
+/// Whether the server closed `stream` (end of stream or a reset, not a read timeout).
+fn closed_by_server(stream: &mut Tls) -> bool {
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn a_request_in_flight_at_shutdown_is_answered_with_connection_close_and_run_returns_at_once() {
+    let mut config = config();
+    // A slow hash, so the shutdown surely begins while the login runs.
+    config.app.argon2 = latchkey_protocol::guard::Argon2Params {
+        m_kib: 32 * 1024,
+        t: 3,
+        p: 1,
+    };
+    config.shutdown_grace = Duration::from_secs(6);
+    let gw = Running::start("shutdown-in-flight", config);
+    let mut admin = gw.client();
+    admin.set_up(&gw.gateway.setup_url().unwrap());
+    let mut stream = post_login_keep_alive(&admin);
+    std::thread::sleep(Duration::from_millis(20));
+    let t = std::time::Instant::now();
+    gw.gateway.shutdown();
+    let (reply, _) = read_reply(&mut stream);
+    assert_eq!(reply.status, 303, "{}", reply.text());
+    assert_eq!(reply.header("connection"), Some("close"));
+    assert!(closed_by_server(&mut stream), "the connection stays open");
+    gw.done
+        .recv_timeout(Duration::from_secs(15))
+        .expect("run returns");
+    // Nothing was left to wait for: well within the 6-s grace.
+    let stopped = t.elapsed();
+    assert!(
+        stopped < Duration::from_secs(3),
+        "run returned after {stopped:?}"
+    );
+    let _ = std::fs::remove_dir_all(&gw.dir);
+}
+
+#[test]
+fn a_request_still_unfinished_when_the_grace_ends_is_cut_and_nothing_hangs() {
+    let mut config = config();
+    config.shutdown_grace = Duration::from_millis(500);
+    let gw = Running::start("shutdown-cut", config);
+    let client = gw.client();
+    let url = gw.gateway.setup_url().unwrap();
+    let path = &url[url.find("/setup").unwrap()..];
+    let page = client.get(path);
+    let pre = page.cookie("__Host-lk_pre").unwrap();
+    let csrf = hidden(&page.text(), "csrf");
+    let token = path.split("token=").nth(1).unwrap();
+    let body = format!("token={token}&csrf={csrf}&password={PASSWORD}&confirm={PASSWORD}");
+    let mut stream = client.connect();
+    let head = format!(
+        "POST /setup HTTP/1.1\r\nHost: localhost\r\nCookie: __Host-lk_pre={pre}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // The body comes slowly (within its 30-s limit): the request is still open at the end
+    // of the grace.
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&body.as_bytes()[..5]).unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    gw.gateway.shutdown();
+    gw.done
+        .recv_timeout(Duration::from_secs(5))
+        .expect("run returns after the grace");
+    // The runtime goes on (an application's would): the connection was cut, not left
+    // waiting for a state write that no longer comes.
+    let _ = stream
+        .write_all(&body.as_bytes()[5..])
+        .and_then(|()| stream.flush());
+    stream
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(closed_by_server(&mut stream), "the request hangs");
+    // Nobody was told the password was set, and it is not on disk either.
+    let saved = std::fs::read_to_string(gw.dir.join(serve::STATE_FILE)).unwrap();
+    let state: Value = serde_json::from_str(&saved).unwrap();
+    assert!(state["admin"].is_null(), "{saved}");
+    let _ = std::fs::remove_dir_all(&gw.dir);
+}
+
+#[test]
+fn an_application_running_the_renewer_itself_does_not_stop_the_gateway() {
+    let dir = temp_dir("renewer-elsewhere");
+    let (gateway, done) = rt::run_gateway_with(config(), dir.clone(), true);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(done.try_recv().is_err(), "run returned without a shutdown");
+    let client = Client::new(gateway.https_addr(), &served_cert(&dir));
+    assert_eq!(client.get("/health").status, 200);
+    gateway.shutdown();
+    done.recv_timeout(Duration::from_secs(15))
+        .expect("run returns after shutdown");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_burst_of_changes_to_one_io_never_closes_a_panel_that_keeps_reading_and_the_last_arrives() {
+    let gw = Running::start("burst", config());
+    let mut admin = gw.client();
+    admin.set_up(&gw.gateway.setup_url().unwrap());
+    let r = admin.admin(
+        "PUT",
+        "/api/v3/io/light",
+        r#"{"type":"light","name":"light","state":"0"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cfg = r#"{"pages":[{"id":"1","name":"Home","widgets":[{"type":"button","io":"light","x":1,"y":1,"w":10,"h":10}]}]}"#;
+    let mut rng = ChaCha20Rng::from_seed([5; 32]);
+    let mut panels = Vec::new();
+    for code in ["BRST01", "BRST02"] {
+        let (id, signer) = admin.provision(code, SigningVariant::RemoteUiDesign);
+        let r = admin.admin("PUT", &format!("/api/v3/remote_ui/{id}/config"), cfg);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let mut ws = connect_panel(&admin, &signer, &mut rng).expect("upgrade");
+        let _ = next_json(&mut ws);
+        let _ = next_json(&mut ws);
+        panels.push(ws);
+    }
+    let mut b = panels.pop().unwrap();
+    let mut a = panels.pop().unwrap();
+    const N: usize = 2 * serve::MAX_QUEUED;
+    // B reads on its own thread until it sees the last state.
+    let reader = std::thread::spawn(move || {
+        let last = (N - 1).to_string();
+        let mut n = 0;
+        loop {
+            match b.read() {
+                Ok(Message::Text(t)) => {
+                    n += 1;
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    if v["msg"] == "io_state" && v["data"]["state"] == last.as_str() {
+                        return Ok(n);
+                    }
+                }
+                Ok(Message::Close(f)) => return Err(format!("closed: {f:?}")),
+                Ok(_) => {}
+                Err(e) => return Err(format!("error: {e}")),
+            }
+        }
+    });
+    for i in 0..N {
+        a.write(Message::text(format!(
+            r#"{{"msg":"set_state","data":{{"io":"light","state":"{i}"}}}}"#
+        )))
+        .unwrap();
+    }
+    a.flush().unwrap();
+    let received = reader.join().unwrap().expect("B reads the last state");
+    // Superseded states were dropped while B's task waited to run, never more than sent.
+    assert!((1..=N).contains(&received), "{received}");
+    drop(a);
+    let _ = std::fs::remove_dir_all(gw.stop());
+}

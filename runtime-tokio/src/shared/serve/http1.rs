@@ -72,12 +72,17 @@ pub(crate) async fn read_request(
     stream: &mut <Rt as Runtime>::Stream,
     buf: &mut Vec<u8>,
     limits: &Limits,
-    stop: &event_listener::Event,
+    server: &super::Server,
 ) -> io::Result<Incoming> {
     let mut chunk = vec![0u8; 8 * 1024];
     if buf.is_empty() {
-        // Between requests: wait for the first byte, the idle timeout or a shutdown.
-        let stopping = stop.listen();
+        // Between requests: wait for the first byte, the idle timeout or a shutdown. The
+        // flag is read after listening: a shutdown that began before (while the previous
+        // request ran, or before this connection's handshake ended) sent its signal already.
+        let stopping = server.stop.listen();
+        if server.stopping() {
+            return Ok(Incoming::Closed);
+        }
         let first = Rt::timeout(
             limits.idle_timeout,
             super::race(async { Some(Rt::read(stream, &mut chunk).await) }, async {

@@ -17,8 +17,10 @@
 //!   [`ServeConfig::max_connections_per_ip`] from one address: a connection past either is
 //!   closed at once, before its TLS handshake.
 //! * [`ws::MAX_QUEUED`] messages waiting for one panel: a panel that reads slower is closed.
-//! * Password hashing (login, setup, password change) runs on the blocking pool, so a burst
-//!   of logins never stalls other connections.
+//! * Password hashing (login, setup, password change) runs on the blocking pool, never on a
+//!   runtime worker; it holds the application lock while it runs, so other requests and
+//!   panel messages wait for it (about 25 ms per login at the default Argon2id cost; login
+//!   attempts are throttled per address).
 //!
 //! # State files (in the state directory, 0600, written atomically)
 //!
@@ -33,8 +35,9 @@
 //!
 //! # Shutdown
 //!
-//! [`Gateway::shutdown`] stops accepting, lets requests in flight finish, sends WebSocket
-//! panels a 1001 close, waits at most [`ServeConfig::shutdown_grace`], then writes the state
+//! [`Gateway::shutdown`] stops accepting, lets requests in flight finish (their connections
+//! close after the answer), sends WebSocket panels a 1001 close, waits at most
+//! [`ServeConfig::shutdown_grace`], cuts the connections still open, then writes the state
 //! and the guard's snapshot.
 
 pub mod http1;
@@ -297,6 +300,9 @@ pub(crate) struct Server {
     origin: std::time::Instant,
     stop: Signal,
     stopping: AtomicBool,
+    /// Set when the shutdown grace is over: connection tasks end at their next await.
+    finished: AtomicBool,
+    finish: Signal,
     active: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     drained: Signal,
@@ -417,6 +423,8 @@ impl Gateway {
             origin,
             stop: Signal::new(),
             stopping: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            finish: Signal::new(),
             active: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
             drained: Signal::new(),
@@ -507,7 +515,16 @@ impl Gateway {
                         },
                         race(
                             async {
-                                race(Box::pin(server.renewer.run()), server.stopped()).await;
+                                // `run` returns at once when the embedding application runs
+                                // this renewer's loop itself; serving goes on regardless.
+                                race(
+                                    async {
+                                        Box::pin(server.renewer.run()).await;
+                                        std::future::pending::<()>().await;
+                                    },
+                                    server.stopped(),
+                                )
+                                .await;
                             },
                             async {
                                 match &server.config.token {
@@ -516,8 +533,14 @@ impl Gateway {
                                     Some(keeper) => {
                                         race(
                                             async {
-                                                race(Box::pin(keeper.run()), server.stopped())
-                                                    .await;
+                                                race(
+                                                    async {
+                                                        Box::pin(keeper.run()).await;
+                                                        std::future::pending::<()>().await;
+                                                    },
+                                                    server.stopped(),
+                                                )
+                                                .await;
                                             },
                                             token_status(server, keeper),
                                         )
@@ -532,6 +555,12 @@ impl Gateway {
             )
             .await;
             server.drain().await;
+            // Connections still open now are cut at their next await, so nothing changes the
+            // state after the last write below, and no request waits for a write that would
+            // never come (an answer is only sent once its state is on disk, so what a
+            // cut request changed was acknowledged to nobody).
+            server.finished.store(true, Ordering::Release);
+            server.finish.notify(usize::MAX);
             // The last word: the state and the guard's counters.
             let now = server.now();
             let (state, guard) = {
@@ -595,7 +624,7 @@ impl Server {
         self.core.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn stopping(&self) -> bool {
+    pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
     }
 
@@ -604,6 +633,17 @@ impl Server {
         loop {
             let listener = self.stop.listen();
             if self.stopping() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// Completes once the shutdown grace is over.
+    async fn finished(&self) {
+        loop {
+            let listener = self.finish.listen();
+            if self.finished.load(Ordering::Acquire) {
                 return;
             }
             listener.await;
@@ -659,19 +699,42 @@ impl Server {
     async fn handle(self: &Arc<Self>, peer: IpAddr, request: Request) -> (Response, Vec<Effect>) {
         if request.is_costly() {
             let server = Arc::clone(self);
-            let ran = Rt::unblock(move || {
-                let now = server.now();
-                let mut core = server.lock();
-                let Core { app, rng } = &mut *core;
-                app.handle_request(now, peer, &request, rng)
-            })
-            .await;
+            let ran = Rt::unblock(move || server.handle_locked(peer, &request)).await;
             return ran.unwrap_or_else(|_| (refusal(503, "shutting down"), Vec::new()));
         }
+        self.handle_locked(peer, &request)
+    }
+
+    /// The application's answer to `request`, its messages to panels already queued (see
+    /// [`Server::post_locked`]).
+    fn handle_locked(&self, peer: IpAddr, request: &Request) -> (Response, Vec<Effect>) {
         let now = self.now();
         let mut core = self.lock();
         let Core { app, rng } = &mut *core;
-        app.handle_request(now, peer, &request, rng)
+        let (response, effects) = app.handle_request(now, peer, request, rng);
+        let effects = self.post_locked(&core, effects);
+        (response, effects)
+    }
+
+    /// Queues the application's messages to panels while the caller still holds the
+    /// application lock (`_core` is the proof): they then leave in the order the application
+    /// made them, whichever task made them (two panels setting one IO cannot leave a third
+    /// with the older state), and a new panel connection's outbox joins the hub before any
+    /// broadcast can miss it. Returns the other effects, for after the lock.
+    pub(crate) fn post_locked(&self, _core: &Core, effects: Vec<Effect>) -> Vec<Effect> {
+        let mut rest = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::UpgradeWebSocket(session) => {
+                    self.hub_lock()
+                        .insert(session.conn(), Arc::new(Outbox::default()));
+                    rest.push(Effect::UpgradeWebSocket(session));
+                }
+                Effect::SendWs { .. } | Effect::CloseWs { .. } => self.queue_effect(effect),
+                other => rest.push(other),
+            }
+        }
+        rest
     }
 
     /// Performs a request's effects in order and settles the response: a state write or a
@@ -716,11 +779,11 @@ impl Server {
                     }
                 }
                 Effect::UpgradeWebSocket(session) => {
-                    let outbox = Arc::new(Outbox::default());
-                    self.hub_lock().insert(session.conn(), Arc::clone(&outbox));
+                    // In the hub since `post_locked`, with the greeting queued.
+                    let outbox = Arc::clone(self.hub_lock().entry(session.conn()).or_default());
                     upgrade = Some((session, outbox));
                 }
-                other => self.queue_effects(vec![other]),
+                other => self.queue_effect(other),
             }
         }
         for (file, generation) in [
@@ -744,44 +807,53 @@ impl Server {
         (response, upgrade)
     }
 
-    /// The effects that need no waiting (from WebSocket messages and timers).
+    /// The effects that need no waiting (from WebSocket messages and timers). Takes the
+    /// application lock for token settings, so never call it holding that lock.
     pub(crate) fn queue_effects(&self, effects: Vec<Effect>) {
         for effect in effects {
-            match effect {
-                Effect::PersistState(bytes) => {
-                    self.state_file.submit(bytes);
+            self.queue_effect(effect);
+        }
+    }
+
+    fn queue_effect(&self, effect: Effect) {
+        match effect {
+            Effect::PersistState(bytes) => {
+                self.state_file.submit(bytes);
+            }
+            Effect::PersistGuard(bytes) => {
+                self.guard_file.submit(bytes);
+            }
+            Effect::SendWs {
+                conn,
+                text,
+                supersedes,
+            } => {
+                if let Some(outbox) = self.hub_lock().get(&conn) {
+                    outbox.push(Outgoing::Text { text, supersedes });
                 }
-                Effect::PersistGuard(bytes) => {
-                    self.guard_file.submit(bytes);
+            }
+            Effect::CloseWs { conn, code, reason } => {
+                if let Some(outbox) = self.hub_lock().get(&conn) {
+                    outbox.push(Outgoing::Close(code, reason));
                 }
-                Effect::SendWs { conn, text } => {
-                    if let Some(outbox) = self.hub_lock().get(&conn) {
-                        outbox.push(Outgoing::Text(text));
-                    }
+            }
+            Effect::SetIoState { io, state } => self.emit(&ServeEvent::IoState { io, state }),
+            Effect::TokenSettingsChanged {
+                auto_refresh_enabled,
+                refresh_buffer_minutes,
+            } => {
+                if let Some(keeper) = &self.config.token {
+                    apply_token_settings(keeper, auto_refresh_enabled, refresh_buffer_minutes);
+                    self.lock().app.set_token_status(Some(keeper.status()));
                 }
-                Effect::CloseWs { conn, code, reason } => {
-                    if let Some(outbox) = self.hub_lock().get(&conn) {
-                        outbox.push(Outgoing::Close(code, reason));
-                    }
-                }
-                Effect::SetIoState { io, state } => self.emit(&ServeEvent::IoState { io, state }),
-                Effect::TokenSettingsChanged {
+                self.emit(&ServeEvent::TokenSettings {
                     auto_refresh_enabled,
                     refresh_buffer_minutes,
-                } => {
-                    if let Some(keeper) = &self.config.token {
-                        apply_token_settings(keeper, auto_refresh_enabled, refresh_buffer_minutes);
-                        self.lock().app.set_token_status(Some(keeper.status()));
-                    }
-                    self.emit(&ServeEvent::TokenSettings {
-                        auto_refresh_enabled,
-                        refresh_buffer_minutes,
-                    });
-                }
-                Effect::Security(event) => self.emit(&ServeEvent::Security(event)),
-                // Certificate, token and upgrade effects come only with requests.
-                _ => {}
+                });
             }
+            Effect::Security(event) => self.emit(&ServeEvent::Security(event)),
+            // Certificate, token and upgrade effects come only with requests.
+            _ => {}
         }
     }
 
@@ -863,7 +935,8 @@ async fn accept_loop(
                 };
                 let server = Arc::clone(server);
                 Rt::spawn(spawner, async move {
-                    connection(&server, tcp, peer, tls).await;
+                    // The end of the grace is looked at first, at every wake-up.
+                    race(server.finished(), connection(&server, tcp, peer, tls)).await;
                     drop(slot);
                 });
             }
@@ -894,7 +967,7 @@ async fn connection(server: &Arc<Server>, tcp: <Rt as Runtime>::Tcp, peer: Socke
     };
     let mut buf = Vec::new();
     loop {
-        let framed = match read_request(&mut stream, &mut buf, limits, &server.stop).await {
+        let framed = match read_request(&mut stream, &mut buf, limits, server).await {
             Ok(Incoming::Request(framed)) => framed,
             Ok(Incoming::Closed) | Err(_) => break,
             Ok(Incoming::Refuse(status, reason)) => {
@@ -904,8 +977,8 @@ async fn connection(server: &Arc<Server>, tcp: <Rt as Runtime>::Tcp, peer: Socke
             }
         };
         let head_only = framed.request.method == Method::Head;
-        let keep_alive = framed.keep_alive && !server.stopping();
         if !tls {
+            let keep_alive = framed.keep_alive && !server.stopping();
             let response = latchkey_gateway::redirect_to_https(&framed.request, server.https_port);
             let bytes = encode_response(&response, head_only, keep_alive, unix_now());
             if write_with_timeout(&mut stream, &bytes, limits)
@@ -919,6 +992,9 @@ async fn connection(server: &Arc<Server>, tcp: <Rt as Runtime>::Tcp, peer: Socke
         }
         let (response, effects) = server.handle(peer.ip(), framed.request).await;
         let (response, upgrade) = server.perform(response, effects).await;
+        // Decided after the request ran: a shutdown that began meanwhile closes the
+        // connection after this answer (and says so) instead of waiting for another.
+        let keep_alive = framed.keep_alive && !server.stopping();
         let bytes = encode_response(&response, head_only, keep_alive, unix_now());
         let written = write_with_timeout(&mut stream, &bytes, limits)
             .await
@@ -966,7 +1042,8 @@ async fn app_timer(server: &Server) {
                 effects.push(Effect::PersistGuard(core.app.guard_snapshot(now)));
                 next_snapshot = now.instant + GUARD_SNAPSHOT_EVERY;
             }
-            (effects, core.app.poll_timeout())
+            let wake = core.app.poll_timeout();
+            (server.post_locked(&core, effects), wake)
         };
         server.queue_effects(effects);
         let wait = wake

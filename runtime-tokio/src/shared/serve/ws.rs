@@ -18,7 +18,9 @@ use crate::rt::Rt;
 use crate::runtime::Runtime;
 
 /// Messages waiting for one connection at most; a panel that reads slower than the
-/// application writes is closed (1008) rather than buffered without bound.
+/// application writes is closed (1008) rather than buffered without bound. A message that
+/// supersedes a queued one (the newest state of an IO) replaces it, so bursts of changes to
+/// a few IOs never reach the cap.
 pub const MAX_QUEUED: usize = 256;
 
 /// Bytes read from the socket at a time, and tungstenite's read chunk.
@@ -27,7 +29,12 @@ const READ_CHUNK: usize = 4096;
 /// What another part of the application asked a connection to send.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
-    Text(String),
+    /// A text message, with the key of the state it carries when a newer one makes it
+    /// obsolete.
+    Text {
+        text: String,
+        supersedes: Option<String>,
+    },
     Close(u16, String),
 }
 
@@ -39,10 +46,20 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// Queues `message`; when the queue is full the connection is closed instead.
+    /// Queues `message` at the end, dropping a queued message it supersedes; when the queue
+    /// is full the connection is closed instead.
     pub(crate) fn push(&self, message: Outgoing) {
         {
             let mut q = self.lock();
+            if let Outgoing::Text {
+                supersedes: Some(key),
+                ..
+            } = &message
+            {
+                q.0.retain(|queued| {
+                    !matches!(queued, Outgoing::Text { supersedes: Some(k), .. } if k == key)
+                });
+            }
             if q.0.len() >= MAX_QUEUED {
                 q.1 = true;
             } else {
@@ -141,7 +158,7 @@ pub(crate) async fn run(
         let (messages, overflow) = outbox.take();
         for message in messages {
             let frame = match message {
-                Outgoing::Text(text) => WsFrame::Text(text),
+                Outgoing::Text { text, .. } => WsFrame::Text(text),
                 Outgoing::Close(code, reason) => WsFrame::Close { code, reason },
             };
             open &= send(&mut ctx, &mut pipe, frame);
@@ -202,12 +219,13 @@ pub(crate) async fn run(
             Wake::Read(_) => break,
             Wake::Timer => {
                 let now = server.now();
-                let out = {
+                let (frames, effects) = {
                     let mut core = server.lock();
-                    session.handle_timeout(now.instant, &mut core.app)
+                    let out = session.handle_timeout(now.instant, &mut core.app);
+                    (out.frames, server.post_locked(&core, out.effects))
                 };
-                server.queue_effects(out.effects);
-                for frame in out.frames {
+                server.queue_effects(effects);
+                for frame in frames {
                     open &= send(&mut ctx, &mut pipe, frame);
                 }
                 if !pipe.output.is_empty() {
@@ -255,12 +273,13 @@ fn decode(
         match ctx.read(pipe) {
             Ok(Message::Text(text)) => {
                 let now = server.now();
-                let out = {
+                let (frames, effects) = {
                     let mut core = server.lock();
-                    session.handle_message(now, &mut core.app, text.as_str())
+                    let out = session.handle_message(now, &mut core.app, text.as_str());
+                    (out.frames, server.post_locked(&core, out.effects))
                 };
-                server.queue_effects(out.effects);
-                for frame in out.frames {
+                server.queue_effects(effects);
+                for frame in frames {
                     if !send(ctx, pipe, frame) {
                         return false;
                     }

@@ -5,7 +5,8 @@
 //!   B2C), then the access token's JWT `exp` claim (read, never trusted for anything else),
 //!   then the profile's `default_expires_in`; otherwise the expiry is unknown.
 //! * Absolute times from the server (`expires_on`, JWT `exp`, `not_before`) are converted to
-//!   the local clock with the skew estimated from the response's `Date` header.
+//!   the local clock with the skew estimated from the response's `Date` header; an expiry
+//!   past 10^11 is read as milliseconds, and no lifetime is believed beyond ten years.
 //! * U-tec's `{"code":200,"data":{…}}` wrapper is unwrapped when the profile says so.
 //!
 //! Failures are classified ([`ErrorClass`]) so that a revoked refresh token is never retried
@@ -28,8 +29,14 @@ use crate::secret::Secret;
 /// Largest token response body accepted.
 pub const MAX_BODY: usize = 256 * 1024;
 
-/// Longest lifetime believed (ten years); larger values are treated as this.
+/// Longest lifetime believed (ten years); larger values are treated as this, from
+/// `expires_in` and from absolute times alike.
 const MAX_LIFETIME: u64 = 10 * 365 * 24 * 3600;
+
+/// Unix seconds reach 10^11 only in the year 5138: an absolute time (`expires_on`, a JWT's
+/// `exp`) that large is in milliseconds, a server mistake that would otherwise make a token
+/// look valid for millennia.
+const MILLIS_FROM: u64 = 100_000_000_000;
 
 /// A successful token response, times on the local wall clock (Unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,15 +367,21 @@ fn token_fields(
             server.saturating_add(skew.unsigned_abs())
         }
     };
+    // An absolute expiry on the local clock, read as milliseconds when it can only be those
+    // and capped like a lifetime.
+    let absolute = |at: u64| {
+        let at = if at >= MILLIS_FROM { at / 1000 } else { at };
+        to_local(at).min(now.saturating_add(MAX_LIFETIME))
+    };
     let (expires_at, expiry_source) = if let Some(secs) = seconds(map, "expires_in")? {
         (
             Some(now.saturating_add(secs.min(MAX_LIFETIME))),
             ExpirySource::ExpiresIn,
         )
     } else if let Some(at) = seconds(map, "expires_on")? {
-        (Some(to_local(at)), ExpirySource::ExpiresOn)
+        (Some(absolute(at)), ExpirySource::ExpiresOn)
     } else if let Some(at) = jwt_exp(access_token.expose()) {
-        (Some(to_local(at)), ExpirySource::JwtExp)
+        (Some(absolute(at)), ExpirySource::JwtExp)
     } else if let Some(secs) = config.default_expires_in {
         (Some(now.saturating_add(secs)), ExpirySource::ProfileDefault)
     } else {

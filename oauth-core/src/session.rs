@@ -435,6 +435,9 @@ pub struct TokenSession {
     /// The generation obtained by a refresh forced by a 401.
     forced_generation: Option<u64>,
     reauth_soon_sent: bool,
+    /// The latest `now` handed in: a smaller one means the clock was set back, and the
+    /// pending deadlines move back by as much ([`Self::observe_clock`]).
+    latest_now: u64,
 }
 
 impl TokenSession {
@@ -463,6 +466,7 @@ impl TokenSession {
             demand_at: None,
             forced_generation: None,
             reauth_soon_sent: false,
+            latest_now: 0,
         }
     }
 
@@ -496,6 +500,7 @@ impl TokenSession {
             });
         }
         let mut s = TokenSession::new(profile, config, seed);
+        s.latest_now = now;
         let reauth = snapshot.reauth_required.clone();
         let in_flight = snapshot.refresh_in_flight.clone();
         s.current = Some(snapshot);
@@ -586,6 +591,7 @@ impl TokenSession {
     /// and none is under way (single flight: every caller during a refresh gets
     /// [`TokenAnswer::Wait`]).
     pub fn access_token(&mut self, now: u64) -> TokenAnswer<'_> {
+        self.observe_clock(now);
         if self.usable(now) {
             return self.ready_answer();
         }
@@ -924,6 +930,7 @@ impl TokenSession {
 
     /// A deadline passed (early or repeated calls are harmless).
     pub fn handle_timeout(&mut self, now: u64) {
+        self.observe_clock(now);
         match &mut self.state {
             State::Idle => {
                 self.check_reauth_soon(now);
@@ -1076,6 +1083,37 @@ impl TokenSession {
 
     // --- internals -------------------------------------------------------------------
 
+    /// Notices a clock set back: every pending deadline (a request's, a backoff's, a
+    /// write retry's, a sibling's lease) was computed on the old clock, so it moves back by
+    /// as much as the clock did, and the wait it stood for is kept, not lengthened by the
+    /// jump. (The tokens' own stamps are checked in `Idle`, see [`Self::stamped_ahead`].)
+    fn observe_clock(&mut self, now: u64) {
+        let back = self.latest_now.saturating_sub(now);
+        self.latest_now = now;
+        if back == 0 {
+            return;
+        }
+        let earlier = |t: &mut u64| *t = t.saturating_sub(back);
+        match &mut self.state {
+            State::Refreshing { deadline, .. } => earlier(deadline),
+            State::Backoff { until } | State::CommitRetry { until } => earlier(until),
+            State::SiblingRefreshing {
+                lease_end,
+                next_check,
+                ..
+            } => {
+                earlier(lease_end);
+                earlier(next_check);
+            }
+            State::NoSession
+            | State::Idle
+            | State::Marking { .. }
+            | State::Committing
+            | State::Reloading { .. }
+            | State::ReauthRequired { .. } => {}
+        }
+    }
+
     /// Whether the current access token can be handed out at `now`.
     fn usable(&self, now: u64) -> bool {
         let Some(c) = &self.current else {
@@ -1084,7 +1122,7 @@ impl TokenSession {
         if c.access_token.is_none() {
             return false;
         }
-        if self.forced_generation.is_none()
+        if self.forced_generation != Some(c.generation)
             && matches!(
                 self.state,
                 State::Refreshing {
@@ -1369,6 +1407,9 @@ impl TokenSession {
         self.writing = None;
         self.failures = 0;
         self.last_error = None;
+        // Not the product of a refresh this session forced after a 401: a 401 on it may
+        // start one, and the refused token is not handed out meanwhile.
+        self.forced_generation = None;
         self.state = State::Idle;
         self.events.push_back(Event::TokenRefreshed {
             expires_at,

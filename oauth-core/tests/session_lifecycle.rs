@@ -905,3 +905,90 @@ fn status_reports_what_token_status_shows() {
     assert_eq!(st.state, Phase::Backoff);
     assert!(st.last_error.unwrap().contains("503"));
 }
+
+#[test]
+fn a_token_refused_after_adopting_a_siblings_refresh_is_not_handed_out_for_the_retry() {
+    let mut rig = Rig::logged_in(900, cfg(), 31);
+    rig.now += 100;
+    // A 401 forces a refresh: the new generation is the product of a forced refresh.
+    let g1 = ready_generation(&mut rig);
+    assert_eq!(
+        rig.session.handle_unauthorized(rig.now, g1),
+        Unauthorized::Wait
+    );
+    rig.collect();
+    rig.settle();
+    // Another process refreshes with the stored refresh token and stores its tokens.
+    let mut sibling = rig.disk.clone().unwrap();
+    let request = latchkey_oauth_core::request::refresh(
+        &common::profile(),
+        sibling.refresh_token.as_ref().unwrap(),
+    )
+    .unwrap();
+    let answer = rig.server.handle(rig.now, &request);
+    let tokens = parse_token_response(&answer, rig.now, &common::profile().response).unwrap();
+    sibling.revision += 1;
+    sibling.generation += 1;
+    sibling.access_token = Some(tokens.access_token);
+    sibling.refresh_token = tokens.refresh_token;
+    sibling.last_refresh_at = Some(rig.now);
+    sibling.access_issued_at = rig.now;
+    rig.disk = Some(sibling);
+    // Our next refresh meets its write and adopts those tokens.
+    rig.session.force_refresh(rig.now);
+    rig.collect();
+    rig.settle();
+    rig.now += 100;
+    let (adopted, refused) = match rig.session.access_token(rig.now) {
+        TokenAnswer::Ready {
+            generation, token, ..
+        } => (generation, token.expose().to_owned()),
+        other => panic!("{other:?}"),
+    };
+    // The resource server refuses the adopted token: a refresh starts, and the refused
+    // token is not what the caller's one retry gets.
+    assert_eq!(
+        rig.session.handle_unauthorized(rig.now, adopted),
+        Unauthorized::Wait
+    );
+    rig.collect();
+    assert!(
+        !matches!(rig.session.access_token(rig.now), TokenAnswer::Ready { token, .. } if token.expose() == refused),
+        "the refused token was handed out again"
+    );
+    rig.settle();
+    assert!(ready_generation(&mut rig) > adopted);
+}
+
+#[test]
+fn a_clock_set_back_during_a_backoff_keeps_the_wait_instead_of_adding_the_jump() {
+    let year = 365 * 86_400;
+    let mut rig = Rig::logged_in(900, cfg(), 3);
+    // The device booted with its clock a year ahead and no network: the refresh fails.
+    rig.offline = true;
+    rig.now = T0 + year;
+    assert_eq!(rig.session.access_token(rig.now), TokenAnswer::Wait);
+    rig.collect();
+    rig.settle();
+    let wait = rig.session.poll_timeout().unwrap() - rig.now;
+    assert!(matches!(
+        rig.session.access_token(rig.now),
+        TokenAnswer::Unavailable { .. }
+    ));
+    // NTP steps the clock back to the real time; the network is back.
+    rig.offline = false;
+    rig.now = T0 + 1000;
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    let due = rig.session.poll_timeout().unwrap();
+    assert!(
+        due <= rig.now + wait,
+        "next attempt {} s away",
+        due - rig.now
+    );
+    rig.run_until(due + 1);
+    assert!(
+        rig.token_now().is_some(),
+        "no token after the backoff's own wait"
+    );
+}

@@ -121,6 +121,34 @@ proptest! {
     /// further ahead they are not handed out and the refresh is due at once, so it happens
     /// without a caller, and afterwards the schedule is the ordinary one again.
     #[test]
+    fn a_clock_set_back_during_a_backoff_never_lengthens_the_wait(
+        ahead in 1u64..20 * 365 * 86_400,
+        back in 1u64..20 * 365 * 86_400,
+        failures in 1usize..6,
+        seed in 0u64..1000,
+    ) {
+        let mut rig = Rig::logged_in(900, SessionConfig::default(), seed);
+        rig.offline = true;
+        rig.now = T0 + ahead;
+        let _ = rig.session.access_token(rig.now);
+        for _ in 0..failures {
+            rig.collect();
+            rig.settle();
+            let due = rig.session.poll_timeout().expect("a backoff deadline");
+            rig.now = rig.now.max(due);
+            rig.session.handle_timeout(rig.now);
+        }
+        rig.collect();
+        rig.settle();
+        let due = rig.session.poll_timeout().expect("a backoff deadline");
+        let wait = due.saturating_sub(rig.now);
+        rig.now = rig.now.saturating_sub(back);
+        rig.session.handle_timeout(rig.now);
+        let after = rig.session.poll_timeout().expect("still backing off");
+        prop_assert!(after <= rig.now + wait, "wait {wait} s became {} s", after - rig.now);
+    }
+
+    #[test]
     fn stamps_ahead_of_the_clock_beyond_the_tolerance_are_refreshed_at_once(
         ahead in 0u64..3 * 86_400,
         near_edge in any::<bool>(),

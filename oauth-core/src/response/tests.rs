@@ -74,6 +74,32 @@ fn expires_on_is_used_when_expires_in_is_absent_and_corrected_for_skew() {
 }
 
 #[test]
+fn an_absolute_expiry_in_milliseconds_is_read_as_such_and_none_is_believed_past_ten_years() {
+    let ten_years = 10 * 365 * 24 * 3600;
+    let millis = (NOW + 900) * 1000;
+    let t = parse_token_response(
+        &ok(&format!(r#"{{"access_token":"a","expires_on":{millis}}}"#)),
+        NOW,
+        &plain(),
+    )
+    .unwrap();
+    assert_eq!(t.expires_at, Some(NOW + 900));
+    // Seconds, but in the year 4000: capped like `expires_in`.
+    let far = 64_060_588_800u64;
+    let t = parse_token_response(
+        &ok(&format!(r#"{{"access_token":"a","expires_on":{far}}}"#)),
+        NOW,
+        &plain(),
+    )
+    .unwrap();
+    assert_eq!(t.expires_at, Some(NOW + ten_years));
+    let at = jwt(&format!(r#"{{"sub":"u","exp":{millis}}}"#));
+    let t =
+        parse_token_response(&ok(&format!(r#"{{"access_token":"{at}"}}"#)), NOW, &plain()).unwrap();
+    assert_eq!(t.expires_at, Some(NOW + 900));
+}
+
+#[test]
 fn jwt_exp_is_the_last_resort_before_the_profile_default() {
     let at = jwt(&format!(r#"{{"sub":"u","exp":{}}}"#, NOW + 300));
     let t =

@@ -17,11 +17,21 @@
 //! (proactive refresh, backoff, keep-alive) for long-running processes; short-lived ones
 //! (a CLI command) just call [`TokenKeeper::access_token`].
 //!
+//! A caller may be cancelled while it drives (its own timeout, a `select!`, a shutdown). The
+//! effect it was performing is not dropped with it: it is put back, part-way as it is, and
+//! the next driver (a waiting caller, the run loop, or the next call) goes on with it before
+//! anything else. A refresh request the server has answered is still read (the answer holds
+//! the only copy of a rotated refresh token), and a write of new tokens still completes (the
+//! session would otherwise wait for its acknowledgement for ever).
+//!
 //! Shared source: compiled into both `latchkey-tokio` and `latchkey-smol`.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use event_listener::Event as Signal;
@@ -132,10 +142,15 @@ pub struct TokenKeeper {
     inner: Arc<Inner>,
 }
 
+/// An effect being performed, owned so that it can outlive the caller that started it.
+type Pending = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 struct Inner {
     session: Mutex<TokenSession>,
     changed: Signal,
     driving: AtomicBool,
+    /// The effect a cancelled driver left part-way; the next driver finishes it first.
+    unfinished: Mutex<Option<Pending>>,
     /// Set by a caller that found another one driving: the driver then looks again before it
     /// stops, since that caller may have queued effects after the driver's last look.
     turned_away: AtomicBool,
@@ -200,6 +215,7 @@ impl TokenKeeper {
                 session: Mutex::new(session),
                 changed: Signal::new(),
                 driving: AtomicBool::new(false),
+                unfinished: Mutex::new(None),
                 turned_away: AtomicBool::new(false),
                 http,
                 state,
@@ -499,6 +515,19 @@ impl TokenKeeper {
         };
         loop {
             loop {
+                // What a cancelled driver left goes on first, before the session hears the
+                // time (it could otherwise give up on a request already answered).
+                let left = self
+                    .inner
+                    .unfinished
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
+                if let Some(effect) = left {
+                    Resumable::new(&self.inner, effect).await;
+                    self.inner.changed.notify(usize::MAX);
+                    continue;
+                }
                 let event = {
                     let mut s = self.lock();
                     // Every wake-up gives the session the time, due or not (early calls are
@@ -511,7 +540,12 @@ impl TokenKeeper {
                 let Some(event) = event else {
                     break;
                 };
-                self.perform(event).await;
+                let keeper = self.clone();
+                Resumable::new(
+                    &self.inner,
+                    Box::pin(async move { keeper.perform(event).await }),
+                )
+                .await;
                 self.inner.changed.notify(usize::MAX);
             }
             guard.held = false;
@@ -623,6 +657,53 @@ fn bearer(request: &HttpRequest, token: &Secret) -> HttpRequest {
         .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
     request.push_header("Authorization", format!("Bearer {}", token.expose()));
     request
+}
+
+/// An effect being performed by the current driver: dropped before it completes (the driver
+/// was cancelled), it puts the effect back into [`Inner::unfinished`] and wakes the waiters,
+/// so the next driver goes on with it.
+struct Resumable<'a> {
+    inner: &'a Inner,
+    effect: Option<Pending>,
+}
+
+impl<'a> Resumable<'a> {
+    fn new(inner: &'a Inner, effect: Pending) -> Self {
+        Resumable {
+            inner,
+            effect: Some(effect),
+        }
+    }
+}
+
+impl Future for Resumable<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(effect) = self.effect.as_mut() else {
+            return Poll::Ready(());
+        };
+        match effect.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.effect = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Resumable<'_> {
+    fn drop(&mut self) {
+        if let Some(effect) = self.effect.take() {
+            *self
+                .inner
+                .unfinished
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(effect);
+            self.inner.changed.notify(usize::MAX);
+        }
+    }
 }
 
 /// Releases the driving flag when the driving future is dropped part-way (cancelled), and

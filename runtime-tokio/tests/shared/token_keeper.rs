@@ -33,50 +33,55 @@ struct Idp {
 }
 
 fn token_server(idp: Arc<Mutex<Idp>>) -> Server {
+    token_server_with(idp, Arc::new(|| {}))
+}
+
+/// [`token_server`], running `before_answer` after a token request was handled (the refresh
+/// token rotated) and before its answer is written: a slow answer, or another process
+/// acting meanwhile.
+fn token_server_with(idp: Arc<Mutex<Idp>>, before_answer: Arc<dyn Fn() + Send + Sync>) -> Server {
     Server::tls(
         move |req: &Received, out: &mut dyn Write| -> io::Result<Ending> {
-            let mut idp = idp.lock().unwrap();
-            if req.target.starts_with("/resource") {
-                let ok = req
-                    .header("authorization")
-                    .and_then(|h| h.strip_prefix("Bearer "))
-                    .is_some_and(|t| idp.valid.iter().any(|v| v == t));
-                let status = if ok { "200 OK" } else { "401 Unauthorized" };
-                write!(out, "HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok")?;
-                return Ok(Ending::Clean);
-            }
-            let fields = form::decode(std::str::from_utf8(&req.body).unwrap_or(""));
-            let rt = fields
-                .iter()
-                .find(|(k, _)| k == "refresh_token")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default();
-            idp.refreshes += 1;
-            let body = if !idp.revoked && rt == idp.live {
-                idp.spent.push(rt);
-                idp.counter += 1;
-                let (at, new_rt) = (format!("at{}", idp.counter), format!("rt{}", idp.counter));
-                idp.live = new_rt.clone();
-                idp.valid = vec![at.clone()];
-                format!(
-                    r#"{{"access_token":"{at}","token_type":"Bearer","expires_in":{},"refresh_token":"{new_rt}"}}"#,
-                    idp.lifetime
-                )
-            } else {
-                if idp.spent.contains(&rt) {
-                    idp.revoked = true;
+            let (status, body) = {
+                let mut idp = idp.lock().unwrap();
+                if req.target.starts_with("/resource") {
+                    let ok = req
+                        .header("authorization")
+                        .and_then(|h| h.strip_prefix("Bearer "))
+                        .is_some_and(|t| idp.valid.iter().any(|v| v == t));
+                    let status = if ok { "200 OK" } else { "401 Unauthorized" };
+                    write!(out, "HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok")?;
+                    return Ok(Ending::Clean);
                 }
-                let b = r#"{"error":"invalid_grant"}"#;
-                write!(
-                    out,
-                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
-                    b.len()
-                )?;
-                return Ok(Ending::Clean);
+                let fields = form::decode(std::str::from_utf8(&req.body).unwrap_or(""));
+                let rt = fields
+                    .iter()
+                    .find(|(k, _)| k == "refresh_token")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                idp.refreshes += 1;
+                if !idp.revoked && rt == idp.live {
+                    idp.spent.push(rt);
+                    idp.counter += 1;
+                    let (at, new_rt) = (format!("at{}", idp.counter), format!("rt{}", idp.counter));
+                    idp.live = new_rt.clone();
+                    idp.valid = vec![at.clone()];
+                    let body = format!(
+                        r#"{{"access_token":"{at}","token_type":"Bearer","expires_in":{},"refresh_token":"{new_rt}"}}"#,
+                        idp.lifetime
+                    );
+                    ("200 OK", body)
+                } else {
+                    if idp.spent.contains(&rt) {
+                        idp.revoked = true;
+                    }
+                    ("400 Bad Request", r#"{"error":"invalid_grant"}"#.to_owned())
+                }
             };
+            before_answer();
             write!(
                 out,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             )?;
             Ok(Ending::Clean)
@@ -388,4 +393,112 @@ fn run_notices_a_wall_clock_set_back_a_day_within_its_wake_cap_and_refreshes() {
     // The new tokens carry the clock's time, so nothing more is due.
     assert!(block_on(k.access_token()).is_ok());
     assert_eq!(w.idp.lock().unwrap().refreshes, 1);
+}
+
+/// `fut`, dropped part-way when it takes longer than `limit`: a caller with its own timeout.
+async fn within<T>(limit: Duration, fut: impl std::future::Future<Output = T>) -> Option<T> {
+    let mut fut = std::pin::pin!(fut);
+    let mut timer = std::pin::pin!(crate::rt::sleep(limit));
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(v));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+/// A world whose token endpoint runs `before_answer` before answering a token request.
+fn world_with(tag: &str, before_answer: Arc<dyn Fn() + Send + Sync>) -> World {
+    let idp = Arc::new(Mutex::new(Idp {
+        live: "rt0".into(),
+        lifetime: 600,
+        ..Idp::default()
+    }));
+    let server = token_server_with(Arc::clone(&idp), before_answer);
+    World {
+        idp,
+        server,
+        dir: tempdir::Dir::new(tag),
+    }
+}
+
+#[test]
+fn a_caller_cancelled_while_the_refresh_is_answered_loses_nothing_the_next_call_reads_the_answer() {
+    // The endpoint rotates rt0 -> rt1 at once and answers 1.5 s later; the caller gives up
+    // after 0.5 s (a B2C-style rotation: rt0 is dead from the moment rt1 exists).
+    let w = world_with(
+        "cancel-request",
+        Arc::new(|| std::thread::sleep(Duration::from_millis(1500))),
+    );
+    let shift = Arc::new(AtomicI64::new(0));
+    let moved = Arc::clone(&shift);
+    let clock: Clock = Arc::new(move || {
+        let real = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        Duration::new(
+            real.as_secs()
+                .saturating_add_signed(moved.load(Ordering::SeqCst)),
+            0,
+        )
+    });
+    block_on(async {
+        let k = keeper(&w).await.with_clock(clock);
+        login_expired(&w, &k).await;
+        assert!(
+            within(Duration::from_millis(500), k.access_token())
+                .await
+                .is_none(),
+            "the first caller was to give up before the answer"
+        );
+        crate::rt::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(w.idp.lock().unwrap().live, "rt1");
+        // The next call, past the session's own request deadline: the answer is read, not
+        // given up on and retried with the dead rt0.
+        shift.store(31, Ordering::SeqCst);
+        let (token, _) = k.access_token().await.expect("the rotated tokens");
+        assert_eq!(token.expose(), "at1");
+        let idp = w.idp.lock().unwrap();
+        assert_eq!(idp.refreshes, 1);
+        assert!(!idp.revoked);
+        let disk = std::fs::read_to_string(w.dir.0.join(state_file_name("generic"))).unwrap();
+        assert!(disk.contains("\"rt1\""), "{disk}");
+    });
+}
+
+#[test]
+fn a_caller_cancelled_while_the_new_tokens_are_written_leaves_no_keeper_waiting_for_ever() {
+    // "Another process" holds the state file's lock from just before the endpoint answers,
+    // so the write of the rotated tokens waits; the caller gives up meanwhile.
+    let held: Arc<Mutex<Option<std::fs::File>>> = Arc::new(Mutex::new(None));
+    let lock_path: Arc<Mutex<Option<std::path::PathBuf>>> = Arc::new(Mutex::new(None));
+    let (h, lp) = (Arc::clone(&held), Arc::clone(&lock_path));
+    let w = world_with(
+        "cancel-write",
+        Arc::new(move || {
+            let path = lp.lock().unwrap().clone().unwrap();
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .unwrap();
+            f.lock().unwrap();
+            *h.lock().unwrap() = Some(f);
+        }),
+    );
+    *lock_path.lock().unwrap() = Some(w.dir.0.join(format!("{}.lock", state_file_name("generic"))));
+    block_on(async {
+        let k = keeper(&w).await.with_max_wait(Duration::from_secs(3));
+        login_expired(&w, &k).await;
+        assert!(
+            within(Duration::from_secs(2), k.access_token())
+                .await
+                .is_none(),
+            "the first caller was to give up while the write waited"
+        );
+        // The other process lets go.
+        held.lock().unwrap().take();
+        let (token, _) = k.access_token().await.expect("the written tokens");
+        assert_eq!(token.expose(), "at1");
+        assert_eq!(w.idp.lock().unwrap().refreshes, 1);
+    });
 }

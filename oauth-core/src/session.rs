@@ -28,7 +28,10 @@
 //! * **`invalid_grant`** makes the driver re-read the state file
 //!   ([`Event::ReloadSnapshot`]): if another process rotated the token meanwhile, its tokens
 //!   are adopted; otherwise [`Event::ReauthRequired`] is emitted once and persisted, so no
-//!   restart retries a dead token.
+//!   restart retries a dead token. While a login is required the state file is re-read every
+//!   [`REAUTH_RECHECK`] seconds, so a long-running process picks up a login made by another
+//!   one (`latchkey login`) without a restart. A refresh whose result meets a newer login on
+//!   disk adopts the login instead of writing over it.
 //! * **Refresh-token expiry**: an idle session is refreshed before its refresh token would
 //!   lapse from disuse; [`Event::ReauthSoon`] warns ahead of an absolute expiry.
 //!
@@ -438,7 +441,13 @@ pub struct TokenSession {
     /// The latest `now` handed in: a smaller one means the clock was set back, and the
     /// pending deadlines move back by as much ([`Self::observe_clock`]).
     latest_now: u64,
+    /// While a login is required: when the state file is next re-read for one made by
+    /// another process.
+    reauth_recheck_at: u64,
 }
+
+/// Seconds between re-reads of the state file while a login is required.
+pub const REAUTH_RECHECK: u64 = 60;
 
 impl TokenSession {
     /// A session with no tokens yet; feed it a login with [`TokenSession::handle_login`].
@@ -467,6 +476,7 @@ impl TokenSession {
             forced_generation: None,
             reauth_soon_sent: false,
             latest_now: 0,
+            reauth_recheck_at: 0,
         }
     }
 
@@ -886,10 +896,22 @@ impl TokenSession {
                 self.persist(snap, None, outcome);
             }
             Outcome::Refreshed { .. } | Outcome::Salvaged => {
-                // These tokens were just issued by the server for our refresh token: they
-                // are the newest; write them over whatever is there.
-                let expected = on_disk.as_ref().map(|d| d.revision);
-                self.persist(snap, expected, outcome);
+                match on_disk {
+                    // Someone logged in meanwhile (`latchkey login` in another process): the
+                    // new login wins over tokens refreshed for the session it replaced.
+                    Some(disk)
+                        if disk.session_started_at != snap.session_started_at
+                            && self.is_newer_login(&disk) =>
+                    {
+                        self.adopt(now, disk);
+                    }
+                    // These tokens were just issued by the server for our refresh token:
+                    // they are the newest of this session; write them over what is there.
+                    on_disk => {
+                        let expected = on_disk.as_ref().map(|d| d.revision);
+                        self.persist(snap, expected, outcome);
+                    }
+                }
             }
             Outcome::Marker | Outcome::Reauth => {
                 let reason = match self.state {
@@ -924,8 +946,27 @@ impl TokenSession {
                 let lease_end = *lease_end;
                 self.absorb_disk_waiting(now, on_disk, lease_end);
             }
+            State::ReauthRequired { .. } => {
+                if let Some(login) = on_disk.filter(|d| self.is_newer_login(d)) {
+                    self.adopt(now, login);
+                }
+            }
             _ => {}
         }
+    }
+
+    /// Whether `disk` holds a login other than the session this process holds: usable tokens
+    /// of this provider, not marked "reauth required", and another session (started at
+    /// another time, or with another refresh token than the one this process holds).
+    fn is_newer_login(&self, disk: &Snapshot) -> bool {
+        let usable = disk.provider == self.profile.name
+            && disk.reauth_required.is_none()
+            && (disk.refresh_token.is_some() || disk.access_token.is_some());
+        usable
+            && self.current.as_ref().is_none_or(|c| {
+                disk.session_started_at != c.session_started_at
+                    || disk.refresh_token != c.refresh_token
+            })
     }
 
     /// A deadline passed (early or repeated calls are harmless).
@@ -994,11 +1035,17 @@ impl TokenSession {
                     self.events.push_back(Event::ReloadSnapshot);
                 }
             }
+            State::ReauthRequired { .. } => {
+                // Has another process logged in? (Not while our own mark is being written.)
+                if now >= self.reauth_recheck_at && self.writing.is_none() {
+                    self.reauth_recheck_at = now.saturating_add(REAUTH_RECHECK);
+                    self.events.push_back(Event::ReloadSnapshot);
+                }
+            }
             State::NoSession
             | State::Marking { .. }
             | State::Committing
-            | State::Reloading { .. }
-            | State::ReauthRequired { .. } => {}
+            | State::Reloading { .. } => {}
         }
     }
 
@@ -1039,11 +1086,11 @@ impl TokenSession {
             } else {
                 (*next_check).min(*lease_end)
             }),
+            State::ReauthRequired { .. } => Some(self.reauth_recheck_at),
             State::NoSession
             | State::Marking { .. }
             | State::Committing
-            | State::Reloading { .. }
-            | State::ReauthRequired { .. } => None,
+            | State::Reloading { .. } => None,
         }
     }
 
@@ -1105,12 +1152,12 @@ impl TokenSession {
                 earlier(lease_end);
                 earlier(next_check);
             }
+            State::ReauthRequired { .. } => earlier(&mut self.reauth_recheck_at),
             State::NoSession
             | State::Idle
             | State::Marking { .. }
             | State::Committing
-            | State::Reloading { .. }
-            | State::ReauthRequired { .. } => {}
+            | State::Reloading { .. } => {}
         }
     }
 
@@ -1387,6 +1434,7 @@ impl TokenSession {
         self.state = State::ReauthRequired {
             reason: reason.clone(),
         };
+        self.reauth_recheck_at = self.latest_now.saturating_add(REAUTH_RECHECK);
         self.events.push_back(Event::ReauthRequired {
             reason: reason.clone(),
         });

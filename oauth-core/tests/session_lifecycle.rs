@@ -509,7 +509,51 @@ fn terminal_errors_require_reauth_without_retrying() {
     rig.collect();
     rig.settle();
     assert_eq!(rig.reauth_events(), 1);
-    assert!(rig.session.poll_timeout().is_none());
+    // An hour on: the state file is re-read now and then (for a login made elsewhere), and
+    // no refresh is ever tried again.
+    let refreshes = rig.server.refreshes;
+    rig.run_until(rig.now + 3600);
+    assert_eq!(rig.server.refreshes, refreshes);
+    assert_eq!(rig.reauth_events(), 1);
+    let rereads = rig.count(|e| matches!(e, Event::ReloadSnapshot));
+    assert!(
+        (59..=61).contains(&rereads),
+        "{rereads} re-reads in an hour"
+    );
+}
+
+#[test]
+fn a_process_waiting_for_a_login_adopts_one_made_by_another_process_within_a_minute() {
+    let mut rig = Rig::logged_in(900, cfg(), 21);
+    // The grant is revoked: the next refresh asks for a login.
+    let grants: Vec<u64> = rig.server.live.keys().copied().collect();
+    rig.server.revoked.extend(grants);
+    rig.now = rig.session.poll_timeout().unwrap();
+    rig.run_until(rig.now + 5);
+    assert_eq!(rig.reauth_events(), 1);
+    assert!(rig.disk.as_ref().unwrap().reauth_required.is_some());
+    // `latchkey login` in another process writes a fresh session to the same file.
+    let mut other = TokenSession::new(common::profile(), cfg(), 22);
+    let login = rig.server.login(rig.now);
+    let tokens = parse_token_response(&login, rig.now, &common::profile().response).unwrap();
+    let new_access = tokens.access_token.expose().to_owned();
+    other.handle_login(rig.now, tokens, Grant::RefreshToken);
+    while let Some(event) = other.poll_event() {
+        if let Event::Persist { id, snapshot, .. } = event {
+            let mut snapshot = *snapshot;
+            snapshot.revision = rig.disk.as_ref().unwrap().revision + 1;
+            rig.disk = Some(snapshot);
+            other.handle_persisted(rig.now, id);
+        }
+    }
+    let written = rig.now;
+    rig.run_until(written + latchkey_oauth_core::session::REAUTH_RECHECK);
+    assert_eq!(
+        rig.token_now().as_deref(),
+        Some(new_access.as_str()),
+        "the other process's login"
+    );
+    assert_eq!(rig.reauth_events(), 1);
 }
 
 #[test]
@@ -991,4 +1035,46 @@ fn a_clock_set_back_during_a_backoff_keeps_the_wait_instead_of_adding_the_jump()
         rig.token_now().is_some(),
         "no token after the backoff's own wait"
     );
+}
+
+#[test]
+fn a_refresh_finishing_after_a_login_in_another_process_adopts_the_login_instead_of_overwriting_it()
+{
+    let mut daemon = Rig::logged_in(900, cfg(), 5);
+    daemon.session.force_refresh(daemon.now);
+    daemon.collect();
+    daemon.write_one(); // the daemon's in-flight marker
+    // `latchkey login` opens the file and stores a new login meanwhile.
+    let mut login = TokenSession::restore(
+        common::profile(),
+        cfg(),
+        6,
+        daemon.disk.clone().unwrap(),
+        daemon.now,
+    )
+    .unwrap();
+    while login.poll_event().is_some() {}
+    let answer = daemon.server.login(daemon.now);
+    let tokens = parse_token_response(&answer, daemon.now, &common::profile().response).unwrap();
+    let new_login = tokens.refresh_token.clone().unwrap();
+    login.handle_login(daemon.now + 1, tokens, Grant::RefreshToken);
+    while let Some(event) = login.poll_event() {
+        if let Event::Persist { id, snapshot, .. } = event {
+            daemon.disk = Some(*snapshot);
+            login.handle_persisted(daemon.now, id);
+        }
+    }
+    // The daemon's refresh completes and meets the login on disk.
+    daemon.settle();
+    let disk = daemon.disk.as_ref().unwrap();
+    assert_eq!(
+        disk.refresh_token.as_ref(),
+        Some(&new_login),
+        "the login was overwritten"
+    );
+    assert_eq!(
+        daemon.session.snapshot().unwrap().refresh_token.as_ref(),
+        Some(&new_login)
+    );
+    assert!(daemon.token_now().is_some());
 }

@@ -104,7 +104,19 @@ impl World {
 
     fn send(&mut self, peer: IpAddr, req: &Request) -> Vec<Effect> {
         let now = self.now();
-        let (r, fx) = self.app.handle_request(now, peer, req, &mut self.rng);
+        // Costly requests (password hashing) go the way the server sends them: the work
+        // planned, done apart, then handed over with the request.
+        let (r, fx) = if req.is_costly() {
+            let results = self
+                .app
+                .password_work(now, peer, req, &mut self.rng)
+                .map(latchkey_gateway::passwords::PasswordWork::run)
+                .unwrap_or_default();
+            self.app
+                .handle_request_with(now, peer, req, &mut self.rng, results)
+        } else {
+            self.app.handle_request(now, peer, req, &mut self.rng)
+        };
         assert!((100..600).contains(&r.status));
         assert_eq!(r.header("x-frame-options"), Some("DENY"));
         assert!(r.header("content-security-policy").is_some());

@@ -24,6 +24,7 @@ use crate::html::{escape, hidden, notice, page};
 use crate::http::{Form, Method, Request, Response};
 use crate::model::{Io, MAX_PANELS, MAX_STRING, RemoteUi, pages_from_json, value_text};
 use crate::panels::error;
+use crate::passwords::{HashWhen, PasswordWork};
 use crate::{panels, utec, ws, xml};
 
 /// The session cookie's name.
@@ -285,7 +286,7 @@ fn setup_post<R: CryptoRng + ?Sized>(
     if let Err(v) = app.config.password_policy.check(pw) {
         return setup_form(app, req, rng, &policy_message(&v.to_string()));
     }
-    let Ok(hash) = app.hasher.hash(pw, rng) else {
+    let Ok(hash) = app.hash_password(pw, rng) else {
         return setup_form(app, req, rng, "The password could not be stored.");
     };
     let user = app.config.admin_user.clone();
@@ -296,6 +297,82 @@ fn setup_post<R: CryptoRng + ?Sized>(
     app.setup_token = None;
     app.persist(fx);
     start_session(app, now, req, &user, rng, "/admin?msg=password-set")
+}
+
+/// The password work of a costly request that gets as far as its handler's first hash
+/// ([`crate::passwords`]): the same checks, in the same order, as [`setup_post`],
+/// [`login_post`] and [`change_password`] make before hashing; `None` when one fails (the
+/// handler then answers without hashing) or the route has none.
+pub(crate) fn password_work<R: CryptoRng + ?Sized>(
+    app: &mut App,
+    now: Now,
+    client: ClientKey,
+    req: &Request,
+    rng: &mut R,
+) -> Option<PasswordWork> {
+    if cross_site(req) {
+        return None;
+    }
+    let form = req.form();
+    let mut salt = [0u8; 16];
+    rng.fill_bytes(&mut salt);
+    let pre_ok = |app: &App| {
+        let pre = req.cookie(PRE_COOKIE).unwrap_or("");
+        is_hex64(pre) && app.csrf_ok("pre", pre, form.text("csrf"))
+    };
+    let (verify, hash) = match req.path.as_str() {
+        "/setup" => {
+            let pw = form.text("password");
+            if app.state.admin.is_some()
+                || !setup_token_ok(app, form.text("token"))
+                || !pre_ok(app)
+                || pw != form.text("confirm")
+                || app.config.password_policy.check(pw).is_err()
+            {
+                return None;
+            }
+            (None, Some((String::from(pw), salt, HashWhen::Always)))
+        }
+        "/login" => {
+            let admin = app.state.admin.as_ref()?;
+            let (user, pw) = (form.text("user"), form.text("password"));
+            if !pre_ok(app)
+                || user != admin.user
+                || app.guard.check_login(now, client, Some(user)).is_err()
+            {
+                return None;
+            }
+            (
+                Some((admin.password_hash.clone(), String::from(pw))),
+                Some((String::from(pw), salt, HashWhen::IfRehash)),
+            )
+        }
+        "/admin/password" => {
+            let (cookie, user) = session(app, now, req)?;
+            let admin = app.state.admin.as_ref()?;
+            if !app.csrf_ok("session", &cookie, form.text("csrf"))
+                || app.guard.check_login(now, client, Some(&user)).is_err()
+            {
+                return None;
+            }
+            let pw = form.text("password");
+            let new = (pw == form.text("confirm") && app.config.password_policy.check(pw).is_ok())
+                .then(|| (String::from(pw), salt, HashWhen::IfVerified));
+            (
+                Some((
+                    admin.password_hash.clone(),
+                    String::from(form.text("current")),
+                )),
+                new,
+            )
+        }
+        _ => return None,
+    };
+    Some(PasswordWork {
+        hasher: app.hasher,
+        verify,
+        hash,
+    })
 }
 
 fn policy_message(s: &str) -> String {
@@ -401,8 +478,7 @@ fn login_post<R: CryptoRng + ?Sized>(
         return login_form(app, req, rng, &msg, 429);
     }
     let verified = if account.is_some() {
-        app.hasher
-            .verify(&admin.password_hash, form.text("password"))
+        app.verify_password(&admin.password_hash, form.text("password"))
     } else {
         Err(PasswordError::Mismatch)
     };
@@ -410,7 +486,7 @@ fn login_post<R: CryptoRng + ?Sized>(
         Ok(v) => {
             app.guard.login_succeeded(now, client, account);
             if v.needs_rehash
-                && let Ok(h) = app.hasher.hash(form.text("password"), rng)
+                && let Ok(h) = app.hash_password(form.text("password"), rng)
                 && let Some(a) = app.state.admin.as_mut()
             {
                 a.password_hash = h;
@@ -752,8 +828,7 @@ fn change_password<R: CryptoRng + ?Sized>(
         );
     }
     if app
-        .hasher
-        .verify(&admin.password_hash, form.text("current"))
+        .verify_password(&admin.password_hash, form.text("current"))
         .is_err()
     {
         let _ = app.guard.login_failed(now, client, Some(user));
@@ -767,7 +842,7 @@ fn change_password<R: CryptoRng + ?Sized>(
     if let Err(v) = app.config.password_policy.check(pw) {
         return password_form(&csrf, &policy_message(&v.to_string()), true, 400);
     }
-    let Ok(hash) = app.hasher.hash(pw, rng) else {
+    let Ok(hash) = app.hash_password(pw, rng) else {
         return password_form(&csrf, "The password could not be stored.", true, 500);
     };
     if let Some(a) = app.state.admin.as_mut() {

@@ -12,7 +12,7 @@ use latchkey_oauth_core::session::Status;
 use latchkey_pki::inspect::CertInfo;
 use latchkey_protocol::guard::{
     Argon2Params, ClientKey, DeviceCredentials, DeviceDirectory, DeviceId, Guard, GuardConfig, Now,
-    PasswordHasher, PasswordPolicy, SecurityEvent,
+    PasswordError, PasswordHasher, PasswordPolicy, SecurityEvent, Verification,
 };
 use latchkey_protocol::time::Instant;
 use rand_core::CryptoRng;
@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq as _;
 
 use crate::http::{Method, Request, Response};
 use crate::model::{IoRegistry, RemoteUi, Variant};
+use crate::passwords::{PasswordResults, PasswordWork};
 use crate::utec::UtecSettings;
 use crate::ws::WsSession;
 use crate::{admin, html, panels, utec};
@@ -245,6 +246,8 @@ pub struct App {
     next_conn: u64,
     pub(crate) token_status: Option<Status>,
     pub(crate) cert: Option<ServedCert>,
+    /// Password work done outside the lock for the request being handled.
+    precomputed: Option<PasswordResults>,
 }
 
 impl fmt::Debug for App {
@@ -403,6 +406,7 @@ impl App {
             next_conn: 1,
             token_status: None,
             cert: None,
+            precomputed: None,
         };
         let ids: Vec<String> = app.state.panels.iter().map(|p| p.id.clone()).collect();
         for id in ids {
@@ -520,6 +524,70 @@ impl App {
         secure_headers(&mut resp, &request.path);
         self.drain_guard(now, &mut fx);
         (resp, fx)
+    }
+
+    /// What a costly request ([`Request::is_costly`]) will verify or hash, for a driver to
+    /// do without holding the application ([`crate::passwords`]); `None` for other requests
+    /// and for costly ones that will be refused before any hashing.
+    pub fn password_work<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Now,
+        peer: IpAddr,
+        request: &Request,
+        rng: &mut R,
+    ) -> Option<PasswordWork> {
+        if !request.is_costly() || request.body.len() > crate::http::MAX_BODY_BYTES {
+            return None;
+        }
+        let client = self
+            .guard
+            .client_key(peer, request.headers_named("x-forwarded-for"));
+        admin::password_work(self, now, client, request, rng)
+    }
+
+    /// [`App::handle_request`], with the results of [`App::password_work`] done beforehand:
+    /// the handlers use them where their inputs match and hash anything else themselves.
+    pub fn handle_request_with<R: CryptoRng + ?Sized>(
+        &mut self,
+        now: Now,
+        peer: IpAddr,
+        request: &Request,
+        rng: &mut R,
+        results: PasswordResults,
+    ) -> (Response, Vec<Effect>) {
+        self.precomputed = Some(results);
+        let out = self.handle_request(now, peer, request, rng);
+        self.precomputed = None;
+        out
+    }
+
+    /// Verifies `password` against `stored`: the result done beforehand for these inputs,
+    /// or now.
+    pub(crate) fn verify_password(
+        &self,
+        stored: &str,
+        password: &str,
+    ) -> Result<Verification, PasswordError> {
+        self.precomputed
+            .as_ref()
+            .and_then(|r| r.verification(stored, password))
+            .unwrap_or_else(|| self.hasher.verify(stored, password))
+    }
+
+    /// Hashes `password`: the hash done beforehand for it, or now with a salt from `rng`.
+    pub(crate) fn hash_password<R: CryptoRng + ?Sized>(
+        &mut self,
+        password: &str,
+        rng: &mut R,
+    ) -> Result<String, PasswordError> {
+        match self
+            .precomputed
+            .as_mut()
+            .and_then(|r| r.take_hash(password))
+        {
+            Some(hash) => hash,
+            None => self.hasher.hash(password, rng),
+        }
     }
 
     fn route<R: CryptoRng + ?Sized>(

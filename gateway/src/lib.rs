@@ -103,6 +103,7 @@ pub mod http;
 pub mod http1;
 pub mod model;
 mod panels;
+pub mod passwords;
 pub mod utec;
 pub mod ws;
 pub mod xml;

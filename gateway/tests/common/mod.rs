@@ -19,6 +19,9 @@ pub struct H {
     pub secs: u64,
     pub cookie: Option<String>,
     pub csrf: Option<String>,
+    /// Send costly requests as a driver does: the password work planned, done apart, and
+    /// handed to `handle_request_with`.
+    pub split: bool,
 }
 
 pub fn ip(last: u8) -> IpAddr {
@@ -35,7 +38,13 @@ impl H {
             secs: 0,
             cookie: None,
             csrf: None,
+            split: false,
         }
+    }
+
+    /// A harness that sends costly requests the split way (see [`H::split`]) when `split`.
+    pub fn with_split(split: bool) -> H {
+        H { split, ..H::new() }
     }
 
     pub fn now(&self) -> Now {
@@ -48,6 +57,16 @@ impl H {
 
     pub fn send(&mut self, peer: IpAddr, req: Request) -> (Response, Vec<Effect>) {
         let now = self.now();
+        if self.split && req.is_costly() {
+            let results = self
+                .app
+                .password_work(now, peer, &req, &mut self.rng)
+                .map(latchkey_gateway::passwords::PasswordWork::run)
+                .unwrap_or_default();
+            return self
+                .app
+                .handle_request_with(now, peer, &req, &mut self.rng, results);
+        }
         self.app.handle_request(now, peer, &req, &mut self.rng)
     }
 

@@ -271,13 +271,23 @@ impl PasswordHasher {
     ) -> Result<String, PasswordError> {
         let mut salt = [0u8; 16];
         rng.fill_bytes(&mut salt);
+        self.hash_with_salt(password, &salt)
+    }
+
+    /// [`PasswordHasher::hash`] with a salt drawn beforehand: fresh random bytes from a
+    /// cryptographic source, used once (for hashing away from where the randomness is).
+    ///
+    /// # Errors
+    ///
+    /// [`PasswordError::Hashing`] if Argon2 refuses (it does not for valid parameters).
+    pub fn hash_with_salt(&self, password: &str, salt: &[u8; 16]) -> Result<String, PasswordError> {
         let params = Params::new(self.params.m_kib, self.params.t, self.params.p, Some(32))
             .map_err(|_| PasswordError::ParamsOutOfRange { param: "m/t/p" })?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let hash = password_hash::PasswordHasher::hash_password_with_salt(
             &argon,
             password.as_bytes(),
-            &salt,
+            salt,
         )
         .map_err(|_| PasswordError::Hashing)?;
         Ok(hash.to_string())

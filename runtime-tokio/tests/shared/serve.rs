@@ -1070,3 +1070,37 @@ fn a_burst_of_changes_to_one_io_never_closes_a_panel_that_keeps_reading_and_the_
     drop(a);
     let _ = std::fs::remove_dir_all(gw.stop());
 }
+
+#[test]
+fn other_requests_are_answered_while_a_password_is_being_hashed() {
+    let mut config = config();
+    // A hash that takes a good while (hundreds of milliseconds), for a clear order.
+    config.app.argon2 = latchkey_protocol::guard::Argon2Params {
+        m_kib: 128 * 1024,
+        t: 4,
+        p: 1,
+    };
+    let gw = Running::start("hash-apart", config);
+    let mut admin = gw.client();
+    admin.set_up(&gw.gateway.setup_url().unwrap());
+    let mut login = post_login_keep_alive(&admin);
+    let answered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let answered = Arc::clone(&answered);
+        std::thread::spawn(move || {
+            let (reply, _) = read_reply(&mut login);
+            answered.store(true, std::sync::atomic::Ordering::SeqCst);
+            reply
+        })
+    };
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(admin.get("/health").status, 200);
+    // `/health` was answered while the login's hash still ran.
+    assert!(
+        !answered.load(std::sync::atomic::Ordering::SeqCst),
+        "/health waited for the login's password hash"
+    );
+    let reply = reader.join().unwrap();
+    assert_eq!(reply.status, 303, "{}", reply.text());
+    let _ = std::fs::remove_dir_all(gw.stop());
+}

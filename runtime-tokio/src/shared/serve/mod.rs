@@ -17,10 +17,10 @@
 //!   [`ServeConfig::max_connections_per_ip`] from one address: a connection past either is
 //!   closed at once, before its TLS handshake.
 //! * [`ws::MAX_QUEUED`] messages waiting for one panel: a panel that reads slower is closed.
-//! * Password hashing (login, setup, password change) runs on the blocking pool, never on a
-//!   runtime worker; it holds the application lock while it runs, so other requests and
-//!   panel messages wait for it (about 25 ms per login at the default Argon2id cost; login
-//!   attempts are throttled per address).
+//! * Password hashing (login, setup, password change) runs on the blocking pool without the
+//!   application lock ([`latchkey_gateway::passwords`]), as many at once as the machine has
+//!   cores (each holds Argon2id's memory, 19 MiB at the default cost); other requests and
+//!   panel messages go on meanwhile.
 //!
 //! # State files (in the state directory, 0600, written atomically)
 //!
@@ -51,7 +51,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use async_lock::Semaphore;
 use event_listener::Event as Signal;
+use latchkey_gateway::passwords::PasswordResults;
 use latchkey_gateway::{App, AppConfig, ConnId, Effect, Method, Now, Request, Response};
 use latchkey_pki::request::{DistinguishedName, RequestParams, SubjectAltName};
 use latchkey_protocol::guard::SecurityEvent;
@@ -296,6 +298,8 @@ pub(crate) struct Server {
     /// Shared with the certificate renewer's observer.
     observer: Arc<Option<Observer>>,
     core: Mutex<Core>,
+    /// Password hashes under way at most: one per core (each holds Argon2's memory).
+    hashing: Semaphore,
     hub: Mutex<HashMap<ConnId, Arc<Outbox>>>,
     origin: std::time::Instant,
     stop: Signal,
@@ -419,6 +423,9 @@ impl Gateway {
             https_port: https_addr.port(),
             public_host,
             core: Mutex::new(Core { app, rng }),
+            hashing: Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            ),
             hub: Mutex::new(HashMap::new()),
             origin,
             stop: Signal::new(),
@@ -695,23 +702,47 @@ impl Server {
         .await;
     }
 
-    /// Runs the application on one request; password hashing goes to the blocking pool.
+    /// Runs the application on one request. The password hashing of a costly one is
+    /// planned under the application lock, done on the blocking pool without it (at most
+    /// [`Server::hashing`] at once), and handed to the application with the request.
     async fn handle(self: &Arc<Self>, peer: IpAddr, request: Request) -> (Response, Vec<Effect>) {
-        if request.is_costly() {
-            let server = Arc::clone(self);
-            let ran = Rt::unblock(move || server.handle_locked(peer, &request)).await;
-            return ran.unwrap_or_else(|_| (refusal(503, "shutting down"), Vec::new()));
+        if !request.is_costly() {
+            return self.handle_locked(peer, &request, None);
         }
-        self.handle_locked(peer, &request)
+        let work = {
+            let now = self.now();
+            let mut core = self.lock();
+            let Core { app, rng } = &mut *core;
+            app.password_work(now, peer, &request, rng)
+        };
+        let results = match work {
+            Some(work) => {
+                let _permit = self.hashing.acquire().await;
+                match Rt::unblock(move || work.run()).await {
+                    Ok(results) => results,
+                    Err(_) => return (refusal(503, "shutting down"), Vec::new()),
+                }
+            }
+            None => PasswordResults::default(),
+        };
+        self.handle_locked(peer, &request, Some(results))
     }
 
-    /// The application's answer to `request`, its messages to panels already queued (see
-    /// [`Server::post_locked`]).
-    fn handle_locked(&self, peer: IpAddr, request: &Request) -> (Response, Vec<Effect>) {
+    /// The application's answer to `request` (with the password work done for it, if any),
+    /// its messages to panels already queued (see [`Server::post_locked`]).
+    fn handle_locked(
+        &self,
+        peer: IpAddr,
+        request: &Request,
+        results: Option<PasswordResults>,
+    ) -> (Response, Vec<Effect>) {
         let now = self.now();
         let mut core = self.lock();
         let Core { app, rng } = &mut *core;
-        let (response, effects) = app.handle_request(now, peer, request, rng);
+        let (response, effects) = match results {
+            Some(results) => app.handle_request_with(now, peer, request, rng, results),
+            None => app.handle_request(now, peer, request, rng),
+        };
         let effects = self.post_locked(&core, effects);
         (response, effects)
     }

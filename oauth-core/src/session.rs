@@ -194,8 +194,11 @@ pub enum Event {
         /// The request (holds secrets; its `Debug` redacts them).
         request: HttpRequest,
     },
-    /// Abandon request `id` (its deadline passed): abort it if it is still running; any
-    /// answer to it is ignored from now on.
+    /// Abandon request `id` (its deadline passed): abort it if it is still running. Its
+    /// answer, if one still comes, may be handed in: a success is taken while nothing else
+    /// is under way and the session still holds the refresh token the request carried (the
+    /// server may have rotated it, and the answer is then the only copy of the new one);
+    /// anything else is ignored.
     CancelRequest {
         /// The request to abandon.
         id: RequestId,
@@ -444,6 +447,9 @@ pub struct TokenSession {
     /// While a login is required: when the state file is next re-read for one made by
     /// another process.
     reauth_recheck_at: u64,
+    /// The refresh request given up at its deadline, and the refresh token it carried: its
+    /// answer may still come, holding the only copy of a rotated refresh token.
+    abandoned: Option<(RequestId, Option<Secret>)>,
 }
 
 /// Seconds between re-reads of the state file while a login is required.
@@ -477,6 +483,7 @@ impl TokenSession {
             reauth_soon_sent: false,
             latest_now: 0,
             reauth_recheck_at: 0,
+            abandoned: None,
         }
     }
 
@@ -772,13 +779,14 @@ impl TokenSession {
         id: RequestId,
         result: Result<HttpResponse, TransportError>,
     ) {
-        let State::Refreshing { request, used, .. } = &self.state else {
-            return;
+        let (used, late) = match &self.state {
+            State::Refreshing { request, used, .. } if *request == id => (used.clone(), false),
+            _ => match self.late_answer_usable(id) {
+                Some(used) => (used, true),
+                None => return,
+            },
         };
-        if *request != id {
-            return;
-        }
-        let used = used.clone();
+        self.abandoned = None;
         let (parsed, salvaged) = match result {
             Ok(resp) => {
                 let parsed = response::parse_token_response(&resp, now, &self.profile.response);
@@ -799,8 +807,22 @@ impl TokenSession {
         match (parsed, salvaged) {
             (Ok(tokens), _) => self.refreshed(now, tokens, used.as_ref()),
             (Err(error), Some(refresh_token)) => self.salvage(now, refresh_token, error),
+            // The attempt was counted as failed when it was given up.
+            (Err(_), None) if late => {}
             (Err(error), None) => self.refresh_failed(now, error, used),
         }
+    }
+
+    /// The refresh token an abandoned request (given up at its deadline) carried, when its
+    /// late answer can still be taken: nothing else is under way (no request, no write, no
+    /// login needed) and the session still holds that refresh token, so the answer's tokens
+    /// (a rotated refresh token above all) are the newest there are.
+    fn late_answer_usable(&self, id: RequestId) -> Option<Option<Secret>> {
+        let (abandoned, used) = self.abandoned.as_ref()?;
+        let quiet =
+            matches!(self.state, State::Idle | State::Backoff { .. }) && self.writing.is_none();
+        let current = self.current.as_ref()?;
+        (*abandoned == id && quiet && current.refresh_token == *used).then(|| used.clone())
     }
 
     /// [`Event::Persist`] `id` was written.
@@ -1004,6 +1026,7 @@ impl TokenSession {
                     let used = used.clone();
                     let id = *request;
                     self.events.push_back(Event::CancelRequest { id });
+                    self.abandoned = Some((id, used.clone()));
                     self.refresh_failed(now, TokenError::Timeout, used);
                 }
             }
@@ -1306,6 +1329,8 @@ impl TokenSession {
         let used = current.refresh_token.clone();
         match built {
             Ok(req) => {
+                // A new request supersedes any answer still owed to an abandoned one.
+                self.abandoned = None;
                 let id = RequestId(self.next_id());
                 self.state = State::Refreshing {
                     request: id,

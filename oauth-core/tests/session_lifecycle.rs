@@ -402,7 +402,12 @@ fn a_request_the_driver_never_answers_times_out_and_is_retried() {
     let (lost, _) = rig.requests.pop_front().unwrap();
     rig.run_until(rig.now + 31);
     assert!(rig.count(|e| matches!(e, Event::RefreshFailed { .. })) == 1);
-    // A very late answer to the lost request is ignored.
+    // The retry goes out (and succeeds); a very late answer to the lost request is then
+    // ignored.
+    let retry_at = rig.session.poll_timeout().unwrap();
+    rig.run_until(retry_at);
+    assert_eq!(rig.refreshed_events(), 1);
+    let writes = rig.disk.as_ref().unwrap().revision;
     rig.session.handle_response(
         rig.now,
         lost,
@@ -410,6 +415,41 @@ fn a_request_the_driver_never_answers_times_out_and_is_retried() {
     );
     rig.collect();
     assert!(rig.writes.is_empty());
+    assert_eq!(rig.disk.as_ref().unwrap().revision, writes);
+}
+
+#[test]
+fn a_late_answer_holding_the_rotated_refresh_token_is_kept_while_backing_off() {
+    let mut rig = Rig::logged_in(900, cfg(), 8);
+    // B2C-like: a replayed refresh token is refused, the grant is not revoked.
+    rig.server.revoke_on_reuse = false;
+    rig.now = rig.session.poll_timeout().unwrap();
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    rig.write_one();
+    let (id, request) = rig.requests.pop_front().unwrap();
+    // The server rotates the refresh token, but its answer is slow: the session gives up
+    // at its deadline first.
+    let answer = rig.server.handle(rig.now, &request);
+    let rotated = parse_token_response(&answer, rig.now, &common::profile().response)
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    rig.now += 31;
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    assert_eq!(rig.count(|e| matches!(e, Event::RefreshFailed { .. })), 1);
+    // The answer arrives while the session backs off: its tokens are kept.
+    rig.session.handle_response(rig.now, id, Ok(answer));
+    rig.collect();
+    rig.settle();
+    assert_eq!(
+        rig.disk.as_ref().unwrap().refresh_token.as_ref(),
+        Some(&rotated)
+    );
+    rig.run_until(rig.now + 3 * 900);
+    assert_eq!(rig.reauth_events(), 0);
+    assert!(rig.token_now().is_some());
 }
 
 #[test]

@@ -51,8 +51,9 @@ use rt::block_on;
 use rt::http::{HttpClient, HttpConfig};
 
 /// How long a restarted `latchkey` waits for a dead process's refresh: the CLI's lease,
-/// `max(30 s, connect 10 s + read 30 s + 5 s)` with the default HTTP limits.
-const CLI_LEASE: Duration = Duration::from_secs(45);
+/// `max(30 s, connect 10 s + read 30 s + 5 s)` with the default HTTP limits (both
+/// processes'), plus 5 s for the holder's marker write.
+const CLI_LEASE: Duration = Duration::from_secs(50);
 
 /// `latchkey` with `args`.
 fn latchkey(args: &[&str]) -> Command {

@@ -51,7 +51,7 @@ use crate::request;
 use crate::response::{self, ErrorClass, TokenError, TokenResponse};
 use crate::secret::Secret;
 use schedule::{BackoffPolicy, Jitter, MarginPolicy};
-pub use snapshot::{Grant, InFlight, SNAPSHOT_VERSION, Snapshot, SnapshotError};
+pub use snapshot::{Grant, InFlight, MAX_LEASE_TIMEOUT, SNAPSHOT_VERSION, Snapshot, SnapshotError};
 
 /// How far ahead of the clock a token's stamps may be before the session takes the clock to
 /// have been set back since they were written (seconds; a sibling process on the same
@@ -529,7 +529,7 @@ impl TokenSession {
         s.schedule();
         s.check_stamps(now);
         if let Some(f) = in_flight {
-            let lease_end = lease_end(f.started_at, now, s.config.request_timeout);
+            let lease_end = lease_end(&f, now, s.config.request_timeout);
             if now < lease_end {
                 s.state = State::SiblingRefreshing {
                     lease_end,
@@ -1304,6 +1304,7 @@ impl TokenSession {
                 .as_ref()
                 .map(Secret::fingerprint)
                 .unwrap_or_default(),
+            timeout: Some(self.config.request_timeout),
         });
         marked.reauth_required = None;
         let expected = Some(current.revision);
@@ -1509,7 +1510,7 @@ impl TokenSession {
             return;
         }
         if let Some(f) = disk.refresh_in_flight.clone() {
-            let lease_end = lease_end(f.started_at, now, self.config.request_timeout);
+            let lease_end = lease_end(&f, now, self.config.request_timeout);
             if f.instance != self.instance && now < lease_end {
                 self.current = Some(disk);
                 self.state = State::SiblingRefreshing {
@@ -1562,7 +1563,7 @@ impl TokenSession {
                     .and_then(|c| c.refresh_in_flight.as_ref());
                 let lease_end = match d.refresh_in_flight.as_ref() {
                     Some(f) if Some(f) == known => lease_end,
-                    Some(f) => self::lease_end(f.started_at, now, self.config.request_timeout),
+                    Some(f) => self::lease_end(f, now, self.config.request_timeout),
                     None => lease_end,
                 };
                 self.current = Some(d);
@@ -1667,6 +1668,18 @@ fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 /// When the refresh lease of an in-flight marker started at `started_at` ends: one request
 /// timeout after its start, taken as no later than `now` (a marker written while the clock
 /// ran ahead must not hold the session back until the clock catches up).
-fn lease_end(started_at: u64, now: u64, request_timeout: u64) -> u64 {
-    started_at.min(now).saturating_add(request_timeout)
+/// The end of the lease marker `f` grants its holder, as seen at `now` by a session whose
+/// own request timeout is `request_timeout`: from its start (or `now`, if it lies ahead),
+/// the longer of the two timeouts, plus the time the holder may take to write the marker
+/// before its request leaves ([`MARKER_WRITE_ALLOWANCE`]).
+fn lease_end(f: &InFlight, now: u64, request_timeout: u64) -> u64 {
+    let holders = f.timeout.map_or(0, |t| t.min(MAX_LEASE_TIMEOUT));
+    f.started_at
+        .min(now)
+        .saturating_add(request_timeout.max(holders))
+        .saturating_add(MARKER_WRITE_ALLOWANCE)
 }
+
+/// Seconds a lease covers beyond the request timeout: the holder writes its marker (an
+/// fsync, a directory sync) before its request leaves and its deadline starts.
+const MARKER_WRITE_ALLOWANCE: u64 = 5;

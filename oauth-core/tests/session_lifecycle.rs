@@ -1118,3 +1118,51 @@ fn a_refresh_finishing_after_a_login_in_another_process_adopts_the_login_instead
     );
     assert!(daemon.token_now().is_some());
 }
+
+#[test]
+fn a_process_with_a_shorter_request_timeout_waits_out_the_holders_own() {
+    // The holder waits up to 90 s for its refresh; a process configured for 10 s finds its
+    // marker and must not take over (spending the same refresh token) before the holder
+    // has given up.
+    let mut holder_cfg = cfg();
+    holder_cfg.request_timeout = 90;
+    let mut holder = Rig::logged_in(900, holder_cfg, 40);
+    holder.now = holder.session.poll_timeout().unwrap();
+    holder.session.handle_timeout(holder.now);
+    holder.collect();
+    holder.write_one(); // its marker
+    let marker = holder.disk.clone().unwrap();
+    assert_eq!(marker.refresh_in_flight.as_ref().unwrap().timeout, Some(90));
+    // When a session restored from `marker` at `from` takes over: it re-reads the file
+    // (still the marker) whenever it asks.
+    let take_over = |mut other: TokenSession, marker: &Snapshot, from: u64| {
+        for t in from..from + 1000 {
+            other.handle_timeout(t);
+            while let Some(event) = other.poll_event() {
+                match event {
+                    Event::ReloadSnapshot => other.handle_reloaded(t, Some(marker.clone())),
+                    Event::Persist { .. } | Event::SendRequest { .. } => return t,
+                    _ => {}
+                }
+            }
+        }
+        panic!("never took over");
+    };
+    let mut short = cfg();
+    short.request_timeout = 10;
+    let other = TokenSession::restore(common::profile(), short, 41, marker.clone(), holder.now + 1)
+        .unwrap();
+    let at = take_over(other, &marker, holder.now + 1);
+    assert!(
+        at >= holder.now + 90,
+        "took over {} s after the marker",
+        at - holder.now
+    );
+    // An absurd timeout in a marker is capped.
+    let mut absurd = marker.clone();
+    absurd.refresh_in_flight.as_mut().unwrap().timeout = Some(u64::MAX);
+    let capped =
+        TokenSession::restore(common::profile(), cfg(), 42, absurd.clone(), holder.now).unwrap();
+    let at = take_over(capped, &absurd, holder.now);
+    assert!(at <= holder.now + latchkey_oauth_core::session::MAX_LEASE_TIMEOUT + 60);
+}

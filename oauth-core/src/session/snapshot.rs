@@ -30,7 +30,16 @@ pub struct InFlight {
     pub instance: u64,
     /// Fingerprint of the refresh token being spent.
     pub refresh_token: String,
+    /// The holder's request timeout in seconds: other processes honour the longer of
+    /// theirs and this one (capped at [`MAX_LEASE_TIMEOUT`]). Absent in files written
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
 }
+
+/// The longest request timeout another process's marker can make a session wait for (ten
+/// minutes): a broken or hostile file cannot hold a session back for longer.
+pub const MAX_LEASE_TIMEOUT: u64 = 600;
 
 /// Everything a session needs to resume after a restart. Holds secrets: the driver writes it
 /// with mode 0600, atomically (temp file, fsync, rename).

@@ -42,12 +42,14 @@ use crate::rt::sleep;
 const CHILD_STATE_ENV: &str = "LATCHKEY_INTEROP_CHILD_STATE";
 /// A child nobody kills ends itself after this long.
 const CHILD_LIFETIME: Duration = Duration::from_secs(60);
-/// The restarted keeper's HTTP limits. Its refresh lease — how long a process that finds
-/// another process's in-flight marker waits before it takes over — is its request timeout,
-/// which the keeper raises to `connect + read + 5 s` ([`restart_config`] asks for less).
+/// Both keepers' HTTP limits. A refresh lease — how long a process that finds another
+/// process's in-flight marker waits before it takes over — is the longer of the two
+/// processes' request timeouts (the marker records the holder's), which the keeper raises
+/// to `connect + read + 5 s` ([`restart_config`] asks for less), plus 5 s for the holder's
+/// marker write.
 const CONNECT: Duration = Duration::from_secs(2);
 const READ: Duration = Duration::from_secs(4);
-const LEASE: Duration = Duration::from_secs(2 + 4 + 5);
+const LEASE: Duration = Duration::from_secs(2 + 4 + 5 + 5);
 
 /// The restarted keeper's configuration: no proactive refresh (only what the restart
 /// itself does), and the shortest lease its HTTP limits allow ([`LEASE`]).
@@ -68,7 +70,7 @@ fn child_keeper_process() {
     };
     let env = Env::from_env();
     block_on(async {
-        let client = env.client();
+        let client = keeper::client_with_limits(&env, CONNECT, READ);
         let profile = env.profile(&client).await;
         // Proactive refresh on (the default): the 5-second token is refreshed at half-life.
         let config = keeper::config(&profile, |_| {});

@@ -171,19 +171,28 @@ mod tests {
             .to_owned()
     }
 
-    #[test]
-    fn the_handler_takes_the_hash_done_outside_when_its_inputs_match() {
-        let (mut app, mut rng) = app();
-        let req = setup_request(&app, "Correct1Horse", true);
-        let mut work = app.password_work(now(), PEER, &req, &mut rng).unwrap();
-        // Done with other costs than the app's own, to tell whose hash is stored.
+    /// The password work of `req`, done with other costs than the app's own (96 KiB), so
+    /// the stored hash tells whose it is.
+    fn done_apart_at_96_kib(
+        app: &mut App,
+        rng: &mut ChaCha20Rng,
+        req: &Request,
+    ) -> super::PasswordResults {
+        let mut work = app.password_work(now(), PEER, req, rng).unwrap();
         work.hasher = PasswordHasher::new(Argon2Params {
             m_kib: 96,
             t: 1,
             p: 1,
         })
         .unwrap();
-        let results = work.run();
+        work.run()
+    }
+
+    #[test]
+    fn the_handler_takes_the_hash_done_outside_when_its_inputs_match() {
+        let (mut app, mut rng) = app();
+        let req = setup_request(&app, "Correct1Horse", true);
+        let results = done_apart_at_96_kib(&mut app, &mut rng, &req);
         let (r, _) = app.handle_request_with(now(), PEER, &req, &mut rng, results);
         assert_eq!(r.status, 303, "{}", r.text());
         assert_eq!(stored_memory(&app), "96");
@@ -193,14 +202,7 @@ mod tests {
     fn inputs_that_changed_since_the_work_was_done_are_hashed_by_the_handler() {
         let (mut app, mut rng) = app();
         let planned = setup_request(&app, "Correct1Horse", true);
-        let mut work = app.password_work(now(), PEER, &planned, &mut rng).unwrap();
-        work.hasher = PasswordHasher::new(Argon2Params {
-            m_kib: 96,
-            t: 1,
-            p: 1,
-        })
-        .unwrap();
-        let results = work.run();
+        let results = done_apart_at_96_kib(&mut app, &mut rng, &planned);
         let sent = setup_request(&app, "Another2Horse", true);
         let (r, _) = app.handle_request_with(now(), PEER, &sent, &mut rng, results);
         assert_eq!(r.status, 303, "{}", r.text());

@@ -357,29 +357,23 @@ fn io_state_messages_supersede_older_ones_for_the_same_io_and_greetings_never_do
     let req = h.upgrade_request(&signer);
     let (r, fx) = h.send(ip(86), req);
     assert_eq!(r.status, 101, "{}", r.text());
-    let greeting: Vec<_> = fx
-        .iter()
-        .filter_map(|e| match e {
-            Effect::SendWs { supersedes, .. } => Some(supersedes.clone()),
-            _ => None,
-        })
-        .collect();
+    let supersedes = |fx: &[Effect]| -> Vec<Option<String>> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::SendWs { supersedes, .. } => Some(supersedes.clone()),
+                _ => None,
+            })
+            .collect()
+    };
     // The configuration and the states of every IO: never made obsolete by one IO's change.
-    assert_eq!(greeting, [None, None]);
+    assert_eq!(supersedes(&fx), [None, None]);
     let (r, fx) = h.admin(
         Method::Post,
         "/api/v3/io/light/state",
         r#"{"state":"true"}"#,
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let keys: Vec<_> = fx
-        .iter()
-        .filter_map(|e| match e {
-            Effect::SendWs { supersedes, .. } => Some(supersedes.clone()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(keys, [Some("light".to_owned())]);
+    assert_eq!(supersedes(&fx), [Some("light".to_owned())]);
 }
 
 #[test]

@@ -151,6 +151,30 @@ pub enum Effect {
     },
     /// A security event to log.
     Security(SecurityEvent),
+    /// If the state write of this request fails (its answer then says so), hand this to
+    /// [`App::undo`]: what the request changed in memory is taken back, so a retry finds
+    /// the state the failed answer described (a device whose provisioning answer was a 500
+    /// can provision again instead of finding its code used).
+    UndoIfNotSaved(Undo),
+}
+
+/// What [`App::undo`] takes back (opaque; see [`Effect::UndoIfNotSaved`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undo(UndoKind);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum UndoKind {
+    /// The credentials given to `panel` (recognised by their token, so newer ones stay).
+    Provisioning { panel: String, auth_token: String },
+}
+
+impl Undo {
+    pub(crate) fn provisioning(panel: &str, auth_token: &str) -> Undo {
+        Undo(UndoKind::Provisioning {
+            panel: String::from(panel),
+            auth_token: String::from(auth_token),
+        })
+    }
 }
 
 /// Why a saved state could not be restored.
@@ -311,6 +335,10 @@ impl fmt::Debug for Effect {
                 .field("reason", reason)
                 .finish(),
             Effect::Security(event) => f.debug_tuple("Security").field(event).finish(),
+            Effect::UndoIfNotSaved(Undo(UndoKind::Provisioning { panel, .. })) => f
+                .debug_struct("UndoIfNotSaved")
+                .field("provisioning", panel)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -559,6 +587,31 @@ impl App {
         let out = self.handle_request(now, peer, request, rng);
         self.precomputed = None;
         out
+    }
+
+    /// Takes back what a request changed when its state write failed (see
+    /// [`Effect::UndoIfNotSaved`]); returns the effects (a state write) to perform. Does
+    /// nothing when the state has moved on since (the panel was reset or provisioned anew).
+    pub fn undo(&mut self, undo: Undo) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match undo.0 {
+            UndoKind::Provisioning { panel, auth_token } => {
+                let Some(p) = self.state.panels.iter_mut().find(|p| p.id == panel) else {
+                    return fx;
+                };
+                if p.credentials
+                    .as_ref()
+                    .is_none_or(|c| c.auth_token != auth_token)
+                {
+                    return fx;
+                }
+                p.credentials = None;
+                // Nobody holds these credentials: no connection can use them.
+                let _ = self.unregister_device(&panel);
+                self.persist(&mut fx);
+            }
+        }
+        fx
     }
 
     /// Verifies `password` against `stored`: the result done beforehand for these inputs,

@@ -108,7 +108,7 @@ pub mod utec;
 pub mod ws;
 pub mod xml;
 
-pub use app::{App, AppConfig, ConnId, Effect, RestoreError};
+pub use app::{App, AppConfig, ConnId, Effect, RestoreError, Undo};
 pub use http::{Method, Request, Response, redirect_to_https};
 pub use latchkey_protocol::guard::Now;
 pub use ws::{WsFrame, WsOutput, WsSession};

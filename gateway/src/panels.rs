@@ -7,7 +7,7 @@ use latchkey_protocol::guard::{AuthHeaders, ClientKey, Now};
 use rand_core::CryptoRng;
 use serde_json::{Map, Value, json};
 
-use crate::app::{App, Effect, random_hex};
+use crate::app::{App, Effect, Undo, random_hex};
 use crate::http::{Request, Response};
 use crate::model::{Credentials, MAX_ATTRIBUTES, MAX_STRING, RemoteUi, Variant};
 use crate::ws::WsSession;
@@ -163,6 +163,10 @@ pub(crate) fn provision<R: CryptoRng + ?Sized>(
     let id = panel.id.clone();
     app.register_device(&id);
     app.persist(fx);
+    fx.push(Effect::UndoIfNotSaved(Undo::provisioning(
+        &id,
+        &creds.auth_token,
+    )));
     let ws = websocket_url(req);
     let body = match p.variant {
         Variant::CalaosBase => json!({

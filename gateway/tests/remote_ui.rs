@@ -581,3 +581,39 @@ fn a_binary_message_closes_the_session_with_1003() {
     let later = session.handle_message(h.now(), &mut h.app, r#"{"msg":"remote_ui_get_config"}"#);
     assert!(later.frames.is_empty());
 }
+
+#[test]
+fn a_provisioning_whose_state_write_failed_is_taken_back_and_the_device_provisions_again() {
+    let mut h = H::new();
+    h.set_up();
+    h.admin(
+        Method::Post,
+        "/api/v3/remote_ui",
+        r#"{"id":"io_8","name":"Hall","provisioning_code":"K7Q2M8"}"#,
+    );
+    let body = r#"{"code":"K7Q2M8","device_info":{"type":"esp32","mac_address":"24:0A:C4:00:00:02","hardware_id":"luckfox-86-panel","version":"1.2"}}"#;
+    let (r, fx) = h.send(ip(11), provision_req(body));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let lost_token = json(&r)["auth_token"].as_str().unwrap().to_owned();
+    let undo: Vec<_> = fx
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::UndoIfNotSaved(u) => Some(u),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(undo.len(), 1);
+    // The state write failed (the driver answered 500): the provisioning is taken back.
+    let fx = h.app.undo(undo[0].clone());
+    assert!(fx.iter().any(|e| matches!(e, Effect::PersistState(_))));
+    // The device retries with its code (every 10 s) and gets new credentials (not 409).
+    h.advance(10);
+    let (r, _) = h.send(ip(11), provision_req(body));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_ne!(json(&r)["auth_token"], lost_token.as_str());
+    // An undo that comes late (the panel was provisioned anew since) takes nothing back.
+    assert!(h.app.undo(undo[0].clone()).is_empty());
+    h.advance(10);
+    let (r, _) = h.send(ip(11), provision_req(body));
+    assert_eq!(r.status, 409, "{}", r.text());
+}

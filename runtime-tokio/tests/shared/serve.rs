@@ -1104,3 +1104,48 @@ fn other_requests_are_answered_while_a_password_is_being_hashed() {
     assert_eq!(reply.status, 303, "{}", reply.text());
     let _ = std::fs::remove_dir_all(gw.stop());
 }
+
+#[test]
+fn a_provisioning_answered_500_for_a_failed_state_write_can_be_retried() {
+    let gw = Running::start("provision-undo", config());
+    let mut admin = gw.client();
+    admin.set_up(&gw.gateway.setup_url().unwrap());
+    let r = admin.admin(
+        "POST",
+        "/api/v3/remote_ui",
+        r#"{"name":"Hall","provisioning_code":"UNDO01"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    // The state file cannot be replaced: a directory that is not empty stands in its way.
+    let state = gw.dir.join(serve::STATE_FILE);
+    std::fs::remove_file(&state).unwrap();
+    std::fs::create_dir(&state).unwrap();
+    std::fs::write(state.join("in-the-way"), b"x").unwrap();
+    let device = admin.clone_for_device();
+    let provision = || {
+        device.send(
+            "POST",
+            "/api/v3/provision/request",
+            &[("Content-Type", "application/json")],
+            br#"{"provisioning_code":"UNDO01","device_info":{"type":"esp32_touch_panel"}}"#,
+        )
+    };
+    let r = provision();
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(r.text().contains("could not be saved"), "{}", r.text());
+    // The disk is writable again; the device retries with its code.
+    std::fs::remove_dir_all(&state).unwrap();
+    let r = provision();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.json()["remote_ui"]["auth_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = gw.stop();
+    let saved = std::fs::read_to_string(dir.join(serve::STATE_FILE)).unwrap();
+    assert!(
+        saved.contains(&token),
+        "the credentials answered are on disk"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -780,8 +780,10 @@ impl Server {
         let mut state_generation = None;
         let mut guard_generation = None;
         let mut failure: Option<String> = None;
+        let mut undo = Vec::new();
         for effect in effects {
             match effect {
+                Effect::UndoIfNotSaved(u) => undo.push(u),
                 Effect::PersistState(bytes) => {
                     state_generation = Some(self.state_file.submit(bytes))
                 }
@@ -825,6 +827,18 @@ impl Server {
                 && let Err(reason) = file.wait(generation).await
             {
                 failure = Some(format!("{} could not be saved: {reason}", file.name));
+                if std::ptr::eq(file, &self.state_file) && !undo.is_empty() {
+                    // The answer says the change failed: take it back in memory too.
+                    let effects = {
+                        let mut core = self.lock();
+                        let effects: Vec<Effect> = std::mem::take(&mut undo)
+                            .into_iter()
+                            .flat_map(|u| core.app.undo(u))
+                            .collect();
+                        self.post_locked(&core, effects)
+                    };
+                    self.queue_effects(effects);
+                }
             }
         }
         if let Some(reason) = failure {

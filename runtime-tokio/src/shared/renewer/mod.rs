@@ -566,6 +566,9 @@ impl<S: RenewalSource> CertRenewer<S> {
 
     /// Records a failed attempt (persisted, so the backoff survives a restart) and reports it.
     async fn fail(&self, now: u64, error: &RenewError) {
+        // The record names the live pair: rewriting it while an install switches pairs could
+        // put back the name of files the install has just deleted.
+        let _one_at_a_time = self.inner.installing.lock().await;
         let reason = error.to_string();
         let (history, serial, decision) = {
             let mut current = self.lock();

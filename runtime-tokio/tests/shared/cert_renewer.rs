@@ -936,3 +936,50 @@ fn a_forward_clock_jump_renews_once_and_a_backward_jump_reports_an_unreliable_cl
     assert_eq!(renewer.status().decision.action, Action::ClockUnreliable);
     assert!(events.failures().is_empty());
 }
+
+#[test]
+fn an_expired_pair_handed_in_at_start_is_renewed_at_once_not_refused() {
+    let t = now();
+    let (expired, _) = pair(t - 600, t - 60);
+    let good = Scripted::new(|_, now| Ok(pair(now - 10, now + 600).0));
+    let renewer = block_on(CertRenewer::builder(good).initial_pair(expired).start())
+        .expect("a renewer for the expired pair");
+    drive(&renewer, async {
+        until("the emergency renewal", || {
+            renewer.identity().generation() == 1
+        })
+        .await;
+    });
+    // A pair whose key does not match is still refused at start.
+    let (a, _) = pair(t - 600, t + 600);
+    let (b, _) = pair(t - 600, t + 600);
+    let mismatched = CertifiedPair::new(a.cert_pem.clone(), b.key_pem().to_vec());
+    let refused = block_on(
+        CertRenewer::builder(Scripted::new(|_, now| Ok(pair(now, now + 600).0)))
+            .initial_pair(mismatched)
+            .start(),
+    );
+    assert!(refused.is_err());
+}
+
+#[test]
+fn a_fresh_pair_from_a_ca_whose_clock_is_seconds_ahead_is_installed() {
+    // The CA stamps notBefore with its own time, 5 s ahead of this device's clock.
+    let events = Events::default();
+    let t = now();
+    let (first, first_der) = pair(t - 10, t + 3);
+    let ca_ahead = Scripted::new(|_, now| Ok(pair(now + 5, now + 600).0));
+    let renewer = block_on(
+        CertRenewer::builder(ca_ahead)
+            .policy(quick_backoff())
+            .initial_pair(first)
+            .observer(events.observer())
+            .start(),
+    )
+    .expect("first pair");
+    drive(&renewer, async {
+        until("the renewal", || renewer.identity().generation() == 1).await;
+    });
+    assert_ne!(current_der(renewer.identity()), first_der);
+    assert!(events.failures().is_empty(), "{:?}", events.failures());
+}

@@ -54,7 +54,7 @@ use latchkey_pki::inspect::CertInfo;
 use latchkey_pki::schedule::{
     Action, Decision, RenewalHistory, RenewalPolicy, RenewalSchedule, seed_from_identity,
 };
-use latchkey_pki::validate::{Bundle, Usage, ValidBundle, validate};
+use latchkey_pki::validate::{Bundle, Usage, ValidBundle, ValidationError, validate};
 
 pub use self::cloud::{CertificateIssuer, CloudSource, LegrandIssuer, legrand_ca_chain};
 pub use self::event::{RenewError, RenewalEvent, RenewalStatus, Stage};
@@ -275,7 +275,16 @@ impl<S: RenewalSource> RenewerBuilder<S> {
                         .unwrap_or(Err(SourceError::TimedOut))
                         .map_err(RenewError::Source)?,
                 };
-                let valid = settings.validate(&pair, now)?;
+                // A pair handed in from outside (a registration's certificate) that has run out
+                // is renewed at once rather than refused, which would leave it running
+                // without renewal; its key and chain are checked all the same.
+                let valid = if issued_now {
+                    settings.validate_fresh(&pair, now)?
+                } else {
+                    settings.validate_when(&pair, now, |not_before, not_after| {
+                        Some(now.clamp(not_before, not_after))
+                    })?
+                };
                 let identity = identity_of(&valid)?;
                 let mut history = RenewalHistory::default();
                 if issued_now {
@@ -525,7 +534,7 @@ impl<S: RenewalSource> CertRenewer<S> {
     /// Validates `pair` at `now`, saves it, then swaps it in.
     async fn install(&self, now: u64, pair: &CertifiedPair, due: bool) -> Result<(), RenewError> {
         let _one_at_a_time = self.inner.installing.lock().await;
-        let valid = self.inner.settings.validate(pair, now)?;
+        let valid = self.inner.settings.validate_fresh(pair, now)?;
         let (serial, mut history) = {
             let current = self.lock();
             if current.leaf.fingerprint_sha256 == valid.leaf.fingerprint_sha256 {
@@ -608,6 +617,39 @@ impl Settings {
             bundle = bundle.with_host(host);
         }
         validate(&bundle, now).map_err(RenewError::Invalid)
+    }
+
+    /// [`Settings::validate`] of a pair just issued or uploaded: a notBefore up to the
+    /// policy's `clock_skew` ahead of this clock is accepted (a CA that does not backdate,
+    /// a device clock some seconds behind it), as the schedule itself tolerates.
+    fn validate_fresh(&self, pair: &CertifiedPair, now: u64) -> Result<ValidBundle, RenewError> {
+        let skew = self.policy.clock_skew;
+        self.validate_when(pair, now, |not_before, _| {
+            (not_before > now && not_before - now <= skew).then_some(not_before)
+        })
+    }
+
+    /// [`Settings::validate`] at `now`; a pair refused only for when it is valid (not yet,
+    /// or no longer) passes if it is valid at the moment `moment(not_before, not_after)`
+    /// picks (everything else, the key and the chain, checked there as at `now`).
+    fn validate_when(
+        &self,
+        pair: &CertifiedPair,
+        now: u64,
+        moment: impl FnOnce(u64, u64) -> Option<u64>,
+    ) -> Result<ValidBundle, RenewError> {
+        match self.validate(pair, now) {
+            Err(RenewError::Invalid(
+                ref
+                timing @ (ValidationError::NotYetValid { .. } | ValidationError::Expired { .. }),
+            )) => {
+                let refused = || RenewError::Invalid(timing.clone());
+                let leaf = leaf_of(pair, None).map_err(|_| refused())?;
+                let at = moment(leaf.not_before, leaf.not_after).ok_or_else(refused)?;
+                self.validate(pair, at).map_err(|_| refused())
+            }
+            other => other,
+        }
     }
 }
 

@@ -737,6 +737,7 @@ fn admin_post<R: CryptoRng + ?Sized>(
                     fx.push(Effect::SwapCertificate {
                         cert_pem: String::from(form.text("cert_pem")),
                         key_pem: String::from(form.text("key_pem")),
+                        roots_pem: (!roots.trim().is_empty()).then(|| String::from(roots)),
                     });
                     Response::see_other("/admin?msg=cert-swapped")
                 }

@@ -103,6 +103,9 @@ pub enum Effect {
         cert_pem: String,
         /// Private key, PEM.
         key_pem: String,
+        /// The CA certificates the chain was checked against (PEM), when the administrator
+        /// gave them: the driver checks it against the same.
+        roots_pem: Option<String>,
     },
     /// Generate a new self-signed certificate (latchkey-pki), persist, hot-swap, then call
     /// [`App::set_certificate`].

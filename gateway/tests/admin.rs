@@ -407,6 +407,7 @@ fn debug_output_of_the_app_and_its_effects_holds_no_secret() {
     let swap = Effect::SwapCertificate {
         cert_pem: "-----BEGIN CERTIFICATE-----".into(),
         key_pem: "-----BEGIN PRIVATE KEY-----\nsecret-key-bytes".into(),
+        roots_pem: None,
     };
     let shown = format!("{swap:?}");
     assert!(!shown.contains("secret-key-bytes"), "{shown}");

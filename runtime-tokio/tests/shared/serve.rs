@@ -1149,3 +1149,43 @@ fn a_provisioning_answered_500_for_a_failed_state_write_can_be_retried() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_certificate_from_a_local_ca_uploaded_with_its_ca_is_installed_and_served() {
+    let gw = Running::start("upload-ca", config());
+    let mut admin = gw.client();
+    admin.set_up(&gw.gateway.setup_url().unwrap());
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "home CA");
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = params.signed_by(&key, &ca).unwrap();
+    let page = admin.get("/admin/certificate");
+    assert_eq!(page.status, 200, "{}", page.text());
+    let csrf = hidden(&page.text(), "csrf");
+    let form = format!(
+        "csrf={csrf}&cert_pem={}&key_pem={}&roots_pem={}",
+        urlencode(&cert.pem()),
+        urlencode(&key.serialize_pem()),
+        urlencode(&ca.pem())
+    );
+    let r = admin.send(
+        "POST",
+        "/admin/certificate",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    // New connections get it: a client that trusts only the local CA is served.
+    let trusting_ca = Client::new(gw.gateway.https_addr(), ca.pem().as_bytes());
+    assert_eq!(trusting_ca.get("/health").status, 200);
+    let _ = std::fs::remove_dir_all(gw.stop());
+}

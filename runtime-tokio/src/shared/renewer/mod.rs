@@ -279,9 +279,9 @@ impl<S: RenewalSource> RenewerBuilder<S> {
                 // is renewed at once rather than refused, which would leave it running
                 // without renewal; its key and chain are checked all the same.
                 let valid = if issued_now {
-                    settings.validate_fresh(&pair, now)?
+                    settings.validate_fresh(&pair, now, None)?
                 } else {
-                    settings.validate_when(&pair, now, |not_before, not_after| {
+                    settings.validate_when(&pair, now, None, |not_before, not_after| {
                         Some(now.clamp(not_before, not_after))
                     })?
                 };
@@ -424,7 +424,22 @@ impl<S: RenewalSource> CertRenewer<S> {
     /// unchanged then.
     pub async fn install_pair(&self, pair: &CertifiedPair) -> Result<(), RenewError> {
         let now = self.now();
-        self.install(now, pair, false).await
+        self.install(now, pair, false, None).await
+    }
+
+    /// [`CertRenewer::install_pair`] with the CA certificates (PEM) its chain is checked
+    /// against instead of the renewer's own (an administrator's upload of a certificate
+    /// from a local CA).
+    ///
+    /// # Errors
+    /// As [`CertRenewer::install_pair`].
+    pub async fn install_pair_trusting(
+        &self,
+        pair: &CertifiedPair,
+        roots_pem: &[u8],
+    ) -> Result<(), RenewError> {
+        let now = self.now();
+        self.install(now, pair, false, Some(roots_pem)).await
     }
 
     /// Asks the source for a new pair now, whatever the schedule says (an administrator's
@@ -437,7 +452,7 @@ impl<S: RenewalSource> CertRenewer<S> {
         let result = Rt::timeout(SOURCE_TIMEOUT, self.inner.source.renew(self.now())).await;
         let now = self.now();
         let outcome = match result {
-            Some(Ok(pair)) => self.install(now, &pair, false).await,
+            Some(Ok(pair)) => self.install(now, &pair, false, None).await,
             Some(Err(e)) => Err(RenewError::Source(e)),
             None => Err(RenewError::Source(SourceError::TimedOut)),
         };
@@ -507,7 +522,7 @@ impl<S: RenewalSource> CertRenewer<S> {
         let result = Rt::timeout(SOURCE_TIMEOUT, self.inner.source.renew(self.now())).await;
         let now = self.now();
         let outcome = match result {
-            Some(Ok(pair)) => self.install(now, &pair, true).await,
+            Some(Ok(pair)) => self.install(now, &pair, true, None).await,
             Some(Err(e)) => Err(RenewError::Source(e)),
             None => Err(RenewError::Source(SourceError::TimedOut)),
         };
@@ -521,7 +536,7 @@ impl<S: RenewalSource> CertRenewer<S> {
         let now = self.now();
         let outcome = match Rt::timeout(SOURCE_TIMEOUT, self.inner.source.changed()).await {
             Some(Ok(None)) => return,
-            Some(Ok(Some(pair))) => self.install(now, &pair, false).await,
+            Some(Ok(Some(pair))) => self.install(now, &pair, false, None).await,
             Some(Err(e)) => Err(RenewError::Source(e)),
             None => Err(RenewError::Source(SourceError::TimedOut)),
         };
@@ -531,10 +546,17 @@ impl<S: RenewalSource> CertRenewer<S> {
         }
     }
 
-    /// Validates `pair` at `now`, saves it, then swaps it in.
-    async fn install(&self, now: u64, pair: &CertifiedPair, due: bool) -> Result<(), RenewError> {
+    /// Validates `pair` at `now` (against `roots_pem` when given, else the renewer's roots),
+    /// saves it, then swaps it in.
+    async fn install(
+        &self,
+        now: u64,
+        pair: &CertifiedPair,
+        due: bool,
+        roots_pem: Option<&[u8]>,
+    ) -> Result<(), RenewError> {
         let _one_at_a_time = self.inner.installing.lock().await;
-        let valid = self.inner.settings.validate_fresh(pair, now)?;
+        let valid = self.inner.settings.validate_fresh(pair, now, roots_pem)?;
         let (serial, mut history) = {
             let current = self.lock();
             if current.leaf.fingerprint_sha256 == valid.leaf.fingerprint_sha256 {
@@ -607,10 +629,16 @@ impl<S: RenewalSource> CertRenewer<S> {
 }
 
 impl Settings {
-    /// `latchkey_pki::validate` of `pair` at `now` with this renewer's roots, host and usage.
-    fn validate(&self, pair: &CertifiedPair, now: u64) -> Result<ValidBundle, RenewError> {
+    /// `latchkey_pki::validate` of `pair` at `now` with this renewer's roots (or `roots`,
+    /// when given), host and usage.
+    fn validate(
+        &self,
+        pair: &CertifiedPair,
+        now: u64,
+        roots: Option<&[u8]>,
+    ) -> Result<ValidBundle, RenewError> {
         let mut bundle = Bundle::new(&pair.cert_pem, pair.key_pem()).with_usage(self.usage);
-        if let Some(roots) = &self.roots_pem {
+        if let Some(roots) = roots.or(self.roots_pem.as_deref()) {
             bundle = bundle.with_roots(roots);
         }
         if let Some(host) = &self.host {
@@ -622,9 +650,14 @@ impl Settings {
     /// [`Settings::validate`] of a pair just issued or uploaded: a notBefore up to the
     /// policy's `clock_skew` ahead of this clock is accepted (a CA that does not backdate,
     /// a device clock some seconds behind it), as the schedule itself tolerates.
-    fn validate_fresh(&self, pair: &CertifiedPair, now: u64) -> Result<ValidBundle, RenewError> {
+    fn validate_fresh(
+        &self,
+        pair: &CertifiedPair,
+        now: u64,
+        roots: Option<&[u8]>,
+    ) -> Result<ValidBundle, RenewError> {
         let skew = self.policy.clock_skew;
-        self.validate_when(pair, now, |not_before, _| {
+        self.validate_when(pair, now, roots, |not_before, _| {
             (not_before > now && not_before - now <= skew).then_some(not_before)
         })
     }
@@ -636,9 +669,10 @@ impl Settings {
         &self,
         pair: &CertifiedPair,
         now: u64,
+        roots: Option<&[u8]>,
         moment: impl FnOnce(u64, u64) -> Option<u64>,
     ) -> Result<ValidBundle, RenewError> {
-        match self.validate(pair, now) {
+        match self.validate(pair, now, roots) {
             Err(RenewError::Invalid(
                 ref
                 timing @ (ValidationError::NotYetValid { .. } | ValidationError::Expired { .. }),
@@ -646,7 +680,7 @@ impl Settings {
                 let refused = || RenewError::Invalid(timing.clone());
                 let leaf = leaf_of(pair, None).map_err(|_| refused())?;
                 let at = moment(leaf.not_before, leaf.not_after).ok_or_else(refused)?;
-                self.validate(pair, at).map_err(|_| refused())
+                self.validate(pair, at, roots).map_err(|_| refused())
             }
             other => other,
         }

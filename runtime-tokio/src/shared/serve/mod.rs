@@ -790,9 +790,21 @@ impl Server {
                 Effect::PersistGuard(bytes) => {
                     guard_generation = Some(self.guard_file.submit(bytes))
                 }
-                Effect::SwapCertificate { cert_pem, key_pem } => {
+                Effect::SwapCertificate {
+                    cert_pem,
+                    key_pem,
+                    roots_pem,
+                } => {
                     let pair = CertifiedPair::new(cert_pem.into_bytes(), key_pem.into_bytes());
-                    match self.renewer.install_pair(&pair).await {
+                    let installed = match roots_pem {
+                        Some(roots) => {
+                            self.renewer
+                                .install_pair_trusting(&pair, roots.as_bytes())
+                                .await
+                        }
+                        None => self.renewer.install_pair(&pair).await,
+                    };
+                    match installed {
                         Ok(()) => self.certificate_changed(),
                         Err(RenewError::Unchanged { .. }) => {}
                         Err(e) => failure = Some(format!("the certificate was not installed: {e}")),

@@ -983,3 +983,19 @@ fn a_fresh_pair_from_a_ca_whose_clock_is_seconds_ahead_is_installed() {
     assert_ne!(current_der(renewer.identity()), first_der);
     assert!(events.failures().is_empty(), "{:?}", events.failures());
 }
+
+#[test]
+fn a_watched_source_polled_practically_never_does_not_break_the_loop() {
+    let dir = Scratch::new("interval");
+    let t = now();
+    let (a, _) = pair(t - 60, t + 3600);
+    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
+    replace_file(&cert, &a.cert_pem);
+    replace_file(&key, a.key_pem());
+    let source = WatchedFiles::new(&cert, &key).with_interval(Duration::MAX);
+    let renewer = block_on(CertRenewer::builder(source).start()).expect("first pair");
+    drive(&renewer, async {
+        sleep(Duration::from_millis(300)).await;
+    });
+    assert_eq!(renewer.identity().generation(), 0);
+}

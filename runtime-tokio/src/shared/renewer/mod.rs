@@ -382,7 +382,13 @@ impl<S: RenewalSource> CertRenewer<S> {
             return;
         }
         let _running = Running(&self.inner.running);
-        let watch = self.inner.source.watch_interval();
+        // A source's polling interval, at most a week (a longer one, "practically never",
+        // would overflow the clock arithmetic below).
+        let watch = self
+            .inner
+            .source
+            .watch_interval()
+            .map(|i| i.min(MAX_WATCH_INTERVAL));
         let mut next_watch = Instant::now();
         loop {
             let listener = self.inner.wake.listen();
@@ -704,6 +710,9 @@ fn leaf_of(pair: &CertifiedPair, store: Option<&Store>) -> Result<CertInfo, Rene
         .next()
         .ok_or_else(|| unusable("no certificate".to_owned()))
 }
+
+/// The longest polling interval of a watched source the loop uses.
+const MAX_WATCH_INTERVAL: Duration = Duration::from_secs(7 * 86_400);
 
 /// Clears the running flag when the loop's future is dropped.
 struct Running<'a>(&'a AtomicBool);

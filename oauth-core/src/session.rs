@@ -1109,7 +1109,10 @@ impl TokenSession {
             } else {
                 (*next_check).min(*lease_end)
             }),
-            State::ReauthRequired { .. } => Some(self.reauth_recheck_at),
+            // Not while the mark is being written: its acknowledgement comes first.
+            State::ReauthRequired { .. } => {
+                self.writing.is_none().then_some(self.reauth_recheck_at)
+            }
             State::NoSession
             | State::Marking { .. }
             | State::Committing

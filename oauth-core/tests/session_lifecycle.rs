@@ -1166,3 +1166,30 @@ fn a_process_with_a_shorter_request_timeout_waits_out_the_holders_own() {
     let at = take_over(capped, &absurd, holder.now);
     assert!(at <= holder.now + latchkey_oauth_core::session::MAX_LEASE_TIMEOUT + 60);
 }
+
+#[test]
+fn while_the_reauth_mark_is_being_written_no_deadline_lies_in_the_past() {
+    let mut rig = Rig::logged_in(900, cfg(), 13);
+    rig.now = rig.session.poll_timeout().unwrap();
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    rig.write_one();
+    let (id, _) = rig.requests.pop_front().unwrap();
+    rig.session.handle_response(
+        rig.now,
+        id,
+        Ok(HttpResponse::new(401, r#"{"error":"invalid_client"}"#)),
+    );
+    rig.collect();
+    assert_eq!(rig.reauth_events(), 1);
+    // The mark's write is slow: long past the first re-read's time, a driver asking when to
+    // come back must not be told "already" (it would spin).
+    rig.now += 10 * latchkey_oauth_core::session::REAUTH_RECHECK;
+    rig.session.handle_timeout(rig.now);
+    rig.collect();
+    assert!(rig.session.poll_timeout().is_none_or(|t| t > rig.now));
+    // Once written, the re-reads resume.
+    rig.settle();
+    rig.run_until(rig.now + 2 * latchkey_oauth_core::session::REAUTH_RECHECK);
+    assert!(rig.count(|e| matches!(e, Event::ReloadSnapshot)) >= 2);
+}

@@ -393,12 +393,23 @@ async fn control_socket(path: PathBuf, client: latchkey_tokio::sip::SipClient) {
         };
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
         let _guard = RemoveOnDrop(path);
+        // Commands in flight at most; more are answered "busy" at once.
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of descriptors (or a reset while queued): pause, never spin.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            };
+            let Ok(slot) = std::sync::Arc::clone(&slots).try_acquire_owned() else {
+                let (_, mut write) = stream.into_split();
+                let busy = serde_json::json!({"outcome": "not_sent", "reason": "busy"});
+                let _ = write.write_all(format!("{busy}\n").as_bytes()).await;
                 continue;
             };
             let client = client.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 let (read, mut write) = stream.into_split();
                 let mut line = String::new();
                 let mut reader = tokio::io::BufReader::new(read.take(64 * 1024));
@@ -442,8 +453,15 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// How long `open` and `light` wait for a running `listen` to report the outcome of the
+/// MESSAGE it took: longer than the listener can take (its queue holds a command up to 20 s,
+/// then a MESSAGE transaction and its digest retry take up to 32 s each).
+const LISTENER_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(100);
+
 /// Sends one MESSAGE through a running `listen` when there is one; `None` when nothing
-/// listens on the control socket (the caller then makes a one-shot connection).
+/// listens on the control socket (the caller then makes a one-shot connection). Once the
+/// listener has taken the request, the answer is its outcome, or an error saying the outcome
+/// is unknown: never `None`, which would send the command a second time.
 fn via_listener(
     account: &SavedAccountArgs,
     to: &str,
@@ -455,12 +473,24 @@ fn via_listener(
         use std::io::{BufRead as _, Write as _};
         let path = control_path(account);
         let mut stream = std::os::unix::net::UnixStream::connect(&path).ok()?;
-        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+        let _ = stream.set_read_timeout(Some(LISTENER_ANSWER_WAIT));
         let request = serde_json::json!({"to": to, "content_type": content_type, "body": body});
         stream.write_all(format!("{request}\n").as_bytes()).ok()?;
         let mut line = String::new();
-        std::io::BufReader::new(stream).read_line(&mut line).ok()?;
-        let answer: serde_json::Value = serde_json::from_str(&line).ok()?;
+        let read = std::io::BufReader::new(stream).read_line(&mut line);
+        let Ok(answer) = serde_json::from_str::<serde_json::Value>(&line) else {
+            let why = match read {
+                Err(e) => e.to_string(),
+                Ok(_) => format!("it answered {:?}", line.trim_end()),
+            };
+            return Some(Err(fail(
+                1,
+                format!(
+                    "the running listener took the command but its outcome is unknown ({why}); \
+                     it was not sent again"
+                ),
+            )));
+        };
         out!("{answer}");
         Some(if answer["outcome"] == "delivered" {
             Ok(())
@@ -740,5 +770,49 @@ fn describe(p: &Progress) -> String {
         ),
         Progress::CertificateIssued => "client certificate issued".to_owned(),
         _ => format!("{p:?}"),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// A running `listen` that takes a command and closes without an outcome (it stopped,
+    /// or crashed): the command may have been sent, so `open` and `light` must not send it a
+    /// second time over a one-shot connection.
+    #[test]
+    fn a_command_the_listener_took_is_never_sent_again_when_its_outcome_is_unknown() {
+        let dir = std::env::temp_dir().join(format!("lk-control-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let account = SavedAccountArgs {
+            flavour: Flavour::C100x,
+            state_dir: dir.clone(),
+            server: None,
+            ca: None,
+            ca_file: None,
+            profile_file: None,
+        };
+        let path = control_path(&account);
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let taken = std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            let (stream, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(&stream)
+                .read_line(&mut line)
+                .unwrap();
+            line
+        });
+        let answer = via_listener(&account, "sip:c100x@gw.example", "text/plain", "{}");
+        assert!(taken.join().unwrap().contains("sip:c100x@gw.example"));
+        let Some(Err(failure)) = answer else {
+            panic!("a command the listener took must not fall back: {answer:?}");
+        };
+        assert!(
+            format!("{failure:?}").contains("not sent again"),
+            "{failure:?}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -303,7 +303,18 @@ impl Shared {
         if inner.stopped {
             return Err(SipError::Stopped);
         }
-        if inner.commands.len() >= MAX_COMMANDS {
+        // A shutdown is never refused for a full queue (the caller waits for the stop it
+        // asks for); one queued is enough, so the queue stays bounded.
+        let shutdown = matches!(command, Command::Shutdown);
+        if shutdown
+            && inner
+                .commands
+                .iter()
+                .any(|c| matches!(c, Command::Shutdown))
+        {
+            return Ok(());
+        }
+        if !shutdown && inner.commands.len() >= MAX_COMMANDS {
             return Err(SipError::Busy);
         }
         inner.commands.push_back(command);
@@ -559,10 +570,8 @@ impl SipClient {
     /// returns once the driver has stopped (bounded by the profile's `shutdown_timeout`,
     /// or its `connect_timeout` while a connection is being opened).
     pub async fn shutdown(&self) {
-        if self.shared.command(Command::Shutdown).is_err() && !self.is_stopped() {
-            // The command queue is full: the driver drains it soon; try once more after.
-            let _ = self.shared.command(Command::Shutdown);
-        }
+        // Refused only once the driver has stopped, which is what this waits for.
+        let _ = self.shared.command(Command::Shutdown);
         loop {
             let listener = {
                 if self.shared.lock().stopped {
@@ -835,9 +844,16 @@ impl SipDriver {
                 };
                 let local = Rt::local_addr(&tcp).map_err(|e| format!("local address: {e}"))?;
                 let stream = match (&self.connector, &self.server_name) {
-                    (Some(connector), Some(name)) => Rt::start_tls(connector, name.clone(), tcp)
-                        .await
-                        .map_err(|e| describe(&format!("TLS handshake with {addr}"), &e))?,
+                    (Some(connector), Some(name)) => {
+                        match Rt::start_tls(connector, name.clone(), tcp).await {
+                            Ok(stream) => stream,
+                            // Another address of the server may be healthy.
+                            Err(e) => {
+                                last = describe(&format!("TLS handshake with {addr}"), &e);
+                                continue;
+                            }
+                        }
+                    }
                     _ => Rt::plain(tcp),
                 };
                 return Ok((stream, local, addr));

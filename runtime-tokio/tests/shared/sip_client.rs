@@ -403,3 +403,30 @@ fn driver_is_send(driver: SipDriver, client: &SipClient) {
     is_send(&client.open_gate());
     is_send(&client.next_event());
 }
+
+#[test]
+fn shutdown_stops_the_driver_even_with_a_full_command_queue() {
+    let peer = Peer::start(600);
+    let (client, driver) = SipClient::new(config(&peer, Some(panel1()))).expect("client");
+    // Commands pile up while the driver is busy (here: not yet running) until refused.
+    let mut queued = 0;
+    while client.reconnect().is_ok() {
+        queued += 1;
+    }
+    assert!(matches!(client.reconnect(), Err(SipError::Busy)));
+    assert!(queued > 0);
+    with_driver(driver, async {
+        let stopped = race(
+            async {
+                client.shutdown().await;
+                true
+            },
+            async {
+                crate::rt::sleep(Duration::from_secs(10)).await;
+                false
+            },
+        )
+        .await;
+        assert!(stopped, "shutdown() had not returned after 10 s");
+    });
+}

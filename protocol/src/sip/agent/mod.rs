@@ -213,6 +213,8 @@ struct Link {
     draining: bool,
     /// [`Agent::shutdown`]: close by this time at the latest.
     shutdown_by: Option<Instant>,
+    /// When the connection came up.
+    up_since: Instant,
 }
 
 impl<R> fmt::Debug for Agent<R> {
@@ -507,11 +509,13 @@ impl<R: CryptoRng> Agent<R> {
             pong_proven: false,
             draining: false,
             shutdown_by: None,
+            up_since: now,
         }));
         if self.config.register {
             self.registration_link_up(now);
         } else {
-            self.failures = 0;
+            // The failure count stays until the connection has proven itself (see
+            // `lose_connection`): one that is dropped as soon as it is up must back off.
             self.last_error = None;
         }
         self.pump(now);
@@ -553,6 +557,15 @@ impl<R: CryptoRng> Agent<R> {
             self.teardown(now, FailReason::Shutdown, CallEnd::Shutdown);
             self.close_for_good();
             return;
+        }
+        // A connection that lived at least the longest backoff was a success: this loss
+        // starts counting afresh. One dropped sooner (even right after a successful
+        // REGISTER: another instance on the account, a server limit) adds to the count, so
+        // the delays grow instead of reconnecting every `backoff.initial` for ever.
+        if let Conn::Up(link) = &self.conn
+            && now.saturating_duration_since(link.up_since) >= self.config.backoff.max
+        {
+            self.failures = 0;
         }
         self.teardown(now, FailReason::ConnectionLost, CallEnd::ConnectionLost);
         self.failures = self.failures.saturating_add(1);

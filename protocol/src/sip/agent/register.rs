@@ -409,7 +409,11 @@ impl<R: CryptoRng> Agent<R> {
             refresh_at: tx.sent_at + delay,
         });
         self.reg.retry_at = None;
-        self.failures = 0;
+        // A refresh proves the connection; a first registration on a new one does not yet
+        // (see `Agent::lose_connection`).
+        if self.reg.announced {
+            self.failures = 0;
+        }
         self.last_error = None;
         if self.reg.announced {
             self.push_event(Event::RegistrationRefreshed { expires: g });

@@ -275,3 +275,47 @@ fn pings_from_a_peer_that_does_not_read_are_not_answered_without_bound() {
     assert!(pongs > 1000, "pings are still answered: {pongs}");
     assert!(queued <= 256 * 1024, "{queued} bytes queued");
 }
+
+#[test]
+fn a_connection_dropped_after_each_registration_still_backs_off() {
+    // The server takes the connection and the REGISTER, then drops the connection at once
+    // (another instance on the same account, a one-connection-per-certificate limit): the
+    // delays must grow as for any failure, not restart from `backoff.initial` each time.
+    let mut p = Pair::registered(9001);
+    let start = p.now;
+    let first = p.connects.len();
+    while p.now < start + Duration::from_secs(600) {
+        p.run_for(Duration::from_millis(50));
+        if p.agent.state() == State::Registered {
+            p.drop_connection();
+        }
+    }
+    let n = p.connects.len() - first;
+    // Delays of 1 s doubling to the 60-s cap: about 15 attempts in ten minutes.
+    assert!(
+        n <= 20,
+        "{n} connections in 600 s (the backoff never grows)"
+    );
+    assert!(n >= 8, "{n} connections in 600 s");
+}
+
+#[test]
+fn a_connection_that_lived_past_the_longest_backoff_reconnects_quickly_when_lost() {
+    let mut p = Pair::registered(9002);
+    // Two quick drops raise the count...
+    for _ in 0..2 {
+        p.drop_connection();
+        p.run_for(Duration::from_secs(5));
+    }
+    // ...then a connection lives long and is lost: the next attempt comes soon again.
+    p.run_for(Duration::from_secs(120));
+    assert_eq!(p.agent.state(), State::Registered);
+    let lost_at = p.now;
+    let before = p.connects.len();
+    p.drop_connection();
+    p.run_for(Duration::from_secs(3));
+    assert!(
+        p.connects.len() > before,
+        "no reconnect within 3 s of losing a long-lived connection (since {lost_at:?})"
+    );
+}

@@ -289,6 +289,25 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| fail(2, format!("cannot read {what} {}: {e}", path.display())))
 }
 
+/// Whether the certificate `renewed` (PEM) was issued after `original` (none counts as
+/// older).
+fn issued_after(renewed: &[u8], original: Option<&str>) -> bool {
+    let not_before = |pem: &[u8]| {
+        latchkey_pki::inspect::CertInfo::from_pem(pem)
+            .ok()
+            .and_then(|certs| certs.into_iter().next())
+            .map(|leaf| leaf.not_before)
+    };
+    match (
+        not_before(renewed),
+        original.map(|o| not_before(o.as_bytes())),
+    ) {
+        (Some(renewed), Some(Some(original))) => renewed > original,
+        (Some(_), None | Some(None)) => true,
+        (None, _) => false,
+    }
+}
+
 fn account_file(path: &Path) -> Result<AccountFile, Failure> {
     let bytes = read(path, "the account file")?;
     let doc: Value = serde_json::from_slice(&bytes)
@@ -319,17 +338,33 @@ fn account_file(path: &Path) -> Result<AccountFile, Failure> {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        let key_pem = name
-            .strip_suffix("-registration.json")
+        let prefix = name.strip_suffix("-registration.json");
+        let key_pem = prefix
             .map(|prefix| path.with_file_name(format!("{prefix}-client-key.pem")))
             .filter(|p| p.exists())
             .map(|p| read(&p, "the client key"))
             .transpose()?;
+        // `bticino listen` renews the certificate into its own files: a command without a
+        // running listener presents the newest of the two.
+        let renewed = match (prefix, path.parent()) {
+            (Some(prefix), Some(dir)) => {
+                latchkey_tokio::renewer::read_stored_pair(dir, &format!("{prefix}-sip-client"))
+                    .map_err(|e| fail(2, e.to_string()))?
+            }
+            _ => None,
+        };
+        let (cert_pem, key_pem) = match renewed {
+            Some(pair) if issued_after(&pair.cert_pem, reg.certificate_pem.as_deref()) => (
+                Some(String::from_utf8_lossy(&pair.cert_pem).into_owned()),
+                Some(pair.key_pem().to_vec()),
+            ),
+            _ => (reg.certificate_pem.clone(), key_pem),
+        };
         return Ok(AccountFile {
             username: account.username.clone(),
             domain,
             password: account.password.expose().to_owned(),
-            cert_pem: reg.certificate_pem.clone(),
+            cert_pem,
             key_pem,
             ca_pem: reg.ca_chain_pem.clone(),
             lock: reg.locks.first().map(|(id, _)| id.clone()),
@@ -524,5 +559,40 @@ fn agent_event_json(e: &Event) -> Value {
         }
         Event::Closed => json!({"event": "closed"}),
         other => json!({"event": "other", "debug": format!("{other:?}")}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use latchkey_pki::key::{KeyType, PrivateKey};
+    use latchkey_pki::request::{Certificate, DistinguishedName, RequestParams, SelfSignedParams};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::issued_after;
+
+    fn pem(not_before: u64) -> String {
+        let mut rng = ChaCha20Rng::seed_from_u64(not_before);
+        let key = PrivateKey::generate(KeyType::P256, &mut rng).unwrap();
+        let params = SelfSignedParams::new(
+            RequestParams::new(DistinguishedName::common_name("panel")),
+            not_before,
+            not_before + 86_400,
+        );
+        Certificate::self_signed(&params, &key, &mut rng)
+            .unwrap()
+            .to_pem()
+    }
+
+    #[test]
+    fn the_renewed_certificate_is_presented_only_when_issued_after_the_registrations() {
+        let (old, new) = (pem(1_800_000_000), pem(1_800_100_000));
+        assert!(issued_after(new.as_bytes(), Some(&old)));
+        assert!(!issued_after(old.as_bytes(), Some(&new)));
+        assert!(!issued_after(old.as_bytes(), Some(&old)));
+        // A registration without a certificate: the renewed one; an unreadable renewal: never.
+        assert!(issued_after(new.as_bytes(), None));
+        assert!(!issued_after(b"not a certificate", Some(&old)));
+        assert!(issued_after(new.as_bytes(), Some("garbage")));
     }
 }

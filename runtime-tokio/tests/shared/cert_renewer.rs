@@ -999,3 +999,39 @@ fn a_watched_source_polled_practically_never_does_not_break_the_loop() {
     });
     assert_eq!(renewer.identity().generation(), 0);
 }
+
+#[test]
+fn a_pair_handed_in_newer_than_the_stored_one_replaces_it_and_an_older_one_gives_way() {
+    let dir = Scratch::new("initial-vs-stored");
+    let t = now();
+    let start = |initial: CertifiedPair| {
+        block_on(async {
+            CertRenewer::builder(Scripted::new(|_, now| Ok(pair(now, now + 600).0)))
+                .initial_pair(initial)
+                .persist(StateDir::open(&dir.0).await.unwrap(), "sip-client")
+                .start()
+                .await
+                .expect("renewer")
+        })
+    };
+    // The registration's first certificate, then a renewal of it (stored).
+    let (first, _) = pair(t - 7200, t + 7200);
+    let (renewed, renewed_der) = pair(t - 3600, t + 7200);
+    let renewer = start(first);
+    block_on(renewer.install_pair(&renewed)).expect("renewal");
+    drop(renewer);
+    // Restarted with the registration's (older) certificate: the renewal stays.
+    let (older, _) = pair(t - 7200, t + 7200);
+    let renewer = start(older);
+    assert_eq!(current_der(renewer.identity()), renewed_der);
+    drop(renewer);
+    // `setup` ran again: its certificate is newer than the renewal and replaces it, on disk too.
+    let (again, again_der) = pair(t - 60, t + 7200);
+    let renewer = start(again);
+    assert_eq!(current_der(renewer.identity()), again_der);
+    drop(renewer);
+    let stored = crate::rt::renewer::read_stored_pair(&dir.0, "sip-client")
+        .expect("readable")
+        .expect("stored");
+    assert_eq!(leaf(&stored.cert_pem).not_before, t - 60);
+}

@@ -62,6 +62,7 @@ pub use self::source::{
     CertifiedPair, DEFAULT_BACKDATE, DEFAULT_WATCH_INTERVAL, MAX_FILE_LEN, RenewalSource,
     SelfSignedSource, SourceError, WatchedFiles,
 };
+pub use self::store::read_stored_pair;
 use self::store::{Store, Stored};
 use crate::rt::Rt;
 use crate::runtime::Runtime;
@@ -243,6 +244,39 @@ impl<S: RenewalSource> RenewerBuilder<S> {
         let stored = match &store {
             Some(store) => store.load().await?,
             None => None,
+        };
+        // A pair handed in that is newer than the stored one (a registration made again
+        // since the last renewal) replaces it; an older one (the registration's first
+        // certificate, long renewed) gives way to it.
+        let (stored, initial) = match (stored, initial) {
+            (Some(kept), Some(handed)) if issued_later(&handed, &kept.pair) => {
+                let now = (settings.clock)();
+                let valid =
+                    settings.validate_when(&handed, now, None, |not_before, not_after| {
+                        Some(now.clamp(not_before, not_after))
+                    })?;
+                let history = RenewalHistory::default();
+                let serial = match &store {
+                    Some(store) => {
+                        store
+                            .save_pair(
+                                kept.serial,
+                                &handed,
+                                &valid.leaf.fingerprint_sha256,
+                                &history,
+                            )
+                            .await?
+                    }
+                    None => kept.serial,
+                };
+                let replaced = Stored {
+                    pair: handed,
+                    history,
+                    serial,
+                };
+                (Some(replaced), None)
+            }
+            other => other,
         };
         let (identity, current) = match stored {
             Some(Stored {
@@ -709,6 +743,13 @@ fn leaf_of(pair: &CertifiedPair, store: Option<&Store>) -> Result<CertInfo, Rene
         .into_iter()
         .next()
         .ok_or_else(|| unusable("no certificate".to_owned()))
+}
+
+/// Whether `a`'s certificate was issued after `b`'s (a later notBefore); `false` when either
+/// cannot be read.
+fn issued_later(a: &CertifiedPair, b: &CertifiedPair) -> bool {
+    let not_before = |p: &CertifiedPair| leaf_of(p, None).ok().map(|l| l.not_before);
+    matches!((not_before(a), not_before(b)), (Some(a), Some(b)) if a > b)
 }
 
 /// The longest polling interval of a watched source the loop uses.

@@ -41,6 +41,37 @@ pub(super) struct Store {
     name: String,
 }
 
+/// The pair a renewer named `name` keeps in the state directory `dir`, read with blocking
+/// file operations (for a command-line tool before it starts a runtime); `None` when that
+/// renewer has saved nothing yet.
+///
+/// # Errors
+/// [`RenewError::Stored`] when the record is unreadable or names a missing file.
+pub fn read_stored_pair(
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<Option<CertifiedPair>, RenewError> {
+    let record_name = format!("{name}.json");
+    let unusable = |reason: String| RenewError::Stored {
+        file: record_name.clone(),
+        reason,
+    };
+    let bytes = match std::fs::read(dir.join(&record_name)) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(unusable(e.to_string())),
+    };
+    let record: Record = serde_json::from_slice(&bytes).map_err(|e| unusable(e.to_string()))?;
+    let read = |file: &str| {
+        std::fs::read(dir.join(file))
+            .map_err(|e| unusable(format!("it names {file}, which cannot be read: {e}")))
+    };
+    Ok(Some(CertifiedPair::new(
+        read(&record.cert)?,
+        read(&record.key)?,
+    )))
+}
+
 /// What [`Store::load`] found.
 pub(super) struct Stored {
     pub(super) pair: CertifiedPair,

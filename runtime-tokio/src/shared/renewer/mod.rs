@@ -713,10 +713,12 @@ impl Settings {
         moment: impl FnOnce(u64, u64) -> Option<u64>,
     ) -> Result<ValidBundle, RenewError> {
         match self.validate(pair, now, roots) {
-            Err(RenewError::Invalid(
-                ref
-                timing @ (ValidationError::NotYetValid { .. } | ValidationError::Expired { .. }),
-            )) => {
+            Err(RenewError::Invalid(timing))
+                if matches!(
+                    timing,
+                    ValidationError::NotYetValid { .. } | ValidationError::Expired { .. }
+                ) =>
+            {
                 let refused = || RenewError::Invalid(timing.clone());
                 let leaf = leaf_of(pair, None).map_err(|_| refused())?;
                 let at = moment(leaf.not_before, leaf.not_after).ok_or_else(refused)?;

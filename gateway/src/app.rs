@@ -161,11 +161,23 @@ pub enum Effect {
     UndoIfNotSaved(Undo),
 }
 
-/// What [`App::undo`] takes back (opaque; see [`Effect::UndoIfNotSaved`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What [`App::undo`] takes back (opaque; see [`Effect::UndoIfNotSaved`]). Its `Debug`
+/// names the panel, never the credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Undo(UndoKind);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl fmt::Debug for Undo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            UndoKind::Provisioning { panel, .. } => f
+                .debug_struct("Undo")
+                .field("provisioning", panel)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
 enum UndoKind {
     /// The credentials given to `panel` (recognised by their token, so newer ones stay).
     Provisioning { panel: String, auth_token: String },
@@ -338,10 +350,7 @@ impl fmt::Debug for Effect {
                 .field("reason", reason)
                 .finish(),
             Effect::Security(event) => f.debug_tuple("Security").field(event).finish(),
-            Effect::UndoIfNotSaved(Undo(UndoKind::Provisioning { panel, .. })) => f
-                .debug_struct("UndoIfNotSaved")
-                .field("provisioning", panel)
-                .finish_non_exhaustive(),
+            Effect::UndoIfNotSaved(undo) => f.debug_tuple("UndoIfNotSaved").field(undo).finish(),
         }
     }
 }

@@ -603,6 +603,8 @@ fn a_provisioning_whose_state_write_failed_is_taken_back_and_the_device_provisio
         })
         .collect();
     assert_eq!(undo.len(), 1);
+    let shown = format!("{:?}", undo[0]);
+    assert!(!shown.contains(&lost_token), "{shown}");
     // The state write failed (the driver answered 500): the provisioning is taken back.
     let fx = h.app.undo(undo[0].clone());
     assert!(fx.iter().any(|e| matches!(e, Effect::PersistState(_))));

@@ -142,7 +142,9 @@ pub struct TokenKeeper {
     inner: Arc<Inner>,
 }
 
-/// An effect being performed, owned so that it can outlive the caller that started it.
+/// An effect being performed, owned so that it can outlive the caller that started it. (It
+/// holds a keeper handle: one left unfinished when every other handle is dropped keeps the
+/// keeper's memory until the process ends.)
 type Pending = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 struct Inner {

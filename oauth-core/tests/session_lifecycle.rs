@@ -533,8 +533,9 @@ fn invalid_grant_with_nobody_else_requires_reauth_once_and_remembers_it() {
     assert!(rig.disk.as_ref().unwrap().reauth_required.is_none());
 }
 
-#[test]
-fn terminal_errors_require_reauth_without_retrying() {
+/// A session whose scheduled refresh the server refused with `invalid_client` (terminal),
+/// the refusal handed in and nothing else performed yet.
+fn refused_as_invalid_client() -> Rig {
     let mut rig = Rig::logged_in(900, cfg(), 13);
     rig.now = rig.session.poll_timeout().unwrap();
     rig.session.handle_timeout(rig.now);
@@ -547,6 +548,12 @@ fn terminal_errors_require_reauth_without_retrying() {
         Ok(HttpResponse::new(401, r#"{"error":"invalid_client"}"#)),
     );
     rig.collect();
+    rig
+}
+
+#[test]
+fn terminal_errors_require_reauth_without_retrying() {
+    let mut rig = refused_as_invalid_client();
     rig.settle();
     assert_eq!(rig.reauth_events(), 1);
     // An hour on: the state file is re-read now and then (for a login made elsewhere), and
@@ -1169,18 +1176,7 @@ fn a_process_with_a_shorter_request_timeout_waits_out_the_holders_own() {
 
 #[test]
 fn while_the_reauth_mark_is_being_written_no_deadline_lies_in_the_past() {
-    let mut rig = Rig::logged_in(900, cfg(), 13);
-    rig.now = rig.session.poll_timeout().unwrap();
-    rig.session.handle_timeout(rig.now);
-    rig.collect();
-    rig.write_one();
-    let (id, _) = rig.requests.pop_front().unwrap();
-    rig.session.handle_response(
-        rig.now,
-        id,
-        Ok(HttpResponse::new(401, r#"{"error":"invalid_client"}"#)),
-    );
-    rig.collect();
+    let mut rig = refused_as_invalid_client();
     assert_eq!(rig.reauth_events(), 1);
     // The mark's write is slow: long past the first re-read's time, a driver asking when to
     // come back must not be told "already" (it would spin).

@@ -359,10 +359,24 @@ impl<R: CryptoRng> Agent<R> {
         }
     }
 
-    /// A CANCEL (§9.2): 200 to it and, while ringing, 487 to the INVITE.
+    /// A CANCEL (§9.2): 200 to it and, while ringing, 487 to the INVITE; 481 when it
+    /// matches no INVITE transaction.
     pub(super) fn on_cancel(&mut self, now: Instant, msg: &Message<'_>, key: &str, call_id: &str) {
         let Some(i) = self.calls.by_key(key, call_id) else {
-            self.reply_remembered(now, msg, key, 481, "Call/Transaction Does Not Exist");
+            match self.recent.invite_to_tag(key) {
+                // An INVITE refused without a call (filtered, busy, merged): the CANCEL
+                // matched its transaction, so 200 with the refusal's To tag, and no effect.
+                Some(tag) => {
+                    if let Some(ok) = self.respond(msg, 200, "OK", tag.as_deref(), |_| Ok(()), None)
+                    {
+                        self.send_bytes(ok.clone());
+                        self.recent_remember(now, key, Method::Cancel.as_str(), ok);
+                    }
+                }
+                None => {
+                    self.reply_remembered(now, msg, key, 481, "Call/Transaction Does Not Exist");
+                }
+            }
             return;
         };
         let tag = self.calls.list[i].local_tag.clone();

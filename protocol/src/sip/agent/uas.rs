@@ -54,6 +54,14 @@ impl Recent {
             .map(|r| r.response.clone())
     }
 
+    /// The To tag of the answer remembered for the INVITE transaction `key`: `None` when
+    /// there is none, `Some(None)` when that answer has no tag.
+    pub(super) fn invite_to_tag(&self, key: &str) -> Option<Option<String>> {
+        let answer = self.find(key, Method::Invite.as_str())?;
+        let msg = Message::parse(&answer).ok();
+        Some(msg.and_then(|m| m.to().ok().and_then(|t| t.tag().map(String::from))))
+    }
+
     pub(super) fn expire(&mut self, now: Instant) {
         self.list.retain(|r| r.forget_at > now);
     }

@@ -142,6 +142,25 @@ fn cancel_of_an_unknown_invite_is_481() {
 }
 
 #[test]
+fn cancel_after_the_invite_was_refused_gets_200_with_the_refusal_to_tag() {
+    // RFC 3261 §9.2: a CANCEL matching a transaction that has its final response has no
+    // effect, but it matched, so it is answered 200, with the To tag of that response.
+    let mut p = Pair::registered(116);
+    let contact = p.contact();
+    let branch = p.peer.ring("mallory", &contact, "call-16");
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(codes(&p, "INVITE"), [486]);
+    p.peer.cancel("mallory", &contact, "call-16", &branch);
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(codes(&p, "CANCEL"), [200]);
+    let refusal = p.peer.answers_to("INVITE")[0].to_tag.clone();
+    assert!(refusal.is_some());
+    assert_eq!(p.peer.answers_to("CANCEL")[0].to_tag, refusal);
+    // Nothing else is sent for the INVITE.
+    assert_eq!(codes(&p, "INVITE"), [486]);
+}
+
+#[test]
 fn the_ack_of_a_rejection_completes_the_transaction_silently() {
     // RFC 3261 §17.2.1: an ACK gets no response.
     let mut p = Pair::registered(105);

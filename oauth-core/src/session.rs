@@ -24,7 +24,9 @@
 //!   still works.
 //! * **Several processes, one state file**: every write names the revision it expects on disk
 //!   (compare-and-swap); the marker acts as a lease, so a second process waits for the first
-//!   one's refresh and adopts its result instead of spending the same refresh token.
+//!   one's refresh and adopts its result instead of spending the same refresh token. A login
+//!   is written unconditionally, its revision raised by a random step below 2^32, so it never
+//!   takes the revision another process's pending write expects.
 //! * **`invalid_grant`** makes the driver re-read the state file
 //!   ([`Event::ReloadSnapshot`]): if another process rotated the token meanwhile, its tokens
 //!   are adopted; otherwise [`Event::ReauthRequired`] is emitted once and persisted, so no
@@ -52,6 +54,15 @@ use crate::response::{self, ErrorClass, TokenError, TokenResponse};
 use crate::secret::Secret;
 use schedule::{BackoffPolicy, Jitter, MarginPolicy};
 pub use snapshot::{Grant, InFlight, MAX_LEASE_TIMEOUT, SNAPSHOT_VERSION, Snapshot, SnapshotError};
+
+/// The extra revision step of an unconditional write: below 2^32, from the writing
+/// instance's random id and the write's id (SplitMix64's finaliser).
+fn unconditional_jump(instance: u64, write: u64) -> u64 {
+    let mut z = instance ^ write.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) >> 32
+}
 
 /// How far ahead of the clock a token's stamps may be before the session takes the clock to
 /// have been set back since they were written (seconds; a sibling process on the same
@@ -1273,8 +1284,17 @@ impl TokenSession {
         let base = expected
             .unwrap_or_else(|| self.disk_revision())
             .max(self.disk_revision());
-        snap.revision = base.saturating_add(1);
         let id = PersistId(self.next_id());
+        // An unconditional write (a login) was based on a revision read some time ago: other
+        // processes may have written since (a refresh marker, its result), so `base + 1` may
+        // be a revision they hold and expect, and their compare-and-swap would then take the
+        // login for their own write and replace it. A jump drawn from this instance's random
+        // id makes that practically impossible (under 2^-32 per write in between).
+        let jump = match expected {
+            Some(_) => 0,
+            None => unconditional_jump(self.instance, id.0),
+        };
+        snap.revision = base.saturating_add(1).saturating_add(jump);
         self.writing = Some((id, snap.clone(), outcome));
         self.events.push_back(Event::Persist {
             id,

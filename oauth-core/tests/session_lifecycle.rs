@@ -1127,6 +1127,55 @@ fn a_refresh_finishing_after_a_login_in_another_process_adopts_the_login_instead
 }
 
 #[test]
+fn a_login_that_read_the_file_before_the_daemons_marker_is_not_overwritten_by_its_refresh() {
+    // The login process read revision R; the daemon's marker then made it R + 1; the login
+    // is written (unconditionally) after the marker. Were its revision R + 1 as well, the
+    // daemon's compare-and-swap (expecting its marker's R + 1) would write over the login.
+    let mut daemon = Rig::logged_in(900, cfg(), 7);
+    let read_before_marker = daemon.disk.clone().unwrap();
+    daemon.session.force_refresh(daemon.now);
+    daemon.collect();
+    daemon.write_one(); // the daemon's in-flight marker
+    assert_eq!(
+        daemon.disk.as_ref().unwrap().revision,
+        read_before_marker.revision + 1
+    );
+    let mut login =
+        TokenSession::restore(common::profile(), cfg(), 8, read_before_marker, daemon.now).unwrap();
+    while login.poll_event().is_some() {}
+    let answer = daemon.server.login(daemon.now);
+    let tokens = parse_token_response(&answer, daemon.now, &common::profile().response).unwrap();
+    let new_login = tokens.refresh_token.clone().unwrap();
+    login.handle_login(daemon.now + 1, tokens, Grant::RefreshToken);
+    while let Some(event) = login.poll_event() {
+        if let Event::Persist {
+            id,
+            expected_revision,
+            snapshot,
+        } = event
+        {
+            assert_eq!(
+                expected_revision, None,
+                "a login is written unconditionally"
+            );
+            daemon.disk = Some(*snapshot);
+            login.handle_persisted(daemon.now, id);
+        }
+    }
+    daemon.settle();
+    let disk = daemon.disk.as_ref().unwrap();
+    assert_eq!(
+        disk.refresh_token.as_ref(),
+        Some(&new_login),
+        "the login was overwritten"
+    );
+    assert_eq!(
+        daemon.session.snapshot().unwrap().refresh_token.as_ref(),
+        Some(&new_login)
+    );
+}
+
+#[test]
 fn a_process_with_a_shorter_request_timeout_waits_out_the_holders_own() {
     // The holder waits up to 90 s for its refresh; a process configured for 10 s finds its
     // marker and must not take over (spending the same refresh token) before the holder

@@ -50,8 +50,9 @@ pub struct Snapshot {
     pub version: u32,
     /// The provider profile name.
     pub provider: String,
-    /// Incremented by every write; the driver refuses a write whose expected revision is not
-    /// the one on disk (compare-and-swap between processes sharing the file).
+    /// Raised by every write (by one; a login by one plus a random step below 2^32); the
+    /// driver refuses a write whose expected revision is not the one on disk
+    /// (compare-and-swap between processes sharing the file).
     pub revision: u64,
     /// Incremented each time new tokens are obtained.
     pub generation: u64,

@@ -29,7 +29,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -137,14 +137,45 @@ pub const WAKE_CAP: Duration = Duration::from_secs(60);
 
 /// A token session kept alive over HTTPS and the state directory. Cheap to clone; all
 /// clones share the session.
-#[derive(Clone)]
 pub struct TokenKeeper {
     inner: Arc<Inner>,
+    /// Whether this is one of the application's handles (counted in [`Inner::handles`]),
+    /// not the keeper's own reference from inside an effect it performs.
+    counted: bool,
 }
 
-/// An effect being performed, owned so that it can outlive the caller that started it. (It
-/// holds a keeper handle: one left unfinished when every other handle is dropped keeps the
-/// keeper's memory until the process ends.)
+impl Clone for TokenKeeper {
+    fn clone(&self) -> Self {
+        if self.counted {
+            self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        }
+        TokenKeeper {
+            inner: Arc::clone(&self.inner),
+            counted: self.counted,
+        }
+    }
+}
+
+impl Drop for TokenKeeper {
+    /// The last application handle takes away an effect left unfinished: it holds the
+    /// keeper's own reference, so it would otherwise keep the keeper (and its request)
+    /// alive for ever with nobody left to finish it. Its outcome is then as after a crash:
+    /// a refresh marker on disk has the next process refresh at once.
+    fn drop(&mut self) {
+        if self.counted && self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let left = self
+                .inner
+                .unfinished
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            drop(left);
+        }
+    }
+}
+
+/// An effect being performed, owned so that it can outlive the caller that started it. It
+/// holds an uncounted keeper handle; the last counted one drops it (see `Drop`).
 type Pending = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 struct Inner {
@@ -153,6 +184,8 @@ struct Inner {
     driving: AtomicBool,
     /// The effect a cancelled driver left part-way; the next driver finishes it first.
     unfinished: Mutex<Option<Pending>>,
+    /// The application's handles ([`TokenKeeper::counted`]).
+    handles: AtomicUsize,
     /// Set by a caller that found another one driving: the driver then looks again before it
     /// stops, since that caller may have queued effects after the driver's last look.
     turned_away: AtomicBool,
@@ -218,6 +251,7 @@ impl TokenKeeper {
                 changed: Signal::new(),
                 driving: AtomicBool::new(false),
                 unfinished: Mutex::new(None),
+                handles: AtomicUsize::new(1),
                 turned_away: AtomicBool::new(false),
                 http,
                 state,
@@ -227,6 +261,7 @@ impl TokenKeeper {
                 clock: system_clock(),
                 wake_cap: WAKE_CAP,
             }),
+            counted: true,
         })
     }
 
@@ -542,7 +577,10 @@ impl TokenKeeper {
                 let Some(event) = event else {
                     break;
                 };
-                let keeper = self.clone();
+                let keeper = TokenKeeper {
+                    inner: Arc::clone(&self.inner),
+                    counted: false,
+                };
                 Resumable::new(
                     &self.inner,
                     Box::pin(async move { keeper.perform(event).await }),

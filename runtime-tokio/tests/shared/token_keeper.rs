@@ -502,3 +502,39 @@ fn a_caller_cancelled_while_the_new_tokens_are_written_leaves_no_keeper_waiting_
         assert_eq!(w.idp.lock().unwrap().refreshes, 1);
     });
 }
+
+#[test]
+fn a_keeper_dropped_with_an_effect_left_unfinished_is_freed() {
+    // A caller gives up while the refresh is answered (the effect is put back for the next
+    // driver); then every handle goes. Nothing is left to finish it: the keeper, and the
+    // request it holds, must go too (the state file's marker tells the next process).
+    let w = world_with(
+        "cancel-drop",
+        Arc::new(|| std::thread::sleep(Duration::from_millis(1500))),
+    );
+    let alive = Arc::new(());
+    let held = Arc::clone(&alive);
+    let clock: Clock = Arc::new(move || {
+        let _ = &held;
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
+    });
+    block_on(async {
+        let k = keeper(&w).await.with_clock(clock);
+        login_expired(&w, &k).await;
+        let other = k.clone();
+        assert!(
+            within(Duration::from_millis(500), k.access_token())
+                .await
+                .is_none(),
+            "the caller was to give up before the answer"
+        );
+        drop(k);
+        assert_eq!(Arc::strong_count(&alive), 2, "one handle is left");
+        drop(other);
+    });
+    assert_eq!(
+        Arc::strong_count(&alive),
+        1,
+        "the keeper outlived its last handle"
+    );
+}

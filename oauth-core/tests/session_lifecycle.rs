@@ -5,6 +5,7 @@ mod common;
 use common::{Rig, T0};
 use latchkey_oauth_core::http::HttpResponse;
 use latchkey_oauth_core::response::parse_token_response;
+use latchkey_oauth_core::secret::Secret;
 use latchkey_oauth_core::session::{
     Event, Grant, Phase, SessionConfig, Snapshot, SnapshotError, TokenAnswer, TokenSession,
     TokenSource, Unauthorized,
@@ -1084,64 +1085,12 @@ fn a_clock_set_back_during_a_backoff_keeps_the_wait_instead_of_adding_the_jump()
     );
 }
 
-#[test]
-fn a_refresh_finishing_after_a_login_in_another_process_adopts_the_login_instead_of_overwriting_it()
-{
-    let mut daemon = Rig::logged_in(900, cfg(), 5);
-    daemon.session.force_refresh(daemon.now);
-    daemon.collect();
-    daemon.write_one(); // the daemon's in-flight marker
-    // `latchkey login` opens the file and stores a new login meanwhile.
-    let mut login = TokenSession::restore(
-        common::profile(),
-        cfg(),
-        6,
-        daemon.disk.clone().unwrap(),
-        daemon.now,
-    )
-    .unwrap();
-    while login.poll_event().is_some() {}
-    let answer = daemon.server.login(daemon.now);
-    let tokens = parse_token_response(&answer, daemon.now, &common::profile().response).unwrap();
-    let new_login = tokens.refresh_token.clone().unwrap();
-    login.handle_login(daemon.now + 1, tokens, Grant::RefreshToken);
-    while let Some(event) = login.poll_event() {
-        if let Event::Persist { id, snapshot, .. } = event {
-            daemon.disk = Some(*snapshot);
-            login.handle_persisted(daemon.now, id);
-        }
-    }
-    // The daemon's refresh completes and meets the login on disk.
-    daemon.settle();
-    let disk = daemon.disk.as_ref().unwrap();
-    assert_eq!(
-        disk.refresh_token.as_ref(),
-        Some(&new_login),
-        "the login was overwritten"
-    );
-    assert_eq!(
-        daemon.session.snapshot().unwrap().refresh_token.as_ref(),
-        Some(&new_login)
-    );
-    assert!(daemon.token_now().is_some());
-}
-
-#[test]
-fn a_login_that_read_the_file_before_the_daemons_marker_is_not_overwritten_by_its_refresh() {
-    // The login process read revision R; the daemon's marker then made it R + 1; the login
-    // is written (unconditionally) after the marker. Were its revision R + 1 as well, the
-    // daemon's compare-and-swap (expecting its marker's R + 1) would write over the login.
-    let mut daemon = Rig::logged_in(900, cfg(), 7);
-    let read_before_marker = daemon.disk.clone().unwrap();
-    daemon.session.force_refresh(daemon.now);
-    daemon.collect();
-    daemon.write_one(); // the daemon's in-flight marker
-    assert_eq!(
-        daemon.disk.as_ref().unwrap().revision,
-        read_before_marker.revision + 1
-    );
+/// `latchkey login` in another process: a session restored from `read` (what that process
+/// read of the file) logs in and writes the login (always unconditionally) to `daemon`'s
+/// file. Returns the login's refresh token.
+fn login_elsewhere(daemon: &mut Rig, read: Snapshot, seed: u64) -> Secret {
     let mut login =
-        TokenSession::restore(common::profile(), cfg(), 8, read_before_marker, daemon.now).unwrap();
+        TokenSession::restore(common::profile(), cfg(), seed, read, daemon.now).unwrap();
     while login.poll_event().is_some() {}
     let answer = daemon.server.login(daemon.now);
     let tokens = parse_token_response(&answer, daemon.now, &common::profile().response).unwrap();
@@ -1162,17 +1111,55 @@ fn a_login_that_read_the_file_before_the_daemons_marker_is_not_overwritten_by_it
             login.handle_persisted(daemon.now, id);
         }
     }
+    new_login
+}
+
+/// The daemon's refresh completes and meets the login on disk: it adopts it, and the file
+/// still holds it.
+fn assert_refresh_adopts_login(daemon: &mut Rig, new_login: &Secret) {
     daemon.settle();
     let disk = daemon.disk.as_ref().unwrap();
     assert_eq!(
         disk.refresh_token.as_ref(),
-        Some(&new_login),
+        Some(new_login),
         "the login was overwritten"
     );
     assert_eq!(
         daemon.session.snapshot().unwrap().refresh_token.as_ref(),
-        Some(&new_login)
+        Some(new_login)
     );
+    assert!(daemon.token_now().is_some());
+}
+
+#[test]
+fn a_refresh_finishing_after_a_login_in_another_process_adopts_the_login_instead_of_overwriting_it()
+{
+    let mut daemon = Rig::logged_in(900, cfg(), 5);
+    daemon.session.force_refresh(daemon.now);
+    daemon.collect();
+    daemon.write_one(); // the daemon's in-flight marker
+    // `latchkey login` opens the file and stores a new login meanwhile.
+    let read = daemon.disk.clone().unwrap();
+    let new_login = login_elsewhere(&mut daemon, read, 6);
+    assert_refresh_adopts_login(&mut daemon, &new_login);
+}
+
+#[test]
+fn a_login_that_read_the_file_before_the_daemons_marker_is_not_overwritten_by_its_refresh() {
+    // The login process read revision R; the daemon's marker then made it R + 1; the login
+    // is written (unconditionally) after the marker. Were its revision R + 1 as well, the
+    // daemon's compare-and-swap (expecting its marker's R + 1) would write over the login.
+    let mut daemon = Rig::logged_in(900, cfg(), 7);
+    let read_before_marker = daemon.disk.clone().unwrap();
+    daemon.session.force_refresh(daemon.now);
+    daemon.collect();
+    daemon.write_one(); // the daemon's in-flight marker
+    assert_eq!(
+        daemon.disk.as_ref().unwrap().revision,
+        read_before_marker.revision + 1
+    );
+    let new_login = login_elsewhere(&mut daemon, read_before_marker, 8);
+    assert_refresh_adopts_login(&mut daemon, &new_login);
 }
 
 #[test]

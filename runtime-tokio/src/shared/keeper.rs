@@ -163,13 +163,7 @@ impl Drop for TokenKeeper {
     /// a refresh marker on disk has the next process refresh at once.
     fn drop(&mut self) {
         if self.counted && self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let left = self
-                .inner
-                .unfinished
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take();
-            drop(left);
+            drop(self.inner.take_unfinished());
         }
     }
 }
@@ -196,6 +190,16 @@ struct Inner {
     max_wait: Duration,
     clock: Clock,
     wake_cap: Duration,
+}
+
+impl Inner {
+    /// The effect a cancelled driver left, taken out.
+    fn take_unfinished(&self) -> Option<Pending> {
+        self.unfinished
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
 }
 
 impl fmt::Debug for TokenKeeper {
@@ -554,13 +558,7 @@ impl TokenKeeper {
             loop {
                 // What a cancelled driver left goes on first, before the session hears the
                 // time (it could otherwise give up on a request already answered).
-                let left = self
-                    .inner
-                    .unfinished
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .take();
-                if let Some(effect) = left {
+                if let Some(effect) = self.inner.take_unfinished() {
                     Resumable::new(&self.inner, effect).await;
                     self.inner.changed.notify(usize::MAX);
                     continue;

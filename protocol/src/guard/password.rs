@@ -190,7 +190,8 @@ impl Default for Argon2Params {
     }
 }
 
-/// Ceilings on the costs a *stored* hash may ask for when it is verified.
+/// Ceilings on the costs a *stored* hash may ask for when it is verified (a
+/// [`PasswordHasher`] raises them to its own costs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifyLimits {
     /// Most Argon2 memory in KiB (default 256 MiB).
@@ -210,6 +211,18 @@ impl Default for VerifyLimits {
             max_t: 16,
             max_p: 16,
             max_pbkdf2_iterations: 10_000_000,
+        }
+    }
+}
+
+impl VerifyLimits {
+    /// These ceilings, raised where needed so hashes with `params` pass.
+    fn covering(self, params: Argon2Params) -> Self {
+        VerifyLimits {
+            max_m_kib: self.max_m_kib.max(params.m_kib),
+            max_t: self.max_t.max(params.t),
+            max_p: self.max_p.max(params.p),
+            ..self
         }
     }
 }
@@ -242,14 +255,15 @@ impl PasswordHasher {
             .map_err(|_| PasswordError::ParamsOutOfRange { param: "m/t/p" })?;
         Ok(PasswordHasher {
             params,
-            limits: VerifyLimits::default(),
+            limits: VerifyLimits::default().covering(params),
         })
     }
 
-    /// The same hasher with other verification ceilings.
+    /// The same hasher with other verification ceilings, raised where needed to the
+    /// hasher's own costs (it always verifies the hashes it writes).
     #[must_use]
     pub fn with_limits(mut self, limits: VerifyLimits) -> Self {
-        self.limits = limits;
+        self.limits = limits.covering(self.params);
         self
     }
 

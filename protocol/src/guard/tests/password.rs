@@ -233,3 +233,41 @@ proptest! {
         prop_assert_eq!(PasswordPolicy::default().check(&pw).is_ok(), ok);
     }
 }
+
+/// A hasher's costs may lie above the default verification ceilings (t ≤ 16, p ≤ 16,
+/// m ≤ 256 MiB), or above ceilings given later: its own hashes still verify (they were
+/// refused, and an admin set up with such a hasher could never log in again).
+#[test]
+fn a_hasher_verifies_the_hashes_it_writes_whatever_costs_it_accepted() {
+    let h = PasswordHasher::new(Argon2Params {
+        m_kib: 64,
+        t: 17,
+        p: 1,
+    })
+    .expect("costs accepted at construction");
+    let phc = h.hash("Correct1Horse", &mut rng(3)).unwrap();
+    let ok = Ok(Verification {
+        needs_rehash: false,
+    });
+    assert_eq!(h.verify(&phc, "Correct1Horse"), ok);
+    let lowered = h.with_limits(crate::guard::password::VerifyLimits {
+        max_m_kib: 8,
+        max_t: 1,
+        max_p: 1,
+        max_pbkdf2_iterations: 1,
+    });
+    assert_eq!(lowered.verify(&phc, "Correct1Horse"), ok);
+    // The ceilings still apply to other hashes.
+    let costlier = PasswordHasher::new(Argon2Params {
+        m_kib: 64,
+        t: 18,
+        p: 1,
+    })
+    .unwrap()
+    .hash("Correct1Horse", &mut rng(4))
+    .unwrap();
+    assert_eq!(
+        lowered.verify(&costlier, "Correct1Horse"),
+        Err(PasswordError::ParamsOutOfRange { param: "t" })
+    );
+}

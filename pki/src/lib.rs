@@ -17,7 +17,9 @@
 //! * [`inspect`]: subject, issuer, serial, SANs, validity, self-signed check, key
 //!   algorithm, SHA-256 fingerprint, expiry at `now`; serde [`inspect::Report`] for JSON.
 //! * [`validate`]: a cert/key/chain/root/host bundle checked at `now`, one error variant
-//!   per failure.
+//!   per failure; [`validate::validate_allowing`] with a [`validate::TimingTolerance`] for
+//!   a fresh pair's notBefore up to the policy's clock skew ahead, or a pair handed in from
+//!   outside checked at the nearest moment of its validity.
 //! * [`schedule`]: [`schedule::RenewalSchedule`] — renewal point, jitter, capped wake-ups,
 //!   backoff, emergency mode and clock sanity.
 //! * [`pem`]: PEM and base64 helpers.

@@ -24,6 +24,26 @@
 //!    (ASCII case-insensitive, no wildcards).
 //!
 //! On success the [`ValidBundle`] carries everything a TLS configuration needs.
+//!
+//! # Timing tolerance
+//!
+//! [`validate_allowing`] is [`validate`] with a [`TimingTolerance`]: a bundle refused at
+//! `now` *only* for when it is valid ([`ValidationError::NotYetValid`] or
+//! [`ValidationError::Expired`], so its certificates and key are readable and belong
+//! together) is accepted if it passes every check at the one moment the tolerance picks from
+//! its leaf's notBefore and notAfter — the chain and the host included, checked there as
+//! they would be at `now`. A bundle that fails at that moment too is refused with the error
+//! it got at `now`. Besides [`TimingTolerance::Exact`] (no other moment) there are two:
+//!
+//! * [`TimingTolerance::NotBeforeAhead`], for a pair just issued or uploaded: a notBefore at
+//!   most `skew` seconds after `now` (a CA that does not backdate, a device clock some
+//!   seconds behind the CA's) is accepted, checked at notBefore. [`TimingTolerance::fresh`]
+//!   takes the skew from [`RenewalPolicy::clock_skew`], the bound the schedule itself
+//!   tolerates before it calls the clock unreliable. An expired pair is never accepted so.
+//! * [`TimingTolerance::NearestValidMoment`], for a pair already in use and handed in from
+//!   outside (a registration's certificate): checked at the moment of its validity nearest
+//!   to `now` — notBefore when `now` is before it, notAfter when after — so a driver can
+//!   keep it and renew it at once rather than refuse it and be left without one.
 
 use core::fmt;
 use core::time::Duration;
@@ -34,6 +54,7 @@ use webpki::{EndEntityCert, KeyUsage};
 use crate::inspect::{CertInfo, San};
 use crate::key::{KeyError, KeyMatch, PrivateKey};
 use crate::pem;
+use crate::schedule::{RenewalPolicy, Validity};
 
 /// Most intermediates accepted in one bundle.
 pub const MAX_CHAIN_LEN: usize = 16;
@@ -118,6 +139,63 @@ impl<'a> Bundle<'a> {
     pub fn allow_cn_fallback(mut self) -> Self {
         self.allow_cn_fallback = true;
         self
+    }
+}
+
+/// Which moment other than `now` [`validate_allowing`] may check a bundle at, when the only
+/// fault found at `now` is when the bundle is valid (see the module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimingTolerance {
+    /// No other moment: [`validate_allowing`] is [`validate`].
+    #[default]
+    Exact,
+    /// A pair just issued or uploaded: a notBefore after `now` by at most `skew` seconds is
+    /// accepted, the bundle being checked at notBefore. Never accepts an expired pair.
+    NotBeforeAhead {
+        /// Seconds notBefore may lie after `now` (inclusive).
+        skew: u64,
+    },
+    /// A pair already in use, handed in from outside: checked at the moment of its validity
+    /// nearest to `now` (notBefore before it, notAfter after it), so a pair not yet valid or
+    /// expired is accepted when everything else about it holds. A validity whose notAfter is
+    /// before its notBefore has no such moment.
+    NearestValidMoment,
+}
+
+impl TimingTolerance {
+    /// The tolerance for a pair just issued or uploaded under `policy`:
+    /// [`TimingTolerance::NotBeforeAhead`] by [`RenewalPolicy::clock_skew`], the same bound
+    /// past which [`RenewalSchedule::decide`](crate::schedule::RenewalSchedule::decide)
+    /// calls the clock unreliable.
+    #[must_use]
+    pub fn fresh(policy: &RenewalPolicy) -> Self {
+        TimingTolerance::NotBeforeAhead {
+            skew: policy.clock_skew,
+        }
+    }
+
+    /// The moment a bundle whose leaf has `validity`, refused at `now` for its timing alone,
+    /// is checked at instead; `None` when this tolerance does not cover it. Never panics or
+    /// overflows.
+    ///
+    /// * [`Exact`](TimingTolerance::Exact): always `None`.
+    /// * [`NotBeforeAhead`](TimingTolerance::NotBeforeAhead): notBefore when
+    ///   `now < notBefore ≤ now + skew`, else `None`.
+    /// * [`NearestValidMoment`](TimingTolerance::NearestValidMoment): `now` clamped into
+    ///   `[notBefore, notAfter]`; `None` when notAfter is before notBefore.
+    #[must_use]
+    pub fn moment(self, now: u64, validity: Validity) -> Option<u64> {
+        let (not_before, not_after) = (validity.not_before, validity.not_after);
+        match self {
+            TimingTolerance::Exact => None,
+            TimingTolerance::NotBeforeAhead { skew } => {
+                (not_before > now && not_before - now <= skew).then_some(not_before)
+            }
+            TimingTolerance::NearestValidMoment => {
+                (not_before <= not_after).then(|| now.clamp(not_before, not_after))
+            }
+        }
     }
 }
 
@@ -303,6 +381,42 @@ impl std::error::Error for ValidationError {}
 /// Validates `bundle` at `now` (wall-clock Unix seconds). See the module docs for the checks
 /// and their order.
 pub fn validate(bundle: &Bundle<'_>, now: u64) -> Result<ValidBundle, ValidationError> {
+    validate_allowing(bundle, now, TimingTolerance::Exact)
+}
+
+/// [`validate`] of `bundle` at `now`, except that a bundle refused there only as
+/// [`ValidationError::NotYetValid`] or [`ValidationError::Expired`] is accepted if it passes
+/// every check at the moment `tolerance` picks ([`TimingTolerance::moment`]); when there is
+/// no such moment, or the bundle fails there too, the error at `now` is returned. See the
+/// module docs.
+pub fn validate_allowing(
+    bundle: &Bundle<'_>,
+    now: u64,
+    tolerance: TimingTolerance,
+) -> Result<ValidBundle, ValidationError> {
+    let parsed = parse(bundle)?;
+    let Err(refusal) = check_validity(&parsed.leaf, now) else {
+        return trust_and_name(parsed, bundle, now);
+    };
+    let Some(at) = tolerance.moment(now, parsed.leaf.validity()) else {
+        return Err(refusal);
+    };
+    match check_validity(&parsed.leaf, at) {
+        Ok(()) => trust_and_name(parsed, bundle, at).map_err(|_| refusal),
+        Err(_) => Err(refusal),
+    }
+}
+
+/// A bundle's certificates and key, read and matched: checks 1–3, which do not depend on
+/// the time.
+struct Parsed {
+    leaf: CertInfo,
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKey,
+}
+
+/// Checks 1–3.
+fn parse(bundle: &Bundle<'_>) -> Result<Parsed, ValidationError> {
     // 1. Certificates.
     let mut certs = pem::parse_certificates(bundle.cert_pem).map_err(|e| {
         ValidationError::InvalidCertificate {
@@ -365,19 +479,16 @@ pub fn validate(bundle: &Bundle<'_>, now: u64) -> Result<ValidBundle, Validation
         }
     }
 
-    // 4. Time.
-    if now < leaf.not_before {
-        return Err(ValidationError::NotYetValid {
-            not_before: leaf.not_before,
-            now,
-        });
-    }
-    if now > leaf.not_after {
-        return Err(ValidationError::Expired {
-            not_after: leaf.not_after,
-            now,
-        });
-    }
+    Ok(Parsed { leaf, certs, key })
+}
+
+/// Checks 5 and 6 at `now` (check 4 has passed there): the finished bundle.
+fn trust_and_name(
+    parsed: Parsed,
+    bundle: &Bundle<'_>,
+    now: u64,
+) -> Result<ValidBundle, ValidationError> {
+    let Parsed { leaf, certs, key } = parsed;
 
     // 5. Trust.
     let trust = match bundle.roots_pem {
@@ -401,6 +512,23 @@ pub fn validate(bundle: &Bundle<'_>, now: u64) -> Result<ValidBundle, Validation
         key,
         trust,
     })
+}
+
+/// Check 4: `now` lies within the leaf's validity (notAfter inclusive).
+fn check_validity(leaf: &CertInfo, now: u64) -> Result<(), ValidationError> {
+    if now < leaf.not_before {
+        return Err(ValidationError::NotYetValid {
+            not_before: leaf.not_before,
+            now,
+        });
+    }
+    if now > leaf.not_after {
+        return Err(ValidationError::Expired {
+            not_after: leaf.not_after,
+            now,
+        });
+    }
+    Ok(())
 }
 
 fn verify_chain(

@@ -963,6 +963,27 @@ fn an_expired_pair_handed_in_at_start_is_renewed_at_once_not_refused() {
 }
 
 #[test]
+fn a_pair_handed_in_with_its_validity_reversed_is_refused_at_start() {
+    // notAfter before notBefore: no moment of its validity is nearest to now (pki's own
+    // builder refuses to make one, so rcgen does).
+    let t = now();
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    let epoch = rcgen::date_time_ymd(1970, 1, 1);
+    params.not_before = epoch + Duration::from_secs(t + 600);
+    params.not_after = epoch + Duration::from_secs(t - 600);
+    let cert = params.self_signed(&key).expect("certificate");
+    let reversed = CertifiedPair::new(cert.pem().into_bytes(), key.serialize_pem().into_bytes());
+    let refused = block_on(
+        CertRenewer::builder(Scripted::new(|_, now| Ok(pair(now, now + 600).0)))
+            .initial_pair(reversed)
+            .start(),
+    );
+    let reason = refused.expect_err("refused").to_string();
+    assert!(reason.starts_with("not yet valid"), "{reason}");
+}
+
+#[test]
 fn a_fresh_pair_from_a_ca_whose_clock_is_seconds_ahead_is_installed() {
     // The CA stamps notBefore with its own time, 5 s ahead of this device's clock.
     let events = Events::default();

@@ -8,7 +8,10 @@
 //! 2. on `Renew`/`Emergency` asks its [`RenewalSource`] for a new pair (a cloud CA through the
 //!    token keeper, a self-signed regeneration, or files an outside tool replaces);
 //! 3. validates the pair at the same wall-clock `now` — an invalid pair never goes live, the
-//!    last good identity stays, and the failure is recorded (so the schedule backs off);
+//!    last good identity stays, and the failure is recorded (so the schedule backs off); the
+//!    timing tolerances (a fresh pair's notBefore up to the policy's clock skew ahead, a pair
+//!    handed in at start checked at the nearest moment of its validity) are
+//!    [`TimingTolerance`]'s;
 //! 4. persists it atomically in the state directory (new files first, then one atomic write
 //!    of the record that names them, so a crash at any point leaves a whole pair — the old
 //!    or the new — and the history with it);
@@ -54,7 +57,7 @@ use latchkey_pki::inspect::CertInfo;
 use latchkey_pki::schedule::{
     Action, Decision, RenewalHistory, RenewalPolicy, RenewalSchedule, seed_from_identity,
 };
-use latchkey_pki::validate::{Bundle, Usage, ValidBundle, ValidationError, validate};
+use latchkey_pki::validate::{Bundle, TimingTolerance, Usage, ValidBundle, validate_allowing};
 
 pub use self::cloud::{CertificateIssuer, CloudSource, LegrandIssuer, legrand_ca_chain};
 pub use self::event::{RenewError, RenewalEvent, RenewalStatus, Stage};
@@ -252,9 +255,7 @@ impl<S: RenewalSource> RenewerBuilder<S> {
             (Some(kept), Some(handed)) if issued_later(&handed, &kept.pair) => {
                 let now = (settings.clock)();
                 let valid =
-                    settings.validate_when(&handed, now, None, |not_before, not_after| {
-                        Some(now.clamp(not_before, not_after))
-                    })?;
+                    settings.validate(&handed, now, None, TimingTolerance::NearestValidMoment)?;
                 let history = RenewalHistory::default();
                 let serial = match &store {
                     Some(store) => {
@@ -312,13 +313,12 @@ impl<S: RenewalSource> RenewerBuilder<S> {
                 // A pair handed in from outside (a registration's certificate) that has run out
                 // is renewed at once rather than refused, which would leave it running
                 // without renewal; its key and chain are checked all the same.
-                let valid = if issued_now {
-                    settings.validate_fresh(&pair, now, None)?
+                let tolerance = if issued_now {
+                    TimingTolerance::fresh(&settings.policy)
                 } else {
-                    settings.validate_when(&pair, now, None, |not_before, not_after| {
-                        Some(now.clamp(not_before, not_after))
-                    })?
+                    TimingTolerance::NearestValidMoment
                 };
+                let valid = settings.validate(&pair, now, None, tolerance)?;
                 let identity = identity_of(&valid)?;
                 let mut history = RenewalHistory::default();
                 if issued_now {
@@ -586,8 +586,8 @@ impl<S: RenewalSource> CertRenewer<S> {
         }
     }
 
-    /// Validates `pair` at `now` (against `roots_pem` when given, else the renewer's roots),
-    /// saves it, then swaps it in.
+    /// Validates `pair` at `now` as a fresh pair ([`TimingTolerance::fresh`]; against
+    /// `roots_pem` when given, else the renewer's roots), saves it, then swaps it in.
     async fn install(
         &self,
         now: u64,
@@ -596,7 +596,9 @@ impl<S: RenewalSource> CertRenewer<S> {
         roots_pem: Option<&[u8]>,
     ) -> Result<(), RenewError> {
         let _one_at_a_time = self.inner.installing.lock().await;
-        let valid = self.inner.settings.validate_fresh(pair, now, roots_pem)?;
+        let settings = &self.inner.settings;
+        let fresh = TimingTolerance::fresh(&settings.policy);
+        let valid = settings.validate(pair, now, roots_pem, fresh)?;
         let (serial, mut history) = {
             let current = self.lock();
             if current.leaf.fingerprint_sha256 == valid.leaf.fingerprint_sha256 {
@@ -669,13 +671,14 @@ impl<S: RenewalSource> CertRenewer<S> {
 }
 
 impl Settings {
-    /// `latchkey_pki::validate` of `pair` at `now` with this renewer's roots (or `roots`,
-    /// when given), host and usage.
+    /// `latchkey_pki::validate_allowing` of `pair` at `now`, with `tolerance`, this renewer's
+    /// roots (or `roots`, when given), host and usage.
     fn validate(
         &self,
         pair: &CertifiedPair,
         now: u64,
         roots: Option<&[u8]>,
+        tolerance: TimingTolerance,
     ) -> Result<ValidBundle, RenewError> {
         let mut bundle = Bundle::new(&pair.cert_pem, pair.key_pem()).with_usage(self.usage);
         if let Some(roots) = roots.or(self.roots_pem.as_deref()) {
@@ -684,48 +687,7 @@ impl Settings {
         if let Some(host) = &self.host {
             bundle = bundle.with_host(host);
         }
-        validate(&bundle, now).map_err(RenewError::Invalid)
-    }
-
-    /// [`Settings::validate`] of a pair just issued or uploaded: a notBefore up to the
-    /// policy's `clock_skew` ahead of this clock is accepted (a CA that does not backdate,
-    /// a device clock some seconds behind it), as the schedule itself tolerates.
-    fn validate_fresh(
-        &self,
-        pair: &CertifiedPair,
-        now: u64,
-        roots: Option<&[u8]>,
-    ) -> Result<ValidBundle, RenewError> {
-        let skew = self.policy.clock_skew;
-        self.validate_when(pair, now, roots, |not_before, _| {
-            (not_before > now && not_before - now <= skew).then_some(not_before)
-        })
-    }
-
-    /// [`Settings::validate`] at `now`; a pair refused only for when it is valid (not yet,
-    /// or no longer) passes if it is valid at the moment `moment(not_before, not_after)`
-    /// picks (everything else, the key and the chain, checked there as at `now`).
-    fn validate_when(
-        &self,
-        pair: &CertifiedPair,
-        now: u64,
-        roots: Option<&[u8]>,
-        moment: impl FnOnce(u64, u64) -> Option<u64>,
-    ) -> Result<ValidBundle, RenewError> {
-        match self.validate(pair, now, roots) {
-            Err(RenewError::Invalid(timing))
-                if matches!(
-                    timing,
-                    ValidationError::NotYetValid { .. } | ValidationError::Expired { .. }
-                ) =>
-            {
-                let refused = || RenewError::Invalid(timing.clone());
-                let leaf = leaf_of(pair, None).map_err(|_| refused())?;
-                let at = moment(leaf.not_before, leaf.not_after).ok_or_else(refused)?;
-                self.validate(pair, at, roots).map_err(|_| refused())
-            }
-            other => other,
-        }
+        validate_allowing(&bundle, now, tolerance).map_err(RenewError::Invalid)
     }
 }
 

@@ -276,7 +276,6 @@ pub struct App {
     pub(crate) guard: Guard,
     pub(crate) devices: DeviceDirectory,
     pub(crate) device_panels: BTreeMap<u32, String>,
-    next_device: u32,
     pub(crate) state: State,
     pub(crate) hasher: PasswordHasher,
     csrf_key: [u8; 32],
@@ -435,7 +434,6 @@ impl App {
         let mut app = App {
             devices: DeviceDirectory::new(rng),
             device_panels: BTreeMap::new(),
-            next_device: 1,
             config,
             guard,
             state,
@@ -716,7 +714,12 @@ impl App {
         let Some(c) = &panel.credentials else {
             return;
         };
-        let dev = DeviceId(self.next_device);
+        // Stable across restarts and re-registrations (the replay cache is keyed by it); a
+        // collision with another panel's id (2^-32) moves on to the next free one.
+        let mut dev = DeviceId::from_token(&c.auth_token);
+        while self.device_panels.contains_key(&dev.0) {
+            dev = dev.next();
+        }
         let Ok(creds) = DeviceCredentials::new(
             dev,
             &c.auth_token,
@@ -726,7 +729,6 @@ impl App {
             return;
         };
         if self.devices.insert(creds).is_ok() {
-            self.next_device = self.next_device.wrapping_add(1).max(1);
             self.device_panels.insert(dev.0, String::from(id));
         }
     }

@@ -619,3 +619,92 @@ fn a_provisioning_whose_state_write_failed_is_taken_back_and_the_device_provisio
     let (r, _) = h.send(ip(11), provision_req(body));
     assert_eq!(r.status, 409, "{}", r.text());
 }
+
+/// Provisions the panel already added with `code` (calaos_base shape) from `peer`.
+fn provision_added(
+    h: &mut H,
+    code: &str,
+    peer: std::net::IpAddr,
+) -> latchkey_protocol::guard::Signer {
+    let body = format!(
+        r#"{{"code":"{code}","device_info":{{"type":"esp32","mac_address":"AA:BB:CC:00:00:01","hardware_id":"waveshare-86-panel"}}}}"#
+    );
+    let (r, _) = h.send(peer, provision_req(&body));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = json(&r);
+    latchkey_protocol::guard::Signer::new(
+        v["auth_token"].as_str().unwrap(),
+        v["device_secret"].as_str().unwrap().as_bytes(),
+        SigningVariant::CalaosBase,
+    )
+    .unwrap()
+}
+
+/// The replay cache is keyed by `DeviceId`, which the app hands out in registration order
+/// and hands out again, in state order, on restore: a nonce recorded before a restart must
+/// still be refused after it, whichever order the panels were provisioned in.
+#[test]
+fn a_captured_upgrade_is_refused_after_a_restart_whatever_order_panels_provisioned_in() {
+    let mut h = H::new();
+    h.set_up();
+    for code in ["ORDR01", "ORDR02"] {
+        let (r, _) = h.admin(
+            Method::Post,
+            "/api/v3/remote_ui",
+            &format!(r#"{{"name":"Panel {code}","provisioning_code":"{code}"}}"#),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    // The second panel in the state provisions first.
+    let second = provision_added(&mut h, "ORDR02", ip(90));
+    let _first = provision_added(&mut h, "ORDR01", ip(91));
+    let captured = h.upgrade_request(&second);
+    let (r, _) = h.send(ip(92), captured.clone());
+    assert_eq!(r.status, 101, "{}", r.text());
+    let (r, _) = h.send(ip(93), captured.clone());
+    assert_eq!(r.status, 401, "a replay before the restart is refused");
+
+    // Graceful restart: state and guard snapshot written, read back 5 s later.
+    let state = h.app.state_json();
+    let guard = h.app.guard_snapshot(h.now());
+    h.advance(5);
+    let now = h.now();
+    h.app = latchkey_gateway::App::restore(
+        latchkey_gateway::AppConfig::for_tests(),
+        now,
+        &mut h.rng,
+        &state,
+        Some(&guard),
+    )
+    .unwrap();
+    // The timestamp still passes (±30 s): only the replay cache stands in the way.
+    let (r, _) = h.send(ip(94), captured);
+    assert_eq!(r.status, 401, "replay accepted after restart: {}", r.text());
+    assert_eq!(json(&r)["error"], "invalid_nonce");
+}
+
+/// Re-importing io.xml with a panel's own credentials re-registers it under a new
+/// `DeviceId`, which must not reopen a replay of its last upgrade.
+#[test]
+fn a_captured_upgrade_is_refused_after_an_io_xml_reimport_of_the_same_panel() {
+    let mut h = H::new();
+    h.set_up();
+    let (_, signer) = h.provision("XMLR01", SigningVariant::CalaosBase, ip(95));
+    let captured = h.upgrade_request(&signer);
+    let (r, _) = h.send(ip(96), captured.clone());
+    assert_eq!(r.status, 101, "{}", r.text());
+    let (r, _) = h.admin(Method::Get, "/api/v3/io.xml", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let xml = r.text();
+    let (r, _) = h.admin(Method::Post, "/api/v3/io.xml", &xml);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json(&r)["replaced"], 1);
+    h.advance(2);
+    let (r, _) = h.send(ip(97), captured);
+    assert_eq!(
+        r.status,
+        401,
+        "replay accepted after re-import: {}",
+        r.text()
+    );
+}

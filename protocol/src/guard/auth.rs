@@ -36,7 +36,7 @@ use rand_core::CryptoRng;
 use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq as _};
 
-use super::hash::Seed;
+use super::hash::{Seed, fingerprint64};
 use super::hex::{decode_hex_lower_32, is_hex};
 use crate::sip::header::{Key, fold_key};
 
@@ -160,6 +160,29 @@ impl NonceRule {
 /// The application's identifier of a provisioned device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DeviceId(pub u32);
+
+impl DeviceId {
+    /// A stable id for the device holding `token`: 32 bits of its SHA-256 (seed-independent),
+    /// never 0. The same credentials get the same id in every process and after every
+    /// restart or re-registration, so what the guard keeps per device — the replay cache,
+    /// carried over in its snapshot — stays with the credentials whatever order devices are
+    /// registered in. (Ids handed out by a counter in registration order let a nonce
+    /// recorded before a restart sit under another device's id after it, and a captured
+    /// request be replayed.) Two tokens share an id with probability 2^-32: a registry
+    /// then gives the second one [`DeviceId::next`].
+    #[must_use]
+    pub fn from_token(token: &str) -> DeviceId {
+        let id = fingerprint64(b"latchkey device id", token.as_bytes()) as u32;
+        DeviceId(id.max(1))
+    }
+
+    /// The id after this one, skipping 0 (for a registry resolving a collision of
+    /// [`DeviceId::from_token`]).
+    #[must_use]
+    pub fn next(self) -> DeviceId {
+        DeviceId(self.0.wrapping_add(1).max(1))
+    }
+}
 
 impl fmt::Display for DeviceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1022,8 +1022,16 @@ pub(crate) fn api<R: CryptoRng + ?Sized>(
             return error(403, "missing or wrong X-CSRF-Token");
         }
     }
-    let path = req.path.as_str();
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // Segments are percent-decoded after the split, so an id holding a space or a `/`
+    // (sent as %20, %2F) reaches its routes.
+    let mut decoded = Vec::new();
+    for seg in req.path.trim_start_matches('/').split('/') {
+        match percent_encoding::percent_decode_str(seg).decode_utf8() {
+            Ok(d) => decoded.push(d),
+            Err(_) => return error(400, "a path segment is not UTF-8 once percent-decoded"),
+        }
+    }
+    let segs: Vec<&str> = decoded.iter().map(AsRef::as_ref).collect();
     let ok = |v: Value| Response::json(200, &v);
     match (m, segs.as_slice()) {
         (Method::Get | Method::Head, ["api", "session"]) => {

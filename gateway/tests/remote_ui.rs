@@ -708,3 +708,40 @@ fn a_captured_upgrade_is_refused_after_an_io_xml_reimport_of_the_same_panel() {
         r.text()
     );
 }
+
+/// Ids may hold any text of 1 to 255 bytes; the `{id}` routes percent-decode each path
+/// segment, so a panel or IO named with a space or a `/` is reachable (the raw segment was
+/// compared: 404).
+#[test]
+fn api_reaches_a_panel_whose_id_needs_percent_encoding() {
+    let mut h = H::new();
+    h.set_up();
+    for (id, path) in [("hall panel", "hall%20panel"), ("a/b", "a%2Fb")] {
+        let (r, _) = h.admin(
+            Method::Post,
+            "/api/v3/remote_ui",
+            &format!(r#"{{"id":"{id}","name":"Hall","provisioning_code":"HALL1"}}"#),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        let (r, _) = h.admin(Method::Get, &format!("/api/v3/remote_ui/status/{path}"), "");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(json(&r)["id"], id, "{}", r.text());
+        let (r, _) = h.admin(Method::Delete, &format!("/api/v3/remote_ui/{path}"), "");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let (r, _) = h.admin(Method::Put, "/api/v3/io/a%20b", r#"{"name":"Lamp"}"#);
+    assert!(r.status < 300, "{}", r.text());
+    let (r, _) = h.admin(Method::Get, "/api/v3/io", "");
+    assert!(
+        json(&r)
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|io| io["id"] == "a b"),
+        "{}",
+        r.text()
+    );
+    // Not UTF-8 once decoded: refused, naming why.
+    let (r, _) = h.admin(Method::Get, "/api/v3/remote_ui/status/%FF", "");
+    assert_eq!(r.status, 400, "{}", r.text());
+}

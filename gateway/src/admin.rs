@@ -599,6 +599,8 @@ fn dashboard(app: &App, now: Now, csrf: &str, msg: &str) -> Response {
          <label>Type<input type=\"text\" name=\"type\" maxlength=\"255\" placeholder=\"light\"></label>\
          <label>Name<input type=\"text\" name=\"name\" maxlength=\"255\"></label>\
          <label>State<input type=\"text\" name=\"state\" maxlength=\"255\"></label>\
+         <label>GUI type<input type=\"text\" name=\"gui_type\" maxlength=\"255\" placeholder=\"light_dimmer\"></label>\
+         <p class=\"muted\">Fields left blank keep an existing IO's values.</p>\
          <button type=\"submit\">Save</button></form></details>",
         hidden("csrf", csrf)
     ));
@@ -765,16 +767,25 @@ fn admin_post<R: CryptoRng + ?Sized>(
             Err(e) => form_error(&csrf, &e),
         },
         "/admin/ios" => {
-            let io = Io {
-                id: String::from(form.text("id")),
-                kind: String::from(form.get("type").filter(|t| !t.is_empty()).unwrap_or("var")),
-                name: String::from(
-                    form.get("name")
+            // A field left blank keeps the IO's current value (a new IO: type `var`, its id
+            // as name, empty state and GUI type), so an edit never drops what the form
+            // does not show or the admin did not retype.
+            let id = form.text("id");
+            let current = app.state.ios.iter().find(|io| io.id == id);
+            let field = |k: &str, keep: Option<&str>, new: &str| {
+                String::from(
+                    form.get(k)
                         .filter(|t| !t.is_empty())
-                        .unwrap_or(form.text("id")),
-                ),
-                state: String::from(form.text("state")),
-                gui_type: String::new(),
+                        .or(keep)
+                        .unwrap_or(new),
+                )
+            };
+            let io = Io {
+                id: String::from(id),
+                kind: field("type", current.map(|c| c.kind.as_str()), "var"),
+                name: field("name", current.map(|c| c.name.as_str()), id),
+                state: field("state", current.map(|c| c.state.as_str()), ""),
+                gui_type: field("gui_type", current.map(|c| c.gui_type.as_str()), ""),
             };
             match upsert_io(app, io, fx) {
                 Ok(()) => Response::see_other("/admin?msg=io-saved"),

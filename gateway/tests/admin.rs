@@ -464,3 +464,49 @@ fn io_xml_export_stays_well_formed_whatever_names_devices_and_admins_send() {
         assert_eq!(back.len(), 1);
     }
 }
+
+/// Changing an IO's name on the dashboard keeps what the form does not show or the admin
+/// left blank: the GUI type the API gave it was dropped (panels then got `gui_type` =
+/// `type`), and a blank type became `var`.
+#[test]
+fn dashboard_io_edit_keeps_what_the_form_does_not_show() {
+    let mut h = H::new();
+    h.set_up();
+    let (r, _) = h.admin(
+        Method::Put,
+        "/api/v3/io/lamp",
+        r#"{"type":"light","name":"Lamp","state":"false","gui_type":"light_dimmer"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cookie = h.cookie.clone().unwrap();
+    let csrf = h.csrf.clone().unwrap();
+    let (r, _) = h.send(
+        ip(200),
+        Request::new(Method::Post, "/admin/ios")
+            .with_header("Cookie", &format!("__Host-lk_session={cookie}"))
+            .with_body(
+                format!("csrf={csrf}&id=lamp&type=light&name=Hall+lamp&state=false").into_bytes(),
+            ),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let io = h.app.ios().get("lamp").unwrap();
+    assert_eq!(io.name, "Hall lamp");
+    assert_eq!(
+        io.gui_type, "light_dimmer",
+        "the dashboard edit dropped the GUI type"
+    );
+    // Only the name given: type, state and GUI type stay.
+    let (r, _) = h.send(
+        ip(200),
+        Request::new(Method::Post, "/admin/ios")
+            .with_header("Cookie", &format!("__Host-lk_session={cookie}"))
+            .with_body(format!("csrf={csrf}&id=lamp&type=&name=Porch&state=").into_bytes()),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let io = h.app.ios().get("lamp").unwrap();
+    assert_eq!(
+        (io.name.as_str(), io.kind.as_str(), io.state.as_str()),
+        ("Porch", "light", "false")
+    );
+    assert_eq!(io.gui_type, "light_dimmer");
+}

@@ -15,7 +15,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use latchkey_pki::validate::{Bundle, validate};
-use latchkey_protocol::guard::{ClientKey, Now, PasswordError};
+use latchkey_protocol::guard::{ClientKey, DeviceCredentials, DeviceId, Now, PasswordError};
 use rand_core::CryptoRng;
 use serde_json::{Value, json};
 
@@ -1229,6 +1229,44 @@ fn import_xml(app: &mut App, req: &Request, fx: &mut Vec<Effect>) -> Response {
                 clash.id, clash.provisioning_code
             ),
         );
+    }
+    // Credentials no device could use are refused (the panel would show provisioned while
+    // its device is refused on every connection): ones the guard cannot take, and a token
+    // another panel holds — a kept one or another in the file.
+    let mut tokens: std::collections::BTreeSet<&str> = app
+        .state
+        .panels
+        .iter()
+        .filter(|kept| !imported.iter().any(|q| q.id == kept.id))
+        .filter_map(|kept| kept.credentials.as_ref().map(|c| c.auth_token.as_str()))
+        .collect();
+    for p in &imported {
+        let Some(c) = &p.credentials else {
+            continue;
+        };
+        if let Err(e) = DeviceCredentials::new(
+            DeviceId(1),
+            &c.auth_token,
+            c.device_secret.as_bytes(),
+            c.variant.signing(),
+        ) {
+            return error(
+                400,
+                &format!(
+                    "panel {}'s credentials cannot be used ({e}); nothing was imported",
+                    p.id
+                ),
+            );
+        }
+        if !tokens.insert(c.auth_token.as_str()) {
+            return error(
+                400,
+                &format!(
+                    "panel {} has the auth_token of another panel; nothing was imported",
+                    p.id
+                ),
+            );
+        }
     }
     let replaced = imported.len() - added;
     for panel in imported {

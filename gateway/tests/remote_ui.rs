@@ -709,6 +709,61 @@ fn a_captured_upgrade_is_refused_after_an_io_xml_reimport_of_the_same_panel() {
     );
 }
 
+/// An io.xml import whose panel carries an `auth_token` another panel holds (kept, or in
+/// the same file), or credentials the guard refuses, is refused as a whole, naming the
+/// panel: it answered 200 and showed the panel provisioned while its device was refused on
+/// every upgrade (the directory had dropped the duplicate).
+#[test]
+fn io_xml_import_never_accepts_credentials_no_device_can_use() {
+    let mut h = H::new();
+    h.set_up();
+    let (_, signer_a) = h.provision("AAAA1", SigningVariant::CalaosBase, ip(60));
+    let token_a = h.app.panels()[0]
+        .credentials
+        .as_ref()
+        .unwrap()
+        .auth_token
+        .clone();
+    let secret_b = "b".repeat(64);
+    let room = |panels: &str| {
+        format!(
+            r#"<calaos:ioconfig xmlns:calaos="http://www.calaos.fr"><calaos:home><calaos:room name="Hall" type="hall">{panels}</calaos:room></calaos:home></calaos:ioconfig>"#
+        )
+    };
+    let panel = |id: &str, code: &str, token: &str| {
+        format!(
+            r#"<calaos:remote_ui id="{id}" name="{id}" provisioning_code="{code}" auth_token="{token}" device_secret="{secret_b}"/>"#
+        )
+    };
+    let other = "c".repeat(64);
+    for (xml, named) in [
+        // A kept panel's token.
+        (
+            room(&panel("b", "BBBB1", &token_a)),
+            "panel b has the auth_token",
+        ),
+        // Two panels of the file with one token.
+        (
+            room(&(panel("c", "CCCC1", &other) + &panel("d", "DDDD1", &other))),
+            "panel d has the auth_token",
+        ),
+        // A token the guard refuses (a space is outside visible ASCII).
+        (
+            room(&panel("e", "EEEE1", "bad token")),
+            "panel e's credentials cannot be used",
+        ),
+    ] {
+        let (r, _) = h.admin(Method::Post, "/api/v3/io.xml", &xml);
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.text().contains(named), "{}", r.text());
+        assert_eq!(h.app.panels().len(), 1, "nothing was imported");
+    }
+    // Panel a still connects.
+    let req = h.upgrade_request(&signer_a);
+    let (up, _) = h.send(ip(61), req);
+    assert_eq!(up.status, 101, "{}", up.text());
+}
+
 /// Ids may hold any text of 1 to 255 bytes; the `{id}` routes percent-decode each path
 /// segment, so a panel or IO named with a space or a `/` is reachable (the raw segment was
 /// compared: 404).
@@ -744,4 +799,32 @@ fn api_reaches_a_panel_whose_id_needs_percent_encoding() {
     // Not UTF-8 once decoded: refused, naming why.
     let (r, _) = h.admin(Method::Get, "/api/v3/remote_ui/status/%FF", "");
     assert_eq!(r.status, 400, "{}", r.text());
+}
+
+/// Two panels whose tokens give the same [`DeviceId::from_token`] (32 bits: rare, but
+/// found here by a birthday search) both connect: the second gets the next id rather than
+/// replacing the first in the device directory.
+#[test]
+fn two_panels_whose_tokens_share_a_device_id_both_connect() {
+    use latchkey_protocol::guard::{DeviceId, Signer};
+    // SHA-256("latchkey device id" ‖ token), low 32 bits: 946127092 for both.
+    let (t1, t2) = (format!("{:064x}", 80_926), format!("{:064x}", 116_461));
+    assert_eq!(DeviceId::from_token(&t1), DeviceId::from_token(&t2));
+    let mut h = H::new();
+    h.set_up();
+    let secret = "5".repeat(64);
+    let xml = format!(
+        r#"<calaos:ioconfig xmlns:calaos="http://www.calaos.fr"><calaos:home><calaos:room name="Hall" type="hall">
+<calaos:remote_ui id="p1" name="One" provisioning_code="PPPP1" auth_token="{t1}" device_secret="{secret}"/>
+<calaos:remote_ui id="p2" name="Two" provisioning_code="PPPP2" auth_token="{t2}" device_secret="{secret}"/>
+</calaos:room></calaos:home></calaos:ioconfig>"#
+    );
+    let (r, _) = h.admin(Method::Post, "/api/v3/io.xml", &xml);
+    assert_eq!(r.status, 200, "{}", r.text());
+    for (i, token) in [&t1, &t2].into_iter().enumerate() {
+        let signer = Signer::new(token, secret.as_bytes(), SigningVariant::CalaosBase).unwrap();
+        let req = h.upgrade_request(&signer);
+        let (up, _) = h.send(ip(70 + i as u8), req);
+        assert_eq!(up.status, 101, "panel {}: {}", i + 1, up.text());
+    }
 }

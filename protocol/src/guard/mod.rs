@@ -451,7 +451,7 @@ impl Guard {
         };
         match self
             .nonces
-            .record_key(now.unix_secs, key, v.timestamp, v.tolerance_secs)
+            .record_key(now, key, v.timestamp, v.tolerance_secs)
         {
             Ok(()) => Ok(v.device),
             Err(NonceRefusal::Replayed) => {
@@ -616,7 +616,7 @@ impl Guard {
         self.provisioning_rate.sweep(now.instant, min);
         self.provisioning.sweep(now.instant, min);
         self.login.sweep(now.instant, min);
-        self.nonces.expire(now.unix_secs, min);
+        self.nonces.expire(now, min);
         let b = min.max(self.sessions.len() / 64);
         self.sessions.sweep(now.instant, b);
         self.next_sweep = if self.is_idle() {

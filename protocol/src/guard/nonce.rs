@@ -3,10 +3,15 @@
 //! Keyed by (device, nonce): a nonce of up to 64 hex digits is stored as its decoded bytes
 //! (exact), a longer one as its SHA-256 (collision-resistant). An entry recorded at wall time
 //! `now` for timestamp `ts` under tolerance `tol` lives until
-//! `max(ts + tol, now + retention)` **inclusive** — the last second at which the same
-//! timestamp would pass the skew check, or the retention (default 5 minutes, as calaos_base's
-//! `NONCE_EXPIRY_SECONDS`), whichever is later. Expiry is by wall time because the timestamp
-//! is wall time: a clock stepped backwards keeps entries longer, never shorter.
+//! `expires = max(ts + tol, now + retention)` **inclusive** — the last second at which the
+//! same timestamp would pass the skew check, or the retention (default 5 minutes, as
+//! calaos_base's `NONCE_EXPIRY_SECONDS`), whichever is later. Expiry is by wall time because
+//! the timestamp is wall time, **and** by monotonic time: an entry goes only once the wall
+//! clock has passed `expires` and `expires − now` seconds of monotonic time have gone by
+//! since it was recorded. So a wall clock stepped backwards keeps entries longer, and one
+//! stepped ahead for a while (then corrected back by NTP) does not let the sweep forget a
+//! nonce whose timestamp passes again. (Across a restart only the wall time is carried: a
+//! snapshot keeps the entries live by the wall clock at restore.)
 //!
 //! **Full policy — refuse, never evict.** A device holding `per_device_cap` live nonces is
 //! refused ([`NonceRefusal::DeviceQuotaExceeded`]) until some expire; when the whole cache
@@ -27,6 +32,7 @@ use core::time::Duration;
 use rand_core::CryptoRng;
 use sha2::{Digest as _, Sha256};
 
+use super::Now;
 use super::auth::DeviceId;
 use super::hash::Seed;
 use super::hex::decode_hex;
@@ -42,7 +48,7 @@ pub struct NonceConfig {
     /// Live nonces one device may hold (default 256: 20 attempts a minute for 5 minutes,
     /// with room to spare).
     pub per_device_cap: u32,
-    /// Live nonces in all (default 65,536; about 7 MiB when full).
+    /// Live nonces in all (default 65,536; about 8 MiB when full).
     pub global_cap: usize,
 }
 
@@ -123,8 +129,46 @@ impl NonceKey {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct NonceSlot {
     key: NonceKey,
-    /// Last Unix second the entry is live (0 = vacant).
+    /// Last Unix second the entry is live by the wall clock (0 = vacant).
     expires: u64,
+    /// Last monotonic second (of [`Now::instant`]) the entry is live by the monotonic clock.
+    held_until: u64,
+}
+
+impl NonceSlot {
+    /// Whether the entry is dead at `now`: past its expiry by both clocks.
+    #[inline]
+    fn dead(&self, now: Now) -> bool {
+        self.expires < now.unix_secs && self.held_until < mono_secs(now)
+    }
+}
+
+/// The monotonic second of `now`.
+#[inline]
+fn mono_secs(now: Now) -> u64 {
+    now.instant.duration_since_origin().as_secs()
+}
+
+/// An entry's expiry by both clocks: `(wall, monotonic)` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Expiry {
+    wall: u64,
+    mono: u64,
+}
+
+impl Expiry {
+    /// Live until wall second `wall` inclusive, recorded at `now`: as many monotonic
+    /// seconds ahead as `wall` is ahead of the wall clock.
+    fn at(now: Now, wall: u64) -> Self {
+        Expiry {
+            wall,
+            mono: mono_secs(now).saturating_add(wall.saturating_sub(now.unix_secs)),
+        }
+    }
+
+    fn passed(&self, now: Now) -> bool {
+        self.wall < now.unix_secs && self.mono < mono_secs(now)
+    }
 }
 
 impl Slot for NonceSlot {
@@ -137,6 +181,7 @@ impl Slot for NonceSlot {
                 bytes: [0; 32],
             },
             expires: 0,
+            held_until: 0,
         }
     }
     fn is_vacant(&self) -> bool {
@@ -163,7 +208,8 @@ impl Slot for NonceSlot {
 pub struct NonceCache {
     config: NonceConfig,
     table: Table<NonceSlot>,
-    per_device: BTreeMap<u32, VecDeque<u64>>,
+    /// Each device's live entries' expiries, in order.
+    per_device: BTreeMap<u32, VecDeque<Expiry>>,
 }
 
 impl NonceCache {
@@ -186,26 +232,21 @@ impl NonceCache {
         &self.config
     }
 
-    /// Records `nonce` for `device`, signed with `timestamp` under `tolerance_secs`, at wall
-    /// time `unix_now`. The nonce must already be valid hex for the device's variant.
+    /// Records `nonce` for `device`, signed with `timestamp` under `tolerance_secs`, at
+    /// `now`. The nonce must already be valid hex for the device's variant.
     ///
     /// # Errors
     ///
     /// [`NonceRefusal`]: a replay, or a full share / full cache (see the module docs).
     pub fn record(
         &mut self,
-        unix_now: u64,
+        now: Now,
         device: DeviceId,
         nonce: &str,
         timestamp: u64,
         tolerance_secs: u32,
     ) -> Result<(), NonceRefusal> {
-        self.record_key(
-            unix_now,
-            NonceKey::new(device, nonce),
-            timestamp,
-            tolerance_secs,
-        )
+        self.record_key(now, NonceKey::new(device, nonce), timestamp, tolerance_secs)
     }
 
     /// Loads the slot `key` would start probing at, whatever its device (see
@@ -216,37 +257,43 @@ impl NonceCache {
 
     pub(crate) fn record_key(
         &mut self,
-        unix_now: u64,
+        now: Now,
         key: NonceKey,
         timestamp: u64,
         tolerance_secs: u32,
     ) -> Result<(), NonceRefusal> {
         let expires = timestamp
             .saturating_add(u64::from(tolerance_secs))
-            .max(unix_now.saturating_add(self.config.retention.as_secs()))
+            .max(
+                now.unix_secs
+                    .saturating_add(self.config.retention.as_secs()),
+            )
             .max(1);
+        let expiry = Expiry::at(now, expires);
         let live = self.per_device.entry(key.device).or_default();
-        while live.front().is_some_and(|&e| e < unix_now) {
+        while live.front().is_some_and(|e| e.passed(now)) {
             live.pop_front();
         }
         let over_quota = live.len() >= self.config.per_device_cap as usize;
-        // One probe: the key's slot (a replay, or an expired entry to re-arm) or a new one.
-        let refusal = match self.table.find_or_insert(
+        let slot = NonceSlot {
             key,
-            || NonceSlot { key, expires },
-            |s| s.expires < unix_now,
-        ) {
-            Place::Found(i) if self.table.at(i).expires >= unix_now => Some(NonceRefusal::Replayed),
+            expires,
+            held_until: expiry.mono,
+        };
+        // One probe: the key's slot (a replay, or an expired entry to re-arm) or a new one.
+        let refusal = match self.table.find_or_insert(key, || slot, |s| s.dead(now)) {
+            Place::Found(i) if !self.table.at(i).dead(now) => Some(NonceRefusal::Replayed),
             Place::Found(_) | Place::New(_) if over_quota => {
                 if let Some(i) = self.table.find(&key)
                     && self.table.at(i).expires == expires
+                    && self.table.at(i).held_until == expiry.mono
                 {
                     self.table.remove_at(i);
                 }
                 Some(NonceRefusal::DeviceQuotaExceeded)
             }
             Place::Found(i) => {
-                self.table.at_mut(i).expires = expires;
+                *self.table.at_mut(i) = slot;
                 None
             }
             Place::New(_) => None,
@@ -259,8 +306,8 @@ impl NonceCache {
         // Kept sorted, so the front is always the first to expire: expiries are not
         // monotone when a long tolerance lets a timestamp from the future outlive later
         // ones (or the wall clock stepped back). In the usual order this appends.
-        let at = live.partition_point(|&e| e <= expires);
-        live.insert(at, expires);
+        let at = live.partition_point(|e| *e <= expiry);
+        live.insert(at, expiry);
         Ok(())
     }
 
@@ -270,13 +317,13 @@ impl NonceCache {
         }
     }
 
-    /// Whether `device` used `nonce` and the entry is live at `unix_now`.
+    /// Whether `device` used `nonce` and the entry is live at `now`.
     #[must_use]
-    pub fn contains(&self, unix_now: u64, device: DeviceId, nonce: &str) -> bool {
+    pub fn contains(&self, now: Now, device: DeviceId, nonce: &str) -> bool {
         let key = NonceKey::new(device, nonce);
         self.table
             .find(&key)
-            .is_some_and(|i| self.table.at(i).expires >= unix_now)
+            .is_some_and(|i| !self.table.at(i).dead(now))
     }
 
     /// Entries held, including expired ones not yet swept.
@@ -306,17 +353,17 @@ impl NonceCache {
             + self
                 .per_device
                 .values()
-                .map(|q| q.capacity() * 8 + 48)
+                .map(|q| q.capacity() * size_of::<Expiry>() + 48)
                 .sum::<usize>()
     }
 
-    /// Removes entries expired at `unix_now` from up to `min_budget` slots (or 1/64 of the
-    /// table when that is more); returns how many were removed.
-    pub fn expire(&mut self, unix_now: u64, min_budget: usize) -> usize {
+    /// Removes entries expired at `now` (by both clocks) from up to `min_budget` slots (or
+    /// 1/64 of the table when that is more); returns how many were removed.
+    pub fn expire(&mut self, now: Now, min_budget: usize) -> usize {
         let budget = self.table.sweep_budget(min_budget);
-        let removed = self.table.sweep(budget, |s| s.expires < unix_now).removed;
+        let removed = self.table.sweep(budget, |s| s.dead(now)).removed;
         self.per_device.retain(|_, q| {
-            while q.front().is_some_and(|&e| e < unix_now) {
+            while q.front().is_some_and(|e| e.passed(now)) {
                 q.pop_front();
             }
             if q.capacity() > 64 && q.len() * 4 < q.capacity() {
@@ -327,31 +374,36 @@ impl NonceCache {
         removed
     }
 
-    /// Live entries as (key, last live second), for a snapshot.
-    pub(crate) fn export(&self, unix_now: u64) -> impl Iterator<Item = (NonceKey, u64)> + '_ {
+    /// Live entries as (key, last live wall second), for a snapshot. An entry held only by
+    /// the monotonic clock (the wall clock is past its expiry) is carried with its expiry
+    /// moved to the present second, so a restore keeps it at least until then.
+    pub(crate) fn export(&self, now: Now) -> impl Iterator<Item = (NonceKey, u64)> + '_ {
         self.table
             .iter()
-            .filter(move |s| s.expires >= unix_now)
-            .map(|s| (s.key, s.expires))
+            .filter(move |s| !s.dead(now))
+            .map(move |s| (s.key, s.expires.max(now.unix_secs)))
     }
 
-    /// Restores one entry (dropped when expired or over a cap).
-    pub(crate) fn import(&mut self, unix_now: u64, key: NonceKey, expires: u64) {
-        if expires < unix_now || expires == 0 {
+    /// Restores one entry (dropped when expired by the wall clock or over a cap).
+    pub(crate) fn import(&mut self, now: Now, key: NonceKey, expires: u64) {
+        if expires < now.unix_secs || expires == 0 {
             return;
         }
         let live = self.per_device.entry(key.device).or_default();
         if live.len() >= self.config.per_device_cap as usize {
             return;
         }
-        if let Place::New(_) =
-            self.table
-                .find_or_insert(key, || NonceSlot { key, expires }, |s| s.expires < unix_now)
-        {
+        let expiry = Expiry::at(now, expires);
+        let slot = NonceSlot {
+            key,
+            expires,
+            held_until: expiry.mono,
+        };
+        if let Place::New(_) = self.table.find_or_insert(key, || slot, |s| s.dead(now)) {
             self.per_device
                 .entry(key.device)
                 .or_default()
-                .push_back(expires);
+                .push_back(expiry);
         }
         self.drop_if_unused(key.device);
     }

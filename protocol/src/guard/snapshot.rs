@@ -268,7 +268,7 @@ impl Guard {
         });
         w.section(NONCE, |w| {
             let mut n = 0;
-            for (key, expires) in self.nonces.export(now.unix_secs) {
+            for (key, expires) in self.nonces.export(now) {
                 w.u32(key.device);
                 w.u8(key.len);
                 w.bytes(&key.bytes);
@@ -397,11 +397,9 @@ impl Guard {
                         }
                         let bytes = r.array::<32>()?;
                         let expires = r.u64()?;
-                        guard.nonces.import(
-                            now.unix_secs,
-                            NonceKey { device, len, bytes },
-                            expires,
-                        );
+                        guard
+                            .nonces
+                            .import(now, NonceKey { device, len, bytes }, expires);
                     }
                 }
                 SESSION => {

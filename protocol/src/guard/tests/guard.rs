@@ -282,3 +282,28 @@ proptest! {
         }
     }
 }
+
+/// The replay cache expires by wall time, and the sweep removes an entry for good: a wall
+/// clock stepped an hour ahead for a moment (then corrected back by NTP) lets the sweep
+/// forget a nonce whose timestamp passes again once the clock is back, although only a
+/// second of monotonic time went by. The module docs promise a stepped clock keeps entries
+/// longer, never shorter.
+#[test]
+fn a_wall_clock_stepped_ahead_and_back_does_not_reopen_a_replay() {
+    let mut g = Guard::new(GuardConfig::default(), &mut rng(1)).unwrap();
+    let dev = directory(SigningVariant::CalaosBase);
+    let s = signer(SigningVariant::CalaosBase);
+    let h = s.sign(T0, &mut rng(2));
+    g.authenticate_device(at(0), key(1), &h.as_auth_headers(&s), &dev)
+        .unwrap();
+    // One monotonic second later the wall clock reads an hour ahead; the sweep runs.
+    g.handle_timeout(Now::new(Instant::from_secs(1001), T0 + 3600));
+    // NTP steps it back: the captured request's timestamp passes again (±30 s).
+    let replay = g.authenticate_device(
+        Now::new(Instant::from_secs(1002), T0 + 2),
+        key(2),
+        &h.as_auth_headers(&s),
+        &dev,
+    );
+    assert_eq!(replay, Err(AuthError::NonceReplayed));
+}

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 
 use super::{NONCE, T0, rng};
 use crate::guard::*;
+use crate::time::Instant;
 
 fn cache(per_device: u32, global: usize) -> NonceCache {
     NonceCache::new(
@@ -20,6 +21,11 @@ fn cache(per_device: u32, global: usize) -> NonceCache {
     )
 }
 
+/// Both clocks at wall second `unix` (the monotonic one 1,000 s past its origin at T0).
+fn at(unix: u64) -> Now {
+    Now::new(Instant::from_secs(1000 + unix - T0), unix)
+}
+
 fn hex(n: u64) -> alloc::string::String {
     format!("{n:064x}")
 }
@@ -27,17 +33,17 @@ fn hex(n: u64) -> alloc::string::String {
 #[test]
 fn a_nonce_is_refused_the_second_time() {
     let mut c = cache(16, 64);
-    c.record(T0, DeviceId(1), NONCE, T0, 30).unwrap();
+    c.record(at(T0), DeviceId(1), NONCE, T0, 30).unwrap();
     assert_eq!(
-        c.record(T0 + 1, DeviceId(1), NONCE, T0, 30),
+        c.record(at(T0 + 1), DeviceId(1), NONCE, T0, 30),
         Err(NonceRefusal::Replayed)
     );
     // The same nonce from another device is a different key.
-    c.record(T0 + 1, DeviceId(2), NONCE, T0, 30).unwrap();
+    c.record(at(T0 + 1), DeviceId(2), NONCE, T0, 30).unwrap();
     // Hex case does not make a nonce new.
     let upper = NONCE.to_ascii_uppercase();
     assert_eq!(
-        c.record(T0 + 2, DeviceId(1), &upper, T0, 30),
+        c.record(at(T0 + 2), DeviceId(1), &upper, T0, 30),
         Err(NonceRefusal::Replayed)
     );
 }
@@ -45,12 +51,12 @@ fn a_nonce_is_refused_the_second_time() {
 #[test]
 fn entry_lives_through_retention_inclusive_then_goes() {
     let mut c = cache(16, 64);
-    c.record(T0, DeviceId(1), NONCE, T0, 30).unwrap();
+    c.record(at(T0), DeviceId(1), NONCE, T0, 30).unwrap();
     // Retention 300 s dominates ts + tolerance: live at T0 + 300, gone at T0 + 301.
-    assert!(c.contains(T0 + 300, DeviceId(1), NONCE));
-    assert_eq!(c.expire(T0 + 300, 100), 0);
-    assert!(!c.contains(T0 + 301, DeviceId(1), NONCE));
-    assert_eq!(c.expire(T0 + 301, 100), 1);
+    assert!(c.contains(at(T0 + 300), DeviceId(1), NONCE));
+    assert_eq!(c.expire(at(T0 + 300), 100), 0);
+    assert!(!c.contains(at(T0 + 301), DeviceId(1), NONCE));
+    assert_eq!(c.expire(at(T0 + 301), 100), 1);
     assert!(c.is_empty());
     assert_eq!(c.device_len(DeviceId(1)), 0);
 }
@@ -66,36 +72,36 @@ fn entry_outlives_a_future_timestamp_that_could_still_pass() {
         },
         &mut rng(1),
     );
-    c.record(T0, DeviceId(1), NONCE, T0 + 60, 60).unwrap();
-    assert!(c.contains(T0 + 120, DeviceId(1), NONCE));
+    c.record(at(T0), DeviceId(1), NONCE, T0 + 60, 60).unwrap();
+    assert!(c.contains(at(T0 + 120), DeviceId(1), NONCE));
     assert_eq!(
-        c.record(T0 + 120, DeviceId(1), NONCE, T0 + 60, 60),
+        c.record(at(T0 + 120), DeviceId(1), NONCE, T0 + 60, 60),
         Err(NonceRefusal::Replayed)
     );
-    assert!(!c.contains(T0 + 121, DeviceId(1), NONCE));
+    assert!(!c.contains(at(T0 + 121), DeviceId(1), NONCE));
 }
 
 #[test]
 fn a_full_device_is_refused_not_evicted() {
     let mut c = cache(3, 64);
     for i in 0..3 {
-        c.record(T0, DeviceId(1), &hex(i), T0, 30).unwrap();
+        c.record(at(T0), DeviceId(1), &hex(i), T0, 30).unwrap();
     }
     assert_eq!(
-        c.record(T0, DeviceId(1), &hex(3), T0, 30),
+        c.record(at(T0), DeviceId(1), &hex(3), T0, 30),
         Err(NonceRefusal::DeviceQuotaExceeded)
     );
     // Nothing was evicted: every old nonce is still a replay.
     for i in 0..3 {
         assert_eq!(
-            c.record(T0 + 1, DeviceId(1), &hex(i), T0, 30),
+            c.record(at(T0 + 1), DeviceId(1), &hex(i), T0, 30),
             Err(NonceRefusal::Replayed)
         );
     }
     // Other devices are unaffected.
-    c.record(T0, DeviceId(2), &hex(3), T0, 30).unwrap();
+    c.record(at(T0), DeviceId(2), &hex(3), T0, 30).unwrap();
     // Once entries expire the device may go on.
-    c.record(T0 + 301, DeviceId(1), &hex(3), T0 + 301, 30)
+    c.record(at(T0 + 301), DeviceId(1), &hex(3), T0 + 301, 30)
         .unwrap();
 }
 
@@ -103,14 +109,14 @@ fn a_full_device_is_refused_not_evicted() {
 fn a_full_cache_is_refused_not_evicted() {
     let mut c = cache(8, 4);
     for d in 0..4 {
-        c.record(T0, DeviceId(d), NONCE, T0, 30).unwrap();
+        c.record(at(T0), DeviceId(d), NONCE, T0, 30).unwrap();
     }
     assert_eq!(
-        c.record(T0, DeviceId(9), NONCE, T0, 30),
+        c.record(at(T0), DeviceId(9), NONCE, T0, 30),
         Err(NonceRefusal::CacheFull)
     );
     for d in 0..4 {
-        assert!(c.contains(T0 + 1, DeviceId(d), NONCE));
+        assert!(c.contains(at(T0 + 1), DeviceId(d), NONCE));
     }
 }
 
@@ -120,10 +126,10 @@ fn long_design_nonces_are_keyed_by_digest() {
     let a = "ab".repeat(64);
     let mut b = a.clone();
     b.replace_range(127.., "c");
-    c.record(T0, DeviceId(1), &a, T0, 60).unwrap();
-    c.record(T0, DeviceId(1), &b, T0, 60).unwrap();
+    c.record(at(T0), DeviceId(1), &a, T0, 60).unwrap();
+    c.record(at(T0), DeviceId(1), &b, T0, 60).unwrap();
     assert_eq!(
-        c.record(T0, DeviceId(1), &a, T0, 60),
+        c.record(at(T0), DeviceId(1), &a, T0, 60),
         Err(NonceRefusal::Replayed)
     );
 }
@@ -142,7 +148,7 @@ proptest! {
         for (device, n, gap) in ops {
             now += gap * 10;
             let ts = now;
-            let r = c.record(now, DeviceId(device), &hex(n), ts, 30);
+            let r = c.record(at(now), DeviceId(device), &hex(n), ts, 30);
             let live = model.get(&(device, n)).is_some_and(|&e| e >= now);
             if live {
                 prop_assert_eq!(r, Err(NonceRefusal::Replayed));
@@ -151,7 +157,48 @@ proptest! {
                 model.insert((device, n), now + 300);
             }
             if gap % 3 == 0 {
-                c.expire(now, 7);
+                c.expire(at(now), 7);
+            }
+        }
+    }
+
+    #[test]
+    fn an_entry_lives_until_both_clocks_pass_its_expiry_whatever_the_wall_clock_does(
+        ops in proptest::collection::vec(
+            (0u64..4, 0u64..40, -400i64..400, any::<bool>()),
+            1..150,
+        ),
+    ) {
+        // Monotonic time only moves forward; the wall clock also steps either way. Model:
+        // nonce -> (wall expiry, monotonic expiry, seen dead). A replay is refused while
+        // either clock has not passed its expiry — unless the cache has already seen both
+        // pass (a sweep may then have dropped it: a wall clock stepped back past a moment
+        // both clocks agreed on is beyond what can be kept), and accepted once both passed.
+        let mut c = cache(1000, 1000);
+        let mut model: BTreeMap<u64, (u64, u64, bool)> = BTreeMap::new();
+        let (mut mono, mut wall) = (1000u64, T0);
+        for (n, tick, step, sweep) in ops {
+            mono += tick;
+            wall = wall.saturating_add_signed(if tick % 5 == 0 { step * 10 } else { tick as i64 });
+            let now = Now::new(Instant::from_secs(mono), wall);
+            let entry = model.get(&n).copied();
+            let passed = entry.is_none_or(|(w, m, _)| w < wall && m < mono);
+            let seen_dead = entry.is_none_or(|(_, _, d)| d);
+            let r = c.record(now, DeviceId(1), &hex(n), wall, 30);
+            if passed {
+                prop_assert_eq!(r, Ok(()), "both clocks past the expiry");
+            } else if !seen_dead {
+                prop_assert_eq!(r, Err(NonceRefusal::Replayed), "live by one clock");
+            }
+            if r.is_ok() {
+                model.insert(n, (wall + 300, mono + 300, false));
+            }
+            if sweep {
+                c.expire(now, 64);
+            }
+            // What this moment showed dead stays forgettable.
+            for (w, m, d) in model.values_mut() {
+                *d |= *w < wall && *m < mono;
             }
         }
     }
@@ -166,7 +213,7 @@ proptest! {
         let mut now = T0;
         for (device, n, gap) in ops {
             now += gap;
-            let _ = c.record(now, DeviceId(device), &hex(n), now, 30);
+            let _ = c.record(at(now), DeviceId(device), &hex(n), now, 30);
             prop_assert!(c.len() <= global.max(per as usize));
             for d in 0..5 {
                 prop_assert!(c.device_len(DeviceId(d)) <= per);
@@ -181,22 +228,24 @@ proptest! {
 fn a_device_count_drops_as_entries_expire_whatever_their_order() {
     let mut c = cache(16, 1024);
     // Expires at T0 + 1200 (timestamp 600 s ahead, tolerance 600).
-    c.record(T0, DeviceId(1), &hex(0), T0 + 600, 600).unwrap();
+    c.record(at(T0), DeviceId(1), &hex(0), T0 + 600, 600)
+        .unwrap();
     // Fifteen more, each expiring 600 s after its own second.
     for n in 1..16 {
-        c.record(T0 + n, DeviceId(1), &hex(n), T0 + n, 600).unwrap();
+        c.record(at(T0 + n), DeviceId(1), &hex(n), T0 + n, 600)
+            .unwrap();
     }
     assert_eq!(
-        c.record(T0 + 16, DeviceId(1), &hex(16), T0 + 16, 600),
+        c.record(at(T0 + 16), DeviceId(1), &hex(16), T0 + 16, 600),
         Err(NonceRefusal::DeviceQuotaExceeded)
     );
     // At T0 + 700 only the first is live: room for fifteen again.
     for n in 0..15 {
-        c.record(T0 + 700, DeviceId(1), &hex(100 + n), T0 + 700, 600)
+        c.record(at(T0 + 700), DeviceId(1), &hex(100 + n), T0 + 700, 600)
             .unwrap_or_else(|e| panic!("nonce {n}: {e}"));
     }
     assert_eq!(
-        c.record(T0 + 700, DeviceId(1), &hex(200), T0 + 700, 600),
+        c.record(at(T0 + 700), DeviceId(1), &hex(200), T0 + 700, 600),
         Err(NonceRefusal::DeviceQuotaExceeded)
     );
 }

@@ -1,8 +1,9 @@
 //! `latchkey bticino open | light | listen` with the registration `bticino setup` saves,
 //! against the stand-in mutual-TLS registrar of the runtime tests
 //! (`runtime-tokio/tests/shared/sip_peer.rs`): locks chosen by name or id, an unknown lock
-//! named with the known ones, the MESSAGE bodies checked at the server, and `listen`
-//! un-REGISTERing on SIGTERM.
+//! named with the known ones, the MESSAGE bodies checked at the server, `listen`
+//! un-REGISTERing on SIGTERM, and one-shot `open`/`light` presenting the newer of the
+//! registration's certificate and the renewal `listen` stored.
 
 mod common;
 use common::{assert_exit, latchkey, s};
@@ -288,10 +289,24 @@ fn client_cert(cn: &str, key: &impl rcgen::PublicKeyData, age: u64, days: u64) -
     params.signed_by(key, &pki().ca).unwrap().pem()
 }
 
-#[test]
-fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_the_new_one() {
+/// The stand-in Legrand certificate endpoint's answer to a request `body` (`{"csr": …}`):
+/// a 90-day client certificate named `cn` for the CSR's key, from the registrar's CA.
+fn certificate_for_csr(body: &[u8], cn: &str) -> String {
     use base64::Engine as _;
     use x509_cert::der::Decode as _;
+    let v: Value = serde_json::from_slice(body).unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(v["csr"].as_str().unwrap())
+        .unwrap();
+    let csr = x509_cert::request::CertReq::from_der(&der).unwrap();
+    let key = CsrKey(csr.info.public_key.subject_public_key.raw_bytes().to_vec());
+    let pem = client_cert(cn, &key, 0, 90);
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    json!({"cert": b64, "receiver": {}}).to_string()
+}
+
+#[test]
+fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_the_new_one() {
     let peer = Peer::start(600);
     let d = state("renew");
     // The saved 90-day certificate has 10 days left: the BTicino rule (30 days ahead) renews
@@ -331,21 +346,11 @@ fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_t
         } else if req.method == "POST" && path == "/certificate/api/v1.0/ca/information/clientCerts"
         {
             *auth_seen.lock().unwrap() = req.header("authorization").map(str::to_owned);
-            {
-                *seen.lock().unwrap() += 1;
-                let v: Value = serde_json::from_slice(&req.body).unwrap();
-                let der = base64::engine::general_purpose::STANDARD
-                    .decode(v["csr"].as_str().unwrap())
-                    .unwrap();
-                let csr = x509_cert::request::CertReq::from_der(&der).unwrap();
-                let key = CsrKey(csr.info.public_key.subject_public_key.raw_bytes().to_vec());
-                let pem = client_cert("panel-renewed", &key, 0, 90);
-                let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-                (
-                    "201 Created",
-                    json!({"cert": b64, "receiver": {}}).to_string(),
-                )
-            }
+            *seen.lock().unwrap() += 1;
+            (
+                "201 Created",
+                certificate_for_csr(&req.body, "panel-renewed"),
+            )
         } else {
             ("404 Not Found", "{}".to_owned())
         };
@@ -408,4 +413,225 @@ fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_t
     // Persisted: the renewer's record and the new pair beside the registration.
     assert!(d.join("bticino-c100x-sip-client.json").exists());
     let _ = std::fs::remove_dir_all(d);
+}
+
+/// The client certificate names of the TLS connections the peer accepted after the first
+/// `from` things it saw.
+fn connected_since(peer: &Peer, from: usize) -> Vec<String> {
+    peer.seen()
+        .into_iter()
+        .skip(from)
+        .filter_map(|x| match x {
+            Seen::Connected(cn) => Some(cn),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs the one-shot `bticino open` (lock "gate") and `bticino light` against `peer` with the
+/// registration in `d`; the client certificate names each of them presented.
+fn one_shot_certificates(peer: &Peer, d: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let server = format!("127.0.0.1:{}", peer.addr.port());
+    let sd = s(d);
+    assert!(
+        !d.join("bticino-c100x-listen.sock").exists(),
+        "no listener runs: the commands connect on their own"
+    );
+    let before = peer.seen().len();
+    let out = latchkey(&[
+        "bticino",
+        "open",
+        "--state-dir",
+        &sd,
+        "--server",
+        &server,
+        "--lock",
+        "gate",
+    ]);
+    assert_exit(&out, 0);
+    let open = connected_since(peer, before);
+    let before = peer.seen().len();
+    let out = latchkey(&[
+        "bticino",
+        "light",
+        "--state-dir",
+        &sd,
+        "--server",
+        &server,
+        "--light",
+        "stairs-7",
+    ]);
+    assert_exit(&out, 0);
+    (open, connected_since(peer, before))
+}
+
+#[cfg(unix)]
+#[test]
+fn open_and_light_present_the_renewal_listen_stored_when_newer_than_the_registrations() {
+    let peer = Peer::start(600);
+    let d = state("one-shot-renewed");
+    // The registration's certificate has 10 days left: `listen` renews it at once.
+    let old_key = rcgen::KeyPair::generate().unwrap();
+    let reg_path = d.join("bticino-c100x-registration.json");
+    let mut reg: Value = serde_json::from_slice(&std::fs::read(&reg_path).unwrap()).unwrap();
+    reg["certificate_pem"] = json!(client_cert("panel-old", &old_key, 80, 10));
+    reg["plant"] = json!({"id": "p-1", "name": "Home", "country": "IT", "kind": "residential",
+                          "owner_id": "oid-9", "owner_email": "owner@example.com"});
+    std::fs::write(&reg_path, reg.to_string()).unwrap();
+    std::fs::write(
+        d.join("bticino-c100x-client-key.pem"),
+        old_key.serialize_pem(),
+    )
+    .unwrap();
+    let api = support::Server::tls(move |req: &support::Received, out| {
+        let path = req.target.split('?').next().unwrap_or_default().to_owned();
+        let (status, body) =
+            if req.method == "POST" && path == "/certificate/api/v1.0/ca/information/clientCerts" {
+                (
+                    "201 Created",
+                    certificate_for_csr(&req.body, "panel-renewed"),
+                )
+            } else {
+                ("404 Not Found", "{}".to_owned())
+            };
+        write!(
+            out,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        Ok(support::Ending::Clean)
+    });
+    let files = legrand::prepare(&d, &d, &legrand::c100x_profile(api.port()));
+
+    // `listen` renews and stores the new pair beside the registration, then stops.
+    let server = format!("127.0.0.1:{}", peer.addr.port());
+    let listener = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args([
+            "bticino",
+            "listen",
+            "--state-dir",
+            &s(&d),
+            "--server",
+            &server,
+        ])
+        .args(["--profile-file", &s(&files.profile)])
+        .args(["--ca-file", &s(&files.api_ca)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let listener = Kill(Some(listener));
+    let record = d.join("bticino-c100x-sip-client.json");
+    let renewed_and_registered = peer.wait_for(Duration::from_secs(20), |seen| {
+        seen.iter()
+            .any(|x| matches!(x, Seen::Register { expires, cn } if *expires > 0 && cn == "panel-renewed"))
+    });
+    let out = listener.stop();
+    assert!(
+        renewed_and_registered,
+        "listen did not renew: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    assert_eq!(
+        stored["serial"], 2,
+        "the renewal is the stored pair: {stored}"
+    );
+    // The registration file still holds the first certificate: the renewal is only in the
+    // renewer's store.
+    let saved: Value = serde_json::from_slice(&std::fs::read(&reg_path).unwrap()).unwrap();
+    assert_eq!(saved["certificate_pem"], reg["certificate_pem"]);
+
+    let (open, light) = one_shot_certificates(&peer, &d);
+    assert_eq!(open, ["panel-renewed"], "open presented {open:?}");
+    assert_eq!(light, ["panel-renewed"], "light presented {light:?}");
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn open_and_light_present_the_registrations_certificate_when_the_stored_renewal_is_older() {
+    use latchkey_tokio::renewer::{CertRenewer, CertifiedPair, SelfSignedSource};
+    let peer = Peer::start(600);
+    let d = state("one-shot-older-renewal");
+    // A renewal the listener stored a month ago for an earlier registration...
+    let earlier_key = rcgen::KeyPair::generate().unwrap();
+    let earlier = CertifiedPair::new(
+        client_cert("panel-renewed-earlier", &earlier_key, 30, 60).into_bytes(),
+        earlier_key.serialize_pem().into_bytes(),
+    );
+    tokio_runtime().block_on(async {
+        let source = SelfSignedSource::new(
+            latchkey_pki::request::RequestParams::new(
+                latchkey_pki::request::DistinguishedName::common_name("unused"),
+            ),
+            Duration::from_secs(86_400),
+        );
+        // The name `bticino listen` persists its renewals under.
+        CertRenewer::builder(source)
+            .usage(latchkey_pki::validate::Usage::ClientAuth)
+            .roots(pki().ca_pem.clone().into_bytes())
+            .persist(
+                latchkey_tokio::state::StateDir::open(&d).await.unwrap(),
+                "bticino-c100x-sip-client",
+            )
+            .initial_pair(earlier)
+            .start()
+            .await
+            .expect("the earlier renewal is stored");
+    });
+    // ...then `setup` ran again: the registration's certificate was issued since.
+    let new_key = rcgen::KeyPair::generate().unwrap();
+    let reg_path = d.join("bticino-c100x-registration.json");
+    let mut reg: Value = serde_json::from_slice(&std::fs::read(&reg_path).unwrap()).unwrap();
+    reg["certificate_pem"] = json!(client_cert("panel-registered", &new_key, 0, 90));
+    std::fs::write(&reg_path, reg.to_string()).unwrap();
+    std::fs::write(
+        d.join("bticino-c100x-client-key.pem"),
+        new_key.serialize_pem(),
+    )
+    .unwrap();
+    assert!(
+        latchkey_tokio::renewer::read_stored_pair(&d, "bticino-c100x-sip-client")
+            .unwrap()
+            .is_some(),
+        "a stored renewal is there to be passed over"
+    );
+
+    let (open, light) = one_shot_certificates(&peer, &d);
+    assert_eq!(open, ["panel-registered"], "open presented {open:?}");
+    assert_eq!(light, ["panel-registered"], "light presented {light:?}");
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// A tokio runtime for the test's own async set-up.
+fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A child process killed (if still running) when dropped.
+struct Kill(Option<std::process::Child>);
+
+impl Kill {
+    /// Stops the child with SIGTERM (it un-REGISTERs and removes its control socket) and
+    /// returns its output.
+    fn stop(mut self) -> std::process::Output {
+        let child = self.0.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait_with_output().expect("output")
+    }
+}
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

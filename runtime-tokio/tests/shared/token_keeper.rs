@@ -1,6 +1,7 @@
 //! The token keeper against a scripted HTTPS token endpoint that rotates refresh tokens and
 //! revokes the grant on reuse: single flight across threads, restart from the state file,
-//! retry-once on 401, and two processes sharing one state file.
+//! retry-once on 401, two processes sharing one state file, and a login made by another
+//! process adopted (by a running keeper waiting for one, and by a refresh that meets it).
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
@@ -537,4 +538,202 @@ fn a_keeper_dropped_with_an_effect_left_unfinished_is_freed() {
         1,
         "the keeper outlived its last handle"
     );
+}
+
+/// A wall clock for a keeper: the system's, moved by the seconds stored in the handle.
+fn shifted_clock() -> (Clock, Arc<AtomicI64>) {
+    let shift = Arc::new(AtomicI64::new(0));
+    let moved = Arc::clone(&shift);
+    let clock: Clock = Arc::new(move || {
+        let real = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let secs = real
+            .as_secs()
+            .saturating_add_signed(moved.load(Ordering::SeqCst));
+        Duration::new(secs, real.subsec_nanos())
+    });
+    (clock, shift)
+}
+
+/// Polls `probe` to completion with `keeper.run()` going on beside it on the same task (as
+/// a `latchkey token keep` daemon runs it); `run` is dropped once `probe` is done.
+async fn while_running<T>(keeper: &TokenKeeper, probe: impl std::future::Future<Output = T>) -> T {
+    let mut run = std::pin::pin!(keeper.run());
+    let mut probe = std::pin::pin!(probe);
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(v) = probe.as_mut().poll(cx) {
+            return std::task::Poll::Ready(v);
+        }
+        let _ = run.as_mut().poll(cx);
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// Waits up to `limit` (polling every 10 ms) until `done` holds; whether it did.
+async fn until(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    while !done() {
+        if started.elapsed() > limit {
+            return false;
+        }
+        crate::rt::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}
+
+/// The token endpoint's answer to a login made elsewhere (another process's `latchkey
+/// login`), with the tokens the endpoint now honours.
+fn login_answer(w: &World, access: &str, refresh: &str) -> HttpResponse {
+    let mut idp = w.idp.lock().unwrap();
+    idp.live = refresh.to_owned();
+    idp.revoked = false;
+    idp.valid = vec![access.to_owned()];
+    HttpResponse::new(
+        200,
+        format!(
+            r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":3600,"refresh_token":"{refresh}"}}"#
+        ),
+    )
+}
+
+/// What the state file holds now.
+fn on_disk(w: &World) -> latchkey_oauth_core::session::Snapshot {
+    let bytes = std::fs::read(w.dir.0.join(state_file_name("generic"))).unwrap();
+    latchkey_oauth_core::session::Snapshot::from_json(&bytes).unwrap()
+}
+
+#[test]
+fn a_running_keeper_waiting_for_a_login_adopts_one_made_by_another_process_at_its_next_recheck() {
+    use latchkey_oauth_core::session::{Phase, REAUTH_RECHECK};
+    let w = world("reauth-adopt", 600);
+    let (clock, shift) = shifted_clock();
+    block_on(async {
+        // The daemon (`latchkey token keep`): its clock is the test's, and it looks at the
+        // session every 50 ms rather than every minute.
+        let daemon = keeper(&w)
+            .await
+            .with_clock(clock)
+            .with_wake_cap(Duration::from_millis(50));
+        login_expired(&w, &daemon).await;
+        // The grant is revoked: the refresh is refused and the daemon asks for a login.
+        w.idp.lock().unwrap().live = "revoked-elsewhere".into();
+        let err = daemon.access_token().await.unwrap_err();
+        assert!(err.to_string().contains("invalid_grant"), "{err}");
+        assert_eq!(daemon.status().state, Phase::ReauthRequired);
+        assert!(on_disk(&w).reauth_required.is_some());
+        let refreshes = w.idp.lock().unwrap().refreshes;
+
+        while_running(&daemon, async {
+            // `latchkey login` in another process stores a fresh session in the same file.
+            let other = keeper(&w).await;
+            let answer = login_answer(&w, "at-new", "rt-new");
+            let tokens =
+                parse_token_response(&answer, now(), &profile(&w.server).response).unwrap();
+            other.login(tokens, Grant::RefreshToken).await.unwrap();
+            drop(other);
+            // Before the re-read is due the daemon still waits for a login...
+            crate::rt::sleep(Duration::from_millis(300)).await;
+            assert_eq!(daemon.status().state, Phase::ReauthRequired);
+            // ...and once a re-read is due (the wall clock passes it), it takes the login.
+            shift.store(i64::try_from(REAUTH_RECHECK).unwrap() + 1, Ordering::SeqCst);
+            assert!(
+                until(Duration::from_secs(10), || daemon.status().state
+                    == Phase::Ready)
+                .await,
+                "the running keeper never adopted the login: {:?}",
+                daemon.status()
+            );
+        })
+        .await;
+
+        // Healthy, with the other process's tokens, and no refresh spent to get there.
+        let status = daemon.status();
+        assert!(status.token_valid, "{status:?}");
+        assert_eq!(status.reauth_reason, None);
+        let (token, _) = daemon
+            .access_token()
+            .await
+            .expect("the adopted login's token");
+        assert_eq!(token.expose(), "at-new");
+        assert_eq!(w.idp.lock().unwrap().refreshes, refreshes);
+        // The login on disk was kept, not overwritten with the daemon's "reauth required".
+        let disk = on_disk(&w);
+        assert_eq!(
+            disk.refresh_token.as_ref().map(|t| t.expose()),
+            Some("rt-new")
+        );
+        assert!(disk.reauth_required.is_none(), "{:?}", disk.reauth_required);
+        let req = HttpRequest::new(Method::Get, w.server.url("/resource"));
+        assert_eq!(daemon.send_authorized(&req).await.unwrap().status, 200);
+    });
+}
+
+#[test]
+fn a_refresh_that_meets_a_login_made_meanwhile_adopts_the_login_instead_of_overwriting_it() {
+    use latchkey_oauth_core::session::Phase;
+    // While the token endpoint answers the daemon's refresh (rt0 -> rt1), `latchkey login`
+    // in another process stores a new session in the same state file.
+    let world_cell: Arc<Mutex<Option<(std::path::PathBuf, String)>>> = Arc::new(Mutex::new(None));
+    let logged_in = Arc::new(AtomicU32::new(0));
+    let (cell, count) = (Arc::clone(&world_cell), Arc::clone(&logged_in));
+    let w = world_with(
+        "refresh-meets-login",
+        Arc::new(move || {
+            if count.fetch_add(1, Ordering::SeqCst) > 0 {
+                return; // only during the first refresh
+            }
+            let (dir, token_url) = cell.lock().unwrap().clone().unwrap();
+            let mut profile = Profile::builtin("generic")
+                .unwrap()
+                .with_client_id("keeper-test");
+            profile.endpoints.token = Some(token_url);
+            // Another process, logging in two seconds later by its own clock (a session
+            // start other than the daemon's, which is counted in whole seconds).
+            let (clock, shift) = shifted_clock();
+            shift.store(2, Ordering::SeqCst);
+            block_on(async {
+                let state = StateDir::open(&dir).await.unwrap();
+                let other =
+                    TokenKeeper::open(profile.clone(), SessionConfig::default(), state, client())
+                        .await
+                        .unwrap()
+                        .with_clock(clock);
+                let answer = HttpResponse::new(
+                    200,
+                    r#"{"access_token":"at-new","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-new"}"#,
+                );
+                let tokens = parse_token_response(&answer, now() + 2, &profile.response).unwrap();
+                other.login(tokens, Grant::RefreshToken).await.unwrap();
+            });
+        }),
+    );
+    *world_cell.lock().unwrap() = Some((w.dir.0.clone(), w.server.url("/token")));
+    block_on(async {
+        let daemon = keeper(&w).await;
+        login_expired(&w, &daemon).await;
+        let (token, _) = daemon
+            .access_token()
+            .await
+            .expect("a token after the refresh");
+        assert_eq!(logged_in.load(Ordering::SeqCst), 1, "the login happened");
+        assert_eq!(
+            token.expose(),
+            "at-new",
+            "the login made meanwhile is the session now"
+        );
+        let status = daemon.status();
+        assert_eq!(status.state, Phase::Ready, "{status:?}");
+        assert!(
+            status.token_valid && status.reauth_reason.is_none(),
+            "{status:?}"
+        );
+        let disk = on_disk(&w);
+        assert_eq!(
+            disk.refresh_token.as_ref().map(|t| t.expose()),
+            Some("rt-new"),
+            "the login was overwritten by the refresh's tokens"
+        );
+        assert!(disk.refresh_in_flight.is_none());
+        assert_eq!(w.idp.lock().unwrap().refreshes, 1);
+    });
 }

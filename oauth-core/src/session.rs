@@ -932,10 +932,7 @@ impl TokenSession {
                 match on_disk {
                     // Someone logged in meanwhile (`latchkey login` in another process): the
                     // new login wins over tokens refreshed for the session it replaced.
-                    Some(disk)
-                        if disk.session_started_at != snap.session_started_at
-                            && self.is_newer_login(&disk) =>
-                    {
+                    Some(disk) if self.is_login_made_elsewhere(&disk, &snap) => {
                         self.adopt(now, disk);
                     }
                     // These tokens were just issued by the server for our refresh token:
@@ -991,6 +988,21 @@ impl TokenSession {
     /// Whether `disk` holds a login other than the session this process holds: usable tokens
     /// of this provider, not marked "reauth required", and another session (started at
     /// another time, or with another refresh token than the one this process holds).
+    /// Whether `disk` holds a login another process made since the session of `ours` (a
+    /// snapshot this session is writing) began: another session start, or — a login in
+    /// the very second ours began — never refreshed, no refresh under way, and not the
+    /// refresh token this session held.
+    fn is_login_made_elsewhere(&self, disk: &Snapshot, ours: &Snapshot) -> bool {
+        let another_session = disk.session_started_at != ours.session_started_at
+            || (disk.last_refresh_at.is_none()
+                && disk.refresh_in_flight.is_none()
+                && self
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| disk.refresh_token != c.refresh_token));
+        another_session && self.is_newer_login(disk)
+    }
+
     fn is_newer_login(&self, disk: &Snapshot) -> bool {
         let usable = disk.provider == self.profile.name
             && disk.reauth_required.is_none()

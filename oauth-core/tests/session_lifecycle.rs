@@ -1089,13 +1089,18 @@ fn a_clock_set_back_during_a_backoff_keeps_the_wait_instead_of_adding_the_jump()
 /// read of the file) logs in and writes the login (always unconditionally) to `daemon`'s
 /// file. Returns the login's refresh token.
 fn login_elsewhere(daemon: &mut Rig, read: Snapshot, seed: u64) -> Secret {
+    login_elsewhere_at(daemon, read, seed, daemon.now + 1)
+}
+
+/// [`login_elsewhere`] with the login made at wall second `at`.
+fn login_elsewhere_at(daemon: &mut Rig, read: Snapshot, seed: u64, at: u64) -> Secret {
     let mut login =
         TokenSession::restore(common::profile(), cfg(), seed, read, daemon.now).unwrap();
     while login.poll_event().is_some() {}
     let answer = daemon.server.login(daemon.now);
     let tokens = parse_token_response(&answer, daemon.now, &common::profile().response).unwrap();
     let new_login = tokens.refresh_token.clone().unwrap();
-    login.handle_login(daemon.now + 1, tokens, Grant::RefreshToken);
+    login.handle_login(at, tokens, Grant::RefreshToken);
     while let Some(event) = login.poll_event() {
         if let Event::Persist {
             id,
@@ -1159,6 +1164,21 @@ fn a_login_that_read_the_file_before_the_daemons_marker_is_not_overwritten_by_it
         read_before_marker.revision + 1
     );
     let new_login = login_elsewhere(&mut daemon, read_before_marker, 8);
+    assert_refresh_adopts_login(&mut daemon, &new_login);
+}
+
+#[test]
+fn a_login_made_elsewhere_in_the_same_second_the_session_began_is_adopted_not_overwritten() {
+    // Sessions were told apart by `session_started_at` alone (whole seconds): a login made
+    // in the very second the daemon's own session began looked like that session.
+    let mut daemon = Rig::logged_in(900, cfg(), 9);
+    let started = daemon.disk.as_ref().unwrap().session_started_at;
+    daemon.session.force_refresh(daemon.now);
+    daemon.collect();
+    daemon.write_one(); // the daemon's in-flight marker
+    let read = daemon.disk.clone().unwrap();
+    let new_login = login_elsewhere_at(&mut daemon, read, 10, started);
+    assert_eq!(daemon.disk.as_ref().unwrap().session_started_at, started);
     assert_refresh_adopts_login(&mut daemon, &new_login);
 }
 

@@ -687,22 +687,19 @@ fn a_refresh_that_meets_a_login_made_meanwhile_adopts_the_login_instead_of_overw
                 .unwrap()
                 .with_client_id("keeper-test");
             profile.endpoints.token = Some(token_url);
-            // Another process, logging in two seconds later by its own clock (a session
-            // start other than the daemon's, which is counted in whole seconds).
-            let (clock, shift) = shifted_clock();
-            shift.store(2, Ordering::SeqCst);
+            // Another process logs in, usually within the second the daemon's session
+            // began (session starts are whole seconds: the login must still be told apart).
             block_on(async {
                 let state = StateDir::open(&dir).await.unwrap();
                 let other =
                     TokenKeeper::open(profile.clone(), SessionConfig::default(), state, client())
                         .await
-                        .unwrap()
-                        .with_clock(clock);
+                        .unwrap();
                 let answer = HttpResponse::new(
                     200,
                     r#"{"access_token":"at-new","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-new"}"#,
                 );
-                let tokens = parse_token_response(&answer, now() + 2, &profile.response).unwrap();
+                let tokens = parse_token_response(&answer, now(), &profile.response).unwrap();
                 other.login(tokens, Grant::RefreshToken).await.unwrap();
             });
         }),

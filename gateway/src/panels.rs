@@ -115,7 +115,7 @@ pub(crate) fn provision<R: CryptoRng + ?Sized>(
     if let Err(denied) = app.guard.check_provisioning(now, client, &p.code) {
         let mut r = error(denied.status(), "Too many requests or blacklisted");
         if let latchkey_protocol::guard::ProvisioningDenied::RateLimited { retry_after } = denied {
-            r.set_header("Retry-After", retry_after.as_secs().max(1).to_string());
+            r.set_header("Retry-After", retry_after_secs(retry_after));
         }
         return r;
     }
@@ -227,7 +227,7 @@ pub(crate) fn upgrade(
                 &json!({"error": e.reason(), "status": "authentication_failed"}),
             );
             if let Some(after) = e.retry_after() {
-                r.set_header("Retry-After", after.as_secs().max(1).to_string());
+                r.set_header("Retry-After", retry_after_secs(after));
             }
             return r;
         }
@@ -340,4 +340,11 @@ fn set_device_param(panel: &mut RemoteUi, name: &str, value: &str) {
     if panel.param(name).is_some() || panel.params.len() < MAX_ATTRIBUTES {
         panel.set_param(name, value);
     }
+}
+
+/// A `Retry-After` value: whole seconds rounded up (a client waiting exactly that long is
+/// past the limit), at least 1.
+fn retry_after_secs(wait: core::time::Duration) -> String {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1).to_string()
 }

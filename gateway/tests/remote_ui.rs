@@ -828,3 +828,36 @@ fn two_panels_whose_tokens_share_a_device_id_both_connect() {
         assert_eq!(up.status, 101, "panel {}: {}", i + 1, up.text());
     }
 }
+
+/// `Retry-After` is whole seconds rounded up: a device waiting exactly that long is let in
+/// (9.5 s left was sent as 9, and the retry was refused again).
+#[test]
+fn retry_after_rounds_the_wait_up_so_a_device_that_waits_it_is_let_in() {
+    let mut h = H::new();
+    h.set_up();
+    let body = r#"{"code":"WAIT42","device_info":{"type":"esp32","mac_address":"m"}}"#;
+    let at = |ms: u64| latchkey_protocol::guard::Now::new(Instant::from_millis(ms), T0 + ms / 1000);
+    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed([3; 32]);
+    let (r, _) = h
+        .app
+        .handle_request(at(1_000), ip(41), &provision_req(body), &mut rng);
+    assert_eq!(r.status, 404, "{}", r.text());
+    let (r, _) = h
+        .app
+        .handle_request(at(1_500), ip(41), &provision_req(body), &mut rng);
+    assert_eq!(r.status, 429, "{}", r.text());
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert_eq!(wait, 10);
+    let (r, _) = h.app.handle_request(
+        at(1_500 + wait * 1000),
+        ip(41),
+        &provision_req(body),
+        &mut rng,
+    );
+    assert_eq!(
+        r.status,
+        404,
+        "refused again after waiting Retry-After: {}",
+        r.text()
+    );
+}

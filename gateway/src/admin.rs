@@ -993,8 +993,8 @@ fn set_io_state(app: &mut App, id: &str, state: &str, fx: &mut Vec<Effect>) -> R
             });
             if changed {
                 app.broadcast_io(id, state, fx);
+                app.persist(fx);
             }
-            app.persist(fx);
             Ok(())
         }
     }

@@ -274,13 +274,17 @@ fn set_state(
     match app.state.ios.set_state(&io, &state) {
         Err(_) => Err("state is too long"),
         Ok(None) => Err("no such IO"),
-        Ok(Some(_)) => {
+        Ok(Some(changed)) => {
+            // The command always reaches the application; an unchanged state is neither
+            // written again nor sent to the panels (a chatty panel would cost a write each).
             fx.push(Effect::SetIoState {
                 io: io.clone(),
                 state: state.clone(),
             });
-            app.broadcast_io(&io, &state, fx);
-            app.persist(fx);
+            if changed {
+                app.broadcast_io(&io, &state, fx);
+                app.persist(fx);
+            }
             Ok(())
         }
     }

@@ -411,6 +411,40 @@ fn panel_set_state_is_limited_to_referenced_ios_and_broadcast() {
 }
 
 #[test]
+fn a_set_state_that_changes_nothing_is_neither_saved_nor_broadcast() {
+    // A chatty panel repeating a state made a state-file write (and a message to every
+    // panel) per message.
+    let mut h = H::new();
+    let (_, signer) = set_up_panel_with_ios(&mut h, SigningVariant::RemoteUiDesign);
+    let (mut a, _) = h.connect(&signer, ip(87));
+    let (_b, _) = h.connect(&signer, ip(88));
+    let now = h.now();
+    let set = r#"{"msg":"set_state","msg_id":"8","data":{"io":"light","state":"true"}}"#;
+    let saved = |fx: &[Effect]| fx.iter().any(|e| matches!(e, Effect::PersistState(_)));
+    let out = a.handle_message(now, &mut h.app, set);
+    assert!(saved(&out.effects));
+    assert_eq!(sends(&out.effects).len(), 2);
+    let out = a.handle_message(now, &mut h.app, set);
+    assert_eq!(
+        out.frames,
+        vec![WsFrame::Text(
+            r#"{"msg":"set_state","data":{"success":true},"msg_id":"8"}"#.into()
+        )]
+    );
+    assert!(!saved(&out.effects), "an unchanged state was written again");
+    assert!(
+        sends(&out.effects).is_empty(),
+        "an unchanged state was broadcast"
+    );
+    // The command itself still reaches the application.
+    assert!(
+        out.effects
+            .iter()
+            .any(|e| matches!(e, Effect::SetIoState { io, .. } if io == "light"))
+    );
+}
+
+#[test]
 fn admin_edit_sends_config_update_to_connected_panel() {
     let mut h = H::new();
     let (id, signer) = set_up_panel_with_ios(&mut h, SigningVariant::RemoteUiDesign);

@@ -903,6 +903,9 @@ pub(crate) fn add_panel(
     if name.is_empty() || name.len() > MAX_STRING {
         return Err(format!("the name must be 1 to {MAX_STRING} bytes"));
     }
+    if !crate::model::is_xml_text(name) {
+        return Err(format!("the name {}", crate::model::XML_TEXT_RULE));
+    }
     if app.state.panels.iter().any(|p| p.provisioning_code == code) {
         return Err(String::from("another panel already uses this code"));
     }
@@ -913,6 +916,9 @@ pub(crate) fn add_panel(
         Some(id) => {
             if id.is_empty() || id.len() > MAX_STRING {
                 return Err(format!("the id must be 1 to {MAX_STRING} bytes"));
+            }
+            if !crate::model::is_xml_text(id) {
+                return Err(format!("the id {}", crate::model::XML_TEXT_RULE));
             }
             if app.state.panels.iter().any(|p| p.id == id) {
                 return Err(String::from("another panel has this id"));
@@ -1178,6 +1184,9 @@ fn edit_config(app: &mut App, id: &str, req: &Request, fx: &mut Vec<Effect>) -> 
             return error(400, &format!("{k:?} {}", crate::model::ATTRIBUTE_NAME_RULE));
         } else {
             match value_text(v, k) {
+                Ok(t) if !crate::model::is_xml_text(&t) => {
+                    return error(400, &format!("{k} {}", crate::model::XML_TEXT_RULE));
+                }
                 Ok(t) => p.set_param(k, &t),
                 Err(e) => return error(400, &e.to_string()),
             }

@@ -638,6 +638,25 @@ pub fn is_attribute_name(name: &str) -> bool {
 pub const ATTRIBUTE_NAME_RULE: &str =
     "is not a valid attribute name (a letter or _, then letters, digits, -, _ or .)";
 
+/// Whether XML 1.0 can carry `c` at all (its `Char` production, §2.2): tab, line feed,
+/// carriage return and everything from U+0020 on except U+FFFE and U+FFFF. Not even a
+/// character reference can write the others (WFC: Legal Character).
+#[must_use]
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+}
+
+/// Whether io.xml can carry `value` ([`is_xml_char`] for each character). Values accepted
+/// from the admin, a device or an io.xml are checked with it, so the export is always
+/// well-formed XML that reads back to the same value.
+#[must_use]
+pub fn is_xml_text(value: &str) -> bool {
+    value.chars().all(is_xml_char)
+}
+
+/// What [`is_xml_text`] refuses, as an error message.
+pub const XML_TEXT_RULE: &str = "contains a character io.xml cannot carry (a control character other than tab, line feed or carriage return, or U+FFFE or U+FFFF)";
+
 /// Reads pages from the JSON the admin API takes (the design's `pages` array: objects with
 /// string attributes and a `widgets` array of objects).
 ///
@@ -705,7 +724,7 @@ pub fn pages_from_json(panel: &str, v: &Value) -> Result<Vec<Page>, ConfigError>
                         }
                         attrs.push((
                             wk.clone(),
-                            json_str(wv, &format!("pages[{i}].widgets[{j}].{wk}"))?,
+                            xml_value(wv, &format!("pages[{i}].widgets[{j}].{wk}"))?,
                         ));
                     }
                     page.widgets.push(Widget { attrs });
@@ -723,12 +742,24 @@ pub fn pages_from_json(panel: &str, v: &Value) -> Result<Vec<Page>, ConfigError>
                     });
                 }
                 page.attrs
-                    .push((k.clone(), json_str(v, &format!("pages[{i}].{k}"))?));
+                    .push((k.clone(), xml_value(v, &format!("pages[{i}].{k}"))?));
             }
         }
         out.push(page);
     }
     Ok(out)
+}
+
+/// Reads a string-or-number JSON value that io.xml can carry ([`is_xml_text`]).
+fn xml_value(v: &Value, field: &str) -> Result<String, ConfigError> {
+    let text = json_str(v, field)?;
+    if !is_xml_text(&text) {
+        return Err(ConfigError::Invalid {
+            field: String::from(field),
+            problem: XML_TEXT_RULE,
+        });
+    }
+    Ok(text)
 }
 
 /// Reads a string-or-number JSON value.

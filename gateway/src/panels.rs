@@ -82,9 +82,9 @@ fn parse_provision(body: &[u8]) -> Result<ProvisionRequest, Response> {
             if k.len() > MAX_STRING || text.len() > MAX_STRING {
                 return Err(error(413, "Device info fields too long"));
             }
-            // A name io.xml could not carry is dropped: device metadata is informative, and
-            // refusing the device over it would be harsher than calaos_base.
-            if crate::model::is_attribute_name(k) {
+            // A name or value io.xml could not carry is dropped: device metadata is
+            // informative, and refusing the device over it would be harsher than calaos_base.
+            if crate::model::is_attribute_name(k) && crate::model::is_xml_text(&text) {
                 device_info.push((k.clone(), text));
             }
         }
@@ -250,7 +250,7 @@ pub(crate) fn upgrade(
     ] {
         if let Some(v) = req
             .header(header)
-            .filter(|v| !v.is_empty() && v.len() <= MAX_STRING)
+            .filter(|v| !v.is_empty() && v.len() <= MAX_STRING && crate::model::is_xml_text(v))
         {
             set_device_param(panel, param, v);
         }

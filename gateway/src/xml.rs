@@ -16,20 +16,31 @@
 //! calaos_base); its signing variant is the layout's own (design → `token+timestamp+nonce`,
 //! room → `token:timestamp:nonce`) unless a `signing_variant` parameter says otherwise.
 //! Import enforces the limits of [`crate::model`] and the input caps below, with errors
-//! naming the panel, page and widget.
+//! naming the panel, page and widget. A panel that gives one parameter or device_info entry
+//! twice (two `<calaos:param name="theme">`, `<calaos:mac_address>` next to
+//! `<calaos:param name="mac_address">`, an attribute and a `param` of the same name) is
+//! refused: calaos_base's TinyXML refuses a repeated attribute, its parameters hold one
+//! value per name, and neither value could be called the one meant.
+//!
+//! Values are written so that they read back unchanged: tab, line feed and carriage return
+//! as character references (a reader turns them into spaces in an attribute, XML 1.0
+//! §3.3.3, and trims them at the ends of an element's text here), and spaces at the ends of
+//! an element's text as `&#32;`. Characters XML 1.0 cannot carry at all ([`is_xml_char`])
+//! are refused wherever values are accepted.
 
 use std::string::String;
 use std::vec::Vec;
 use std::{fmt, format};
 
 use quick_xml::XmlVersion;
-use quick_xml::escape::{escape, resolve_predefined_entity};
+use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
 use crate::model::{
-    Attrs, ConfigError, Credentials, MAX_ATTRIBUTES, MAX_PAGES, MAX_PANELS, MAX_STRING,
-    MAX_WIDGETS_PER_PAGE, Page, RemoteUi, Variant, Widget,
+    ATTRIBUTE_NAME_RULE, Attrs, ConfigError, Credentials, MAX_ATTRIBUTES, MAX_PAGES, MAX_PANELS,
+    MAX_STRING, MAX_WIDGETS_PER_PAGE, Page, RemoteUi, Variant, Widget, XML_TEXT_RULE,
+    is_attribute_name, is_xml_char, is_xml_text,
 };
 
 /// Largest io.xml accepted (1 MiB, the request body limit).
@@ -79,6 +90,15 @@ pub enum XmlError {
         /// The value.
         value: String,
     },
+    /// A panel gives one parameter or device_info entry more than once.
+    Repeated {
+        /// Which panel (`remote_ui ID`, or `remote_ui number N` without an id).
+        panel: String,
+        /// `parameter` or `device_info entry`.
+        what: &'static str,
+        /// The name given more than once.
+        name: String,
+    },
     /// A limit or shape rule (pages, widgets, strings, attributes, widget positions).
     Config(ConfigError),
 }
@@ -100,6 +120,9 @@ impl fmt::Display for XmlError {
             XmlError::MissingId { index } => write!(f, "remote_ui number {index} has no id"),
             XmlError::Duplicate { what, value } => {
                 write!(f, "two remote_uis have the same {what} {value:?}")
+            }
+            XmlError::Repeated { panel, what, name } => {
+                write!(f, "{panel}: {what} {name} is given more than once")
             }
             XmlError::Config(e) => write!(f, "{e}"),
         }
@@ -130,7 +153,16 @@ const SPECIAL: [&str; 6] = [
 
 #[derive(Default)]
 struct Building {
+    /// 1-based, in document order.
+    index: usize,
     layout: Option<Layout>,
+    /// The special parameters given so far (a second one is refused).
+    given: Vec<&'static str>,
+    /// The enclosing room's name and type (room layout), used unless the panel gives them.
+    room: Option<(String, String)>,
+    /// Whether `device_info` came from a sibling before the panel (calaos_base's save bug);
+    /// the panel's own device_info replaces it.
+    info_is_orphan: bool,
     id: String,
     code: String,
     token: String,
@@ -143,7 +175,46 @@ struct Building {
 }
 
 impl Building {
+    fn label(&self) -> String {
+        if self.id.is_empty() {
+            format!("remote_ui number {}", self.index)
+        } else {
+            format!("remote_ui {}", self.id)
+        }
+    }
+
+    fn repeated(&self, what: &'static str, name: &str) -> XmlError {
+        XmlError::Repeated {
+            panel: self.label(),
+            what,
+            name: String::from(name),
+        }
+    }
+
+    /// Sets parameter `k` (a special one or a plain param), refusing a second value.
     fn put(&mut self, k: &str, v: String) -> Result<(), XmlError> {
+        if !is_attribute_name(k) {
+            return Err(ConfigError::Invalid {
+                field: format!("{} parameter {k}", self.label()),
+                problem: ATTRIBUTE_NAME_RULE,
+            }
+            .into());
+        }
+        if !is_xml_text(&v) {
+            return Err(ConfigError::Invalid {
+                field: format!("{} {k}", self.label()),
+                problem: XML_TEXT_RULE,
+            }
+            .into());
+        }
+        if let Some(special) = SPECIAL.iter().find(|s| **s == k) {
+            if self.given.contains(special) {
+                return Err(self.repeated("parameter", k));
+            }
+            self.given.push(special);
+        } else if self.params.iter().any(|(x, _)| x == k) {
+            return Err(self.repeated("parameter", k));
+        }
         match k {
             "id" => self.id = v,
             "provisioning_code" => self.code = v,
@@ -154,7 +225,7 @@ impl Building {
             _ => {
                 if self.params.len() >= MAX_ATTRIBUTES {
                     return Err(ConfigError::TooManyAttributes {
-                        field: format!("remote_ui {} parameters", self.id),
+                        field: format!("{} parameters", self.label()),
                     }
                     .into());
                 }
@@ -164,9 +235,36 @@ impl Building {
         Ok(())
     }
 
-    fn finish(self, index: usize) -> Result<RemoteUi, XmlError> {
+    /// Adds device_info entry `k`, refusing a second value.
+    fn put_info(&mut self, k: String, v: String) -> Result<(), XmlError> {
+        if core::mem::take(&mut self.info_is_orphan) {
+            self.device_info.clear();
+        }
+        if self.device_info.iter().any(|(x, _)| *x == k) {
+            return Err(self.repeated("device_info entry", &k));
+        }
+        if self.device_info.len() >= MAX_ATTRIBUTES {
+            return Err(ConfigError::TooManyAttributes {
+                field: format!("{} device_info", self.label()),
+            }
+            .into());
+        }
+        self.device_info.push((k, v));
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<RemoteUi, XmlError> {
         if self.id.is_empty() {
-            return Err(XmlError::MissingId { index });
+            return Err(XmlError::MissingId { index: self.index });
+        }
+        // The room's name and type, unless the panel gives its own.
+        if let Some((rname, rtype)) = self.room.take() {
+            if self.params.iter().all(|(k, _)| k != "room") {
+                self.put("room", rname)?;
+            }
+            if !rtype.is_empty() && self.params.iter().all(|(k, _)| k != "room_type") {
+                self.put("room_type", rtype)?;
+            }
         }
         let layout_variant = match self.layout {
             Some(Layout::Design) => Variant::RemoteUiDesign,
@@ -224,16 +322,90 @@ fn attrs_of(e: &BytesStart<'_>, field: &str) -> Result<Attrs, XmlError> {
             .into());
         }
         let name = local(key);
-        if !crate::model::is_attribute_name(name) {
+        if !is_attribute_name(name) {
             return Err(ConfigError::Invalid {
                 field: format!("{field} attribute {name}"),
-                problem: crate::model::ATTRIBUTE_NAME_RULE,
+                problem: ATTRIBUTE_NAME_RULE,
+            }
+            .into());
+        }
+        if !is_xml_text(&value) {
+            return Err(ConfigError::Invalid {
+                field: format!("{field} {name}"),
+                problem: XML_TEXT_RULE,
             }
             .into());
         }
         out.push((String::from(name), value.into_owned()));
     }
     Ok(out)
+}
+
+fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// The text of an element (the design layout's `provisioning_code`, `auth_token`, …).
+/// Literal whitespace at either end is layout and left out; whitespace written as a
+/// character reference (`&#32;`, `&#9;`, …) or inside CDATA is content and kept, as is all
+/// whitespace between content.
+#[derive(Default)]
+struct ElementText {
+    text: String,
+    /// Literal whitespace after `text`, kept if more content follows (while not too long).
+    pending: String,
+    pending_len: usize,
+    /// Bytes of content so far; past [`MAX_STRING`], `text` stops growing.
+    len: usize,
+}
+
+impl ElementText {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.pending.clear();
+        self.pending_len = 0;
+        self.len = 0;
+    }
+
+    /// Content taken as it is (a resolved reference, CDATA).
+    fn exact(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        self.len += self.pending_len + s.len();
+        if self.len <= MAX_STRING {
+            self.text.push_str(&self.pending);
+            self.text.push_str(s);
+        }
+        self.pending.clear();
+        self.pending_len = 0;
+    }
+
+    /// Character data as written.
+    fn literal(&mut self, s: &str) {
+        let s = if self.len == 0 {
+            s.trim_start_matches(is_xml_space)
+        } else {
+            s
+        };
+        let body = s.trim_end_matches(is_xml_space);
+        self.exact(body);
+        if self.len > 0 {
+            let ws = &s[body.len()..];
+            self.pending_len += ws.len();
+            if self.pending_len <= MAX_STRING {
+                self.pending.push_str(ws);
+            }
+        }
+    }
+
+    /// The text, or its length when longer than [`MAX_STRING`].
+    fn take(&mut self) -> Result<String, usize> {
+        let len = self.len;
+        let text = core::mem::take(&mut self.text);
+        self.clear();
+        if len > MAX_STRING { Err(len) } else { Ok(text) }
+    }
 }
 
 fn take(attrs: &Attrs, name: &str) -> Option<String> {
@@ -252,14 +424,15 @@ pub fn import(text: &str) -> Result<Vec<RemoteUi>, XmlError> {
     if text.len() > MAX_XML_BYTES {
         return Err(XmlError::TooLarge { len: text.len() });
     }
+    // Not trimmed by the reader: it would trim around every reference too ("a &amp; b"
+    // would read "a&b"); ElementText trims the ends of an element's text only.
     let mut reader = Reader::from_str(text);
-    reader.config_mut().trim_text(true);
     let mut stack: Vec<String> = Vec::new();
     let mut elements = 0usize;
     let mut room: Option<(String, String)> = None;
     let mut orphan_info: Option<Attrs> = None;
     let mut cur: Option<Building> = None;
-    let mut text_buf = String::new();
+    let mut text_buf = ElementText::default();
     let mut out: Vec<RemoteUi> = Vec::new();
     loop {
         let pos = reader.buffer_position();
@@ -301,35 +474,41 @@ pub fn import(text: &str) -> Result<Vec<RemoteUi>, XmlError> {
                         }
                         .into());
                     }
-                    let mut b = Building::default();
+                    let mut b = Building {
+                        index: out.len() + 1,
+                        ..Building::default()
+                    };
+                    // Errors in its attributes name the panel by its id when it has a usable one.
+                    let field = e
+                        .attributes()
+                        .flatten()
+                        .find(|a| local(a.key.0) == "id")
+                        .and_then(|a| a.normalized_value(XmlVersion::Implicit1_0).ok())
+                        .filter(|id| !id.is_empty() && id.len() <= MAX_STRING && is_xml_text(id))
+                        .map_or(field, |id| format!("remote_ui {id}"));
                     let a = attrs_of(&e, &field)?;
+                    if let Some(id) = take(&a, "id") {
+                        b.put("id", id)?;
+                    }
                     if p == "remote_uis" {
                         b.layout = Some(Layout::Design);
-                        b.id = take(&a, "id").unwrap_or_default();
                     } else {
                         b.layout = Some(Layout::Room);
-                        b.id = take(&a, "id").unwrap_or_default();
                         for (k, v) in a {
                             if k != "id" {
                                 b.put(&k, v)?;
                             }
                         }
-                        if let Some((rname, rtype)) = &room {
-                            if b.params.iter().all(|(k, _)| k != "room") {
-                                b.put("room", rname.clone())?;
-                            }
-                            if !rtype.is_empty() && b.params.iter().all(|(k, _)| k != "room_type") {
-                                b.put("room_type", rtype.clone())?;
-                            }
-                        }
+                        b.room = room.clone();
                         if let Some(info) = orphan_info.take() {
                             b.device_info = info;
+                            b.info_is_orphan = true;
                         }
                     }
                     cur = Some(b);
                     if empty {
                         let b = cur.take().unwrap_or_default();
-                        out.push(b.finish(out.len() + 1)?);
+                        out.push(b.finish()?);
                         continue;
                     }
                 }
@@ -338,9 +517,8 @@ pub fn import(text: &str) -> Result<Vec<RemoteUi>, XmlError> {
                 }
                 ("device_info", Some("remote_ui")) => {
                     if let Some(b) = cur.as_mut() {
-                        let a = attrs_of(&e, &format!("{field} device_info"))?;
-                        if !a.is_empty() {
-                            b.device_info = a;
+                        for (k, v) in attrs_of(&e, &format!("{field} device_info"))? {
+                            b.put_info(k, v)?;
                         }
                     }
                 }
@@ -348,22 +526,16 @@ pub fn import(text: &str) -> Result<Vec<RemoteUi>, XmlError> {
                     if let Some(b) = cur.as_mut() {
                         let a = attrs_of(&e, &format!("{field} param"))?;
                         if let Some(n) = take(&a, "name") {
-                            if !crate::model::is_attribute_name(&n) {
+                            if !is_attribute_name(&n) {
                                 return Err(ConfigError::Invalid {
                                     field: format!("{field} param {n}"),
-                                    problem: crate::model::ATTRIBUTE_NAME_RULE,
+                                    problem: ATTRIBUTE_NAME_RULE,
                                 }
                                 .into());
                             }
                             let v = take(&a, "value").unwrap_or_default();
                             if p == "device_info" {
-                                if b.device_info.len() >= MAX_ATTRIBUTES {
-                                    return Err(ConfigError::TooManyAttributes {
-                                        field: format!("{field} device_info"),
-                                    }
-                                    .into());
-                                }
-                                b.device_info.push((n, v));
+                                b.put_info(n, v)?;
                             } else if p == "remote_ui" {
                                 b.put(&n, v)?;
                             }
@@ -412,25 +584,23 @@ pub fn import(text: &str) -> Result<Vec<RemoteUi>, XmlError> {
             continue;
         }
         match ev {
-            Event::Text(t) if text_buf.len() + t.len() <= MAX_STRING + 1 => {
-                text_buf.push_str(&t.xml10_content());
-            }
-            Event::CData(t) if text_buf.len() + t.len() <= MAX_STRING + 1 => {
-                text_buf.push_str(&t.xml10_content());
-            }
-            // Too long: mark it over the limit once (the element's end reports it).
-            Event::Text(_) | Event::CData(_) => {
-                while text_buf.len() <= MAX_STRING {
-                    text_buf.push('x');
+            Event::Text(t) => text_buf.literal(&t.xml10_content()),
+            Event::CData(t) => text_buf.exact(&t.xml10_content()),
+            Event::GeneralRef(r) => match r.resolve_char_ref() {
+                Ok(Some(c)) => text_buf.exact(c.encode_utf8(&mut [0; 4])),
+                Ok(None) => {
+                    if let Some(s) = resolve_predefined_entity(&r.xml10_content()) {
+                        text_buf.exact(s);
+                    }
                 }
-            }
-            Event::GeneralRef(r) if text_buf.len() <= MAX_STRING => {
-                if let Ok(Some(c)) = r.resolve_char_ref() {
-                    text_buf.push(c);
-                } else if let Some(s) = resolve_predefined_entity(&r.xml10_content()) {
-                    text_buf.push_str(s);
+                // `&#0;`, `&#xD800;`, `&#x110000;`, `&#z;`: not well-formed.
+                Err(e) => {
+                    return Err(XmlError::Syntax {
+                        offset: pos,
+                        message: e.to_string(),
+                    });
                 }
-            }
+            },
             Event::End(_) => {
                 let Some(name) = stack.pop() else {
                     continue;
@@ -439,7 +609,7 @@ pub fn import(text: &str) -> Result<Vec<RemoteUi>, XmlError> {
                 match (name.as_str(), parent) {
                     ("remote_ui", _) if cur.is_some() => {
                         let b = cur.take().unwrap_or_default();
-                        out.push(b.finish(out.len() + 1)?);
+                        out.push(b.finish()?);
                     }
                     ("room", _) => room = None,
                     (child, Some("remote_ui")) => {
@@ -447,14 +617,10 @@ pub fn import(text: &str) -> Result<Vec<RemoteUi>, XmlError> {
                             && b.layout == Some(Layout::Design)
                             && !matches!(child, "device_info" | "pages" | "param")
                         {
-                            if text_buf.len() > MAX_STRING {
-                                return Err(ConfigError::StringTooLong {
-                                    field: format!("remote_ui {} {child}", b.id),
-                                    len: text_buf.len(),
-                                }
-                                .into());
-                            }
-                            let v = core::mem::take(&mut text_buf);
+                            let v = text_buf.take().map_err(|len| ConfigError::StringTooLong {
+                                field: format!("{} {child}", b.label()),
+                                len,
+                            })?;
                             b.put(child, v)?;
                         }
                     }
@@ -485,17 +651,55 @@ pub fn import(text: &str) -> Result<Vec<RemoteUi>, XmlError> {
     Ok(out)
 }
 
+/// Writes `v` escaped so that it reads back unchanged: markup characters and quotes as
+/// entities; tab, line feed and carriage return as character references (an attribute
+/// value would read them as spaces, XML 1.0 §3.3.3; an element's text would lose them at its
+/// ends); in an element's text (`element_text`), spaces at either end as `&#32;`. A
+/// character XML 1.0 cannot carry at all (possible only in state from before values were
+/// checked where they are accepted) is written as U+FFFD, so the document stays well-formed.
+fn push_escaped(out: &mut String, v: &str, element_text: bool) {
+    let lead = v.len() - v.trim_start_matches(' ').len();
+    let trail = v.trim_end_matches(' ').len();
+    for (i, c) in v.char_indices() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            ' ' if element_text && (i < lead || i >= trail) => out.push_str("&#32;"),
+            c if !is_xml_char(c) => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+}
+
 /// One attribute; a name XML cannot carry (possible only in state from before names were
 /// checked where they are accepted) is left out, so the document stays well-formed.
 fn attr(out: &mut String, k: &str, v: &str) {
-    if !crate::model::is_attribute_name(k) {
+    if !is_attribute_name(k) {
         return;
     }
     out.push(' ');
-    out.push_str(&escape(k));
+    out.push_str(k);
     out.push_str("=\"");
-    out.push_str(&escape(v));
+    push_escaped(out, v, false);
     out.push('"');
+}
+
+/// The entries of `attrs` whose name did not come earlier: the first is the one
+/// [`RemoteUi::param`] reads and `set_param` changes. A repeated name is possible only in
+/// state from before imports refused it; written twice it would make an element with a
+/// repeated attribute (not well-formed) or an io.xml the import refuses.
+fn first_of_each(attrs: &Attrs) -> impl Iterator<Item = (&str, &str)> {
+    attrs
+        .iter()
+        .enumerate()
+        .filter(|(i, (k, _))| !attrs[..*i].iter().any(|(x, _)| x == k))
+        .map(|(_, (k, v))| (k.as_str(), v.as_str()))
 }
 
 fn pages_xml(out: &mut String, pages: &[Page], indent: &str) {
@@ -505,7 +709,7 @@ fn pages_xml(out: &mut String, pages: &[Page], indent: &str) {
     out.push_str(&format!("{indent}<calaos:pages>\n"));
     for p in pages {
         out.push_str(&format!("{indent}  <calaos:page"));
-        for (k, v) in &p.attrs {
+        for (k, v) in first_of_each(&p.attrs) {
             attr(out, k, v);
         }
         if p.widgets.is_empty() {
@@ -515,7 +719,7 @@ fn pages_xml(out: &mut String, pages: &[Page], indent: &str) {
         out.push_str(">\n");
         for w in &p.widgets {
             out.push_str(&format!("{indent}    <calaos:widget"));
-            for (k, v) in &w.attrs {
+            for (k, v) in first_of_each(&w.attrs) {
                 attr(out, k, v);
             }
             out.push_str("/>\n");
@@ -544,7 +748,9 @@ pub fn export(panels: &[RemoteUi], layout: Layout) -> String {
                 attr(&mut out, "id", &p.id);
                 out.push_str(">\n");
                 let el = |out: &mut String, k: &str, v: &str| {
-                    out.push_str(&format!("        <calaos:{k}>{}</calaos:{k}>\n", escape(v)));
+                    out.push_str(&format!("        <calaos:{k}>"));
+                    push_escaped(out, v, true);
+                    out.push_str(&format!("</calaos:{k}>\n"));
                 };
                 el(&mut out, "provisioning_code", &p.provisioning_code);
                 if let Some(c) = &p.credentials {
@@ -556,7 +762,7 @@ pub fn export(panels: &[RemoteUi], layout: Layout) -> String {
                 }
                 if !p.device_info.is_empty() {
                     out.push_str("        <calaos:device_info>\n");
-                    for (k, v) in &p.device_info {
+                    for (k, v) in first_of_each(&p.device_info) {
                         out.push_str("          <calaos:param");
                         attr(&mut out, "name", k);
                         attr(&mut out, "value", v);
@@ -570,8 +776,8 @@ pub fn export(panels: &[RemoteUi], layout: Layout) -> String {
                     attr(&mut out, "value", v);
                     out.push_str("/>\n");
                 };
-                for (k, v) in &p.params {
-                    if k != "mac_address" && !SPECIAL.contains(&k.as_str()) {
+                for (k, v) in first_of_each(&p.params) {
+                    if k != "mac_address" && !SPECIAL.contains(&k) {
                         param(k, v);
                     }
                 }
@@ -612,8 +818,8 @@ pub fn export(panels: &[RemoteUi], layout: Layout) -> String {
                 }) {
                     out.push_str("      <calaos:remote_ui");
                     attr(&mut out, "id", &p.id);
-                    for (k, v) in &p.params {
-                        if k != "room" && k != "room_type" && !SPECIAL.contains(&k.as_str()) {
+                    for (k, v) in first_of_each(&p.params) {
+                        if k != "room" && k != "room_type" && !SPECIAL.contains(&k) {
                             attr(&mut out, k, v);
                         }
                     }
@@ -637,7 +843,7 @@ pub fn export(panels: &[RemoteUi], layout: Layout) -> String {
                     out.push_str(">\n");
                     if !p.device_info.is_empty() {
                         out.push_str("        <calaos:device_info");
-                        for (k, v) in &p.device_info {
+                        for (k, v) in first_of_each(&p.device_info) {
                             attr(&mut out, k, v);
                         }
                         out.push_str("/>\n");

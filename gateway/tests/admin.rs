@@ -413,6 +413,61 @@ fn debug_output_of_the_app_and_its_effects_holds_no_secret() {
     assert!(!shown.contains("secret-key-bytes"), "{shown}");
 }
 
+/// Values reach io.xml from the admin API and from devices too: a character XML 1.0 cannot
+/// carry is refused there (a device's metadata field is dropped, as a bad name is), while
+/// tabs and line breaks are kept and survive both layouts.
+#[test]
+fn io_xml_values_from_admins_and_devices_are_ones_xml_can_carry() {
+    let mut h = H::new();
+    h.set_up();
+    let (r, _) = h.admin(
+        Method::Post,
+        "/api/v3/remote_ui",
+        r#"{"id":"bad","name":"Bell\u0007","provisioning_code":"B4D0"}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("cannot carry"), "{}", r.text());
+    let (r, _) = h.admin(
+        Method::Post,
+        "/api/v3/remote_ui",
+        r#"{"id":"io_6","name":"Hall\tscreen\nleft","provisioning_code":"Q9W8E8"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    for body in [
+        r#"{"theme":"dark\u0001"}"#,
+        r#"{"pages":[{"name":"\uffff","widgets":[]}]}"#,
+        r#"{"pages":[{"widgets":[{"type":"label","x":0,"y":0,"text":"\u001b[31m"}]}]}"#,
+    ] {
+        let (r, _) = h.admin(Method::Put, "/api/v3/remote_ui/io_6/config", body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(r.text().contains("cannot carry"), "{}", r.text());
+    }
+    let (r, _) = h.admin(
+        Method::Put,
+        "/api/v3/remote_ui/io_6/config",
+        r#"{"theme":"dark\r\nblue"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (r, _) = h.send(
+        ip(41),
+        Request::new(Method::Post, "/api/v3/provision/request").with_body(
+            br#"{"code":"Q9W8E8","device_info":{"type":"esp32","mac_address":"24:0A:C4:00:00:06","note":"a\u0000b","fw":"1.0\tbeta"}}"#.to_vec(),
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let p = h.app.panels()[0].clone();
+    assert!(!p.device_info.iter().any(|(k, _)| k == "note"), "{p:?}");
+    for layout in ["room", "design"] {
+        let (r, _) = h.admin(Method::Get, &format!("/api/v3/io.xml?layout={layout}"), "");
+        let text = r.text();
+        let back = latchkey_gateway::xml::import(&text)
+            .unwrap_or_else(|e| panic!("{layout}: {e}\n{text}"));
+        assert_eq!(back[0].name(), "Hall\tscreen\nleft", "{layout}");
+        assert_eq!(back[0].param("theme"), Some("dark\r\nblue"), "{layout}");
+        assert_eq!(back[0].device_info, p.device_info, "{layout}");
+    }
+}
+
 #[test]
 fn io_xml_export_stays_well_formed_whatever_names_devices_and_admins_send() {
     let mut h = H::new();

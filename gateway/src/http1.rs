@@ -6,8 +6,10 @@
 //! | fault | status |
 //! |---|---|
 //! | malformed request line or header, non-UTF-8 field value, target not origin-form | 400 |
-//! | HTTP/1.1 without `Host` | 400 |
+//! | HTTP/1.1 without `Host`, or more than one `Host` field (RFC 9112 §3.2) | 400 |
 //! | both `Transfer-Encoding` and `Content-Length`, or conflicting `Content-Length`s (smuggling) | 400 |
+//! | `Transfer-Encoding` in an HTTP/1.0 request (faulty framing, RFC 9112 §6.1) | 400 |
+//! | chunk size or trailer line off RFC 9112 §7.1: bare LF or CR, bad extension or field | 400 |
 //! | a transfer coding other than `chunked` | 501 |
 //! | head larger than the driver's limit or more than [`MAX_HEADERS`] fields | 431 |
 //! | body larger than the driver's limit | 413 |
@@ -140,6 +142,10 @@ fn parse_head_inner(buf: &[u8]) -> Result<Option<Head>, Refusal> {
     }
     let mut request = Request::new(Method::parse(method), target);
     request.headers = headers;
+    // RFC 9112 §3.2, any version: which one would the redirect take, which one a proxy?
+    if request.headers_named("host").nth(1).is_some() {
+        return Err(refused(400, "more than one Host field"));
+    }
     if minor == 1 && request.header("host").is_none() {
         return Err(refused(400, "HTTP/1.1 request without Host"));
     }
@@ -154,7 +160,7 @@ fn parse_head_inner(buf: &[u8]) -> Result<Option<Head>, Refusal> {
     } else {
         connection("keep-alive")
     };
-    let body = body_framing(&request)?;
+    let body = body_framing(&request, minor)?;
     let expects_continue = minor == 1
         && request
             .header("expect")
@@ -168,8 +174,9 @@ fn parse_head_inner(buf: &[u8]) -> Result<Option<Head>, Refusal> {
     }))
 }
 
-/// RFC 9112 §6.3, refusing what could be read two ways (request smuggling).
-fn body_framing(request: &Request) -> Result<BodyFraming, Refusal> {
+/// RFC 9112 §6.3, refusing what could be read two ways (request smuggling). `minor`: the
+/// HTTP/1.x minor version.
+fn body_framing(request: &Request, minor: u8) -> Result<BodyFraming, Refusal> {
     let mut codings = request.headers_named("transfer-encoding").peekable();
     let lengths: Vec<&str> = request
         .headers_named("content-length")
@@ -177,6 +184,12 @@ fn body_framing(request: &Request) -> Result<BodyFraming, Refusal> {
         .map(str::trim)
         .collect();
     if codings.peek().is_some() {
+        if minor != 1 {
+            // RFC 9112 §6.1: HTTP/1.0 has no transfer codings, so its framing is faulty
+            // (whatever `Content-Length` says): an HTTP/1.0 hop in front reads the body
+            // otherwise. Refused, and the connection closed.
+            return Err(refused(400, "Transfer-Encoding in an HTTP/1.0 request"));
+        }
         if !lengths.is_empty() {
             return Err(refused(400, "both Transfer-Encoding and Content-Length"));
         }
@@ -223,11 +236,16 @@ pub fn dechunk(buf: &[u8], body: &mut Vec<u8>, max_body: usize, max_trailer: usi
 /// split into reads.
 ///
 /// A body over `max_body` bytes is refused (413), a trailer section over `max_trailer` bytes
-/// in all (431). The message as sent — size lines with their extensions, data, line breaks
-/// and trailers — may take at most [`chunked_wire_limit`] bytes, else 413: without that bound
-/// complete extension-padded size lines or endless complete trailer lines would have the
-/// driver buffer without end while the decoded body stays small. `More` therefore means
-/// that all of the buffer belongs to the unfinished body and is within that limit.
+/// in all (431). Size lines and trailer lines follow the RFC 9112 §7.1 grammar exactly and
+/// end in CRLF: a bare LF or CR, an extension that is not `;name[=value]` (a token, or a
+/// quoted-string value) or a trailer line that is not `name: value` is refused (400) at its
+/// first wrong byte, so the answer does not depend on how the reads split the bytes (a hop
+/// in front that took a bare LF for a line end would read another message there). The
+/// message as sent — size lines with their extensions, data, line breaks and trailers — may
+/// take at most [`chunked_wire_limit`] bytes, else 413: without that bound complete
+/// extension-padded size lines or endless complete trailer lines would have the driver
+/// buffer without end while the decoded body stays small. `More` therefore means that all
+/// of the buffer belongs to the unfinished body and is within that limit.
 #[derive(Debug, Clone)]
 pub struct Dechunker {
     max_body: usize,
@@ -264,42 +282,32 @@ impl Dechunker {
             }
         };
         loop {
+            let rest = buf.get(self.at..).unwrap_or_default();
             if let Some(trailer_start) = self.trailer_start {
-                // Trailer section: fields (ignored) up to an empty line, `max_trailer` in all.
-                let rest = buf.get(self.at..).unwrap_or_default();
-                let Some(end) = rest.windows(2).position(|w| w == b"\r\n") else {
-                    return if buf.len() - trailer_start > self.max_trailer {
-                        Dechunk::Refuse(refused(431, "chunked trailer too large"))
-                    } else {
-                        more()
-                    };
-                };
-                self.at += end + 2;
-                if end == 0 {
-                    return if self.at > wire_limit {
-                        Dechunk::Refuse(refused(413, "chunked body framing too large"))
-                    } else {
-                        Dechunk::Done(self.at)
-                    };
-                }
-                if self.at - trailer_start > self.max_trailer {
-                    return Dechunk::Refuse(refused(431, "chunked trailer too large"));
+                // Trailer section: fields (checked, then ignored) up to an empty line,
+                // `max_trailer` bytes in all.
+                let budget = self.max_trailer.saturating_sub(self.at - trailer_start);
+                match trailer_line(rest, budget) {
+                    Err(refusal) => return Dechunk::Refuse(refusal),
+                    Ok(None) => return more(),
+                    Ok(Some(TrailerLine::Field(len))) => self.at += len,
+                    Ok(Some(TrailerLine::End(len))) => {
+                        self.at += len;
+                        return if self.at > wire_limit {
+                            Dechunk::Refuse(refused(413, "chunked body framing too large"))
+                        } else {
+                            Dechunk::Done(self.at)
+                        };
+                    }
                 }
                 continue;
             }
-            let rest = buf.get(self.at..).unwrap_or_default();
             // A size line (with its extensions) is at most 1 KiB, whether it arrived whole or
             // is still arriving, so the answer never depends on how the reads split it.
-            let (size_len, size) = match httparse::parse_chunk_size(rest) {
-                Ok(httparse::Status::Complete(parsed)) if parsed.0 <= MAX_SIZE_LINE => parsed,
-                Ok(httparse::Status::Complete(_)) => {
-                    return Dechunk::Refuse(refused(400, "malformed chunk size line"));
-                }
-                Ok(httparse::Status::Partial) if rest.len() > MAX_SIZE_LINE => {
-                    return Dechunk::Refuse(refused(400, "malformed chunk size line"));
-                }
-                Ok(httparse::Status::Partial) => return more(),
-                Err(_) => return Dechunk::Refuse(refused(400, "malformed chunk size line")),
+            let (size_len, size) = match size_line(rest) {
+                Err(refusal) => return Dechunk::Refuse(refusal),
+                Ok(None) => return more(),
+                Ok(Some(line)) => line,
             };
             let Ok(size) = usize::try_from(size) else {
                 return Dechunk::Refuse(refused(413, "request body too large"));
@@ -333,6 +341,173 @@ impl Dechunker {
 
 /// The longest chunk size line (size, extensions, CRLF) accepted.
 const MAX_SIZE_LINE: usize = 1024;
+
+/// `tchar` (RFC 9110 §5.6.2): a byte of a token.
+const fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
+/// `obs-text` (RFC 9110 §5.6.4).
+const fn is_obs_text(b: u8) -> bool {
+    b >= 0x80
+}
+
+/// `field-vchar`, `SP` or `HTAB`: a byte of a field value (RFC 9110 §5.5).
+const fn is_field_byte(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | 0x21..=0x7e) || is_obs_text(b)
+}
+
+/// Where a chunk size line stands (RFC 9112 §7.1, §7.1.1):
+/// `chunk-size *( BWS ";" BWS ext-name [ BWS "=" BWS ( token / quoted-string ) ] ) CRLF`.
+#[derive(Clone, Copy)]
+enum SizeLine {
+    /// In `chunk-size`, after this many hex digits.
+    Size(usize),
+    /// `BWS` before a `;`.
+    BeforeSemicolon,
+    /// After `;`: `BWS` before a name.
+    BeforeName,
+    /// In a name.
+    Name,
+    /// `BWS` after a name: `=` or `;` next.
+    AfterName,
+    /// After `=`: `BWS` before a value.
+    BeforeValue,
+    /// In a token value.
+    Token,
+    /// In a quoted-string value.
+    Quoted,
+    /// After a `\` in a quoted-string.
+    Escaped,
+    /// After a quoted-string's closing quote.
+    Closed,
+    /// After the CR of the line end.
+    Cr,
+}
+
+/// The chunk size line at the start of `rest`: `Some((bytes with the CRLF, size))` (the size
+/// saturates: a chunk that large is refused for its length), `None` while it is incomplete and
+/// under [`MAX_SIZE_LINE`]. Extensions are checked against their grammar and ignored.
+///
+/// # Errors
+/// 400 at the first byte off the grammar (httparse takes any byte in an extension, a bare
+/// LF included), or once the line passes [`MAX_SIZE_LINE`] bytes.
+fn size_line(rest: &[u8]) -> Result<Option<(usize, u64)>, Refusal> {
+    use SizeLine as S;
+    let mut state = S::Size(0);
+    let mut size = 0u64;
+    for (i, &b) in rest.iter().take(MAX_SIZE_LINE).enumerate() {
+        state = match (state, b) {
+            (S::Cr, b'\n') => return Ok(Some((i + 1, size))),
+            (_, b'\n') => return Err(refused(400, "bare LF in a chunk size line")),
+            (S::Cr, _) => return Err(refused(400, "bare CR in a chunk size line")),
+            (S::Size(digits), _) if b.is_ascii_hexdigit() => {
+                let digit = char::from(b).to_digit(16).map_or(0, u64::from);
+                size = size.saturating_mul(16).saturating_add(digit);
+                S::Size(digits + 1)
+            }
+            (S::Size(0), _) => return Err(refused(400, "malformed chunk size")),
+            (S::Size(_) | S::Name | S::Token | S::Closed, b'\r') => S::Cr,
+            (S::Size(_) | S::BeforeSemicolon | S::Token | S::Closed, b' ' | b'\t') => {
+                S::BeforeSemicolon
+            }
+            (S::BeforeName, b' ' | b'\t') => S::BeforeName,
+            (S::Name | S::AfterName, b' ' | b'\t') => S::AfterName,
+            (S::BeforeValue, b' ' | b'\t') => S::BeforeValue,
+            (
+                S::Size(_) | S::BeforeSemicolon | S::Name | S::AfterName | S::Token | S::Closed,
+                b';',
+            ) => S::BeforeName,
+            (S::BeforeName | S::Name, _) if is_tchar(b) => S::Name,
+            (S::Name | S::AfterName, b'=') => S::BeforeValue,
+            (S::BeforeValue | S::Token, _) if is_tchar(b) => S::Token,
+            (S::BeforeValue, b'"') => S::Quoted,
+            (S::Quoted, b'"') => S::Closed,
+            (S::Quoted, b'\\') => S::Escaped,
+            // qdtext: HTAB / SP / VCHAR except `"` and `\` / obs-text.
+            (S::Quoted, _) if is_field_byte(b) => S::Quoted,
+            // quoted-pair: `\` ( HTAB / SP / VCHAR / obs-text ).
+            (S::Escaped, _) if is_field_byte(b) => S::Quoted,
+            (S::Size(_), _) => return Err(refused(400, "malformed chunk size")),
+            _ => return Err(refused(400, "malformed chunk extension")),
+        };
+    }
+    if rest.len() >= MAX_SIZE_LINE {
+        Err(refused(400, "chunk size line too long"))
+    } else {
+        Ok(None)
+    }
+}
+
+/// A complete trailer line.
+enum TrailerLine {
+    /// A field line of this many bytes (CRLF included).
+    Field(usize),
+    /// The empty line that ends the trailer section (and the message) of this many bytes.
+    End(usize),
+}
+
+/// Where a trailer line stands (RFC 9112 §7.1.2, §5: `field-name ":" OWS field-value OWS
+/// CRLF`; no obs-fold).
+#[derive(Clone, Copy)]
+enum TrailerState {
+    /// Nothing yet.
+    Start,
+    /// In the name.
+    Name,
+    /// After the `:`.
+    Value,
+    /// After the CR ending a field line.
+    Cr,
+    /// After the CR of the empty line.
+    EndCr,
+}
+
+/// The trailer line at the start of `rest`, `None` while it is incomplete. Field lines may
+/// take `budget` bytes more in all (the empty line ending the section is not counted).
+///
+/// # Errors
+/// 431 past `budget`; 400 at the first byte off the grammar — a bare LF above all, which
+/// a hop in front may take for the end of the message and read what follows as another.
+fn trailer_line(rest: &[u8], budget: usize) -> Result<Option<TrailerLine>, Refusal> {
+    use TrailerState as T;
+    let mut state = T::Start;
+    for (i, &b) in rest.iter().enumerate() {
+        state = match (state, b) {
+            (T::Start, b'\r') => T::EndCr,
+            (T::EndCr, b'\n') => return Ok(Some(TrailerLine::End(i + 1))),
+            _ if i >= budget => return Err(refused(431, "chunked trailer too large")),
+            (T::Cr, b'\n') => return Ok(Some(TrailerLine::Field(i + 1))),
+            (_, b'\n') => return Err(refused(400, "bare LF in a chunked trailer section")),
+            (T::Cr | T::EndCr, _) => {
+                return Err(refused(400, "bare CR in a chunked trailer section"));
+            }
+            (T::Start | T::Name, _) if is_tchar(b) => T::Name,
+            (T::Name, b':') => T::Value,
+            (T::Value, b'\r') => T::Cr,
+            (T::Value, _) if is_field_byte(b) => T::Value,
+            _ => return Err(refused(400, "malformed chunked trailer field")),
+        };
+    }
+    Ok(None)
+}
 
 /// The most bytes a chunked body may take on the wire in [`Dechunker`]: twice `max_body` (room
 /// for the framing of any sensible chunking — a body in 1 KiB chunks adds under 1 %; one
@@ -611,6 +786,17 @@ mod tests {
         ));
     }
 
+    /// Chunk extensions RFC 9112 §7.1.1 allows (BWS around `;` and `=`, token and
+    /// quoted-string values, quoted-pairs, obs-text).
+    const EXTENSIONS: [&[u8]; 6] = [
+        b"",
+        b";name=value",
+        b" ;a ; b = c\t;d",
+        b";q=\"x y;\\\" \t\\\\\"",
+        b";e=\"\";f=\"\xe9\"",
+        b";!#$%&'*+-.^_`|~09AZaz=!#$%&'*+-.^_`|~",
+    ];
+
     proptest::proptest! {
         /// Fed a chunked body read by read (any split, any chunking, extensions, trailers),
         /// the incremental decoder ends exactly as the one-shot decoder of the whole does.
@@ -618,16 +804,14 @@ mod tests {
         fn decoding_read_by_read_gives_what_decoding_the_whole_gives(
             body in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
             chunk in 1usize..97,
-            ext in proptest::bool::ANY,
+            ext in 0usize..EXTENSIONS.len(),
             trailer in proptest::bool::ANY,
             reads in proptest::collection::vec(1usize..64, 1..40),
         ) {
             let mut wire = Vec::new();
             for piece in body.chunks(chunk) {
                 wire.extend_from_slice(format!("{:x}", piece.len()).as_bytes());
-                if ext {
-                    wire.extend_from_slice(b";name=value");
-                }
+                wire.extend_from_slice(EXTENSIONS[ext]);
                 wire.extend_from_slice(b"\r\n");
                 wire.extend_from_slice(piece);
                 wire.extend_from_slice(b"\r\n");
@@ -654,6 +838,204 @@ mod tests {
             proptest::prop_assert_eq!(last, expected);
             proptest::prop_assert_eq!(d.into_body(), body);
         }
+
+        /// Any bytes (mostly the ones framing is made of), split into reads anyhow: the
+        /// incremental decoder's first answer other than `More` is the one-shot decoder's
+        /// answer for the whole — a refusal comes at the same byte with the same reason.
+        #[test]
+        fn any_bytes_read_by_read_end_as_the_whole_does(
+            wire in proptest::collection::vec(
+                proptest::prop_oneof![
+                    4 => proptest::sample::select(b"0123\r\n;= \t\":\\aX".to_vec()),
+                    1 => proptest::num::u8::ANY,
+                ],
+                0..200,
+            ),
+            reads in proptest::collection::vec(1usize..16, 1..20),
+        ) {
+            let mut whole = Vec::new();
+            let expected = dechunk(&wire, &mut whole, LIMIT_BODY, 64);
+            let mut d = Dechunker::new(LIMIT_BODY, 64);
+            let mut end = 0;
+            let mut reads = reads.iter().cycle();
+            let last = loop {
+                end = (end + reads.next().copied().unwrap_or(1)).min(wire.len());
+                match d.advance(&wire[..end]) {
+                    Dechunk::More if end < wire.len() => {}
+                    other => break other,
+                }
+            };
+            proptest::prop_assert_eq!(last, expected);
+        }
+    }
+
+    /// RFC 9112 §6.1: a server that receives an HTTP/1.0 message with `Transfer-Encoding`
+    /// MUST treat its framing as faulty and close the connection after it. Read as chunked
+    /// on a kept-alive connection, the body means something else to an HTTP/1.0 hop in front.
+    #[test]
+    fn http10_request_with_transfer_encoding_is_faulty_framing() {
+        let raw = "POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n";
+        match head(raw) {
+            Err(Refusal { status: 400, .. }) => {}
+            Ok(Some(h)) => assert!(
+                !h.keep_alive,
+                "HTTP/1.0 + Transfer-Encoding framed as {:?} on a kept-alive connection",
+                h.body
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// RFC 9112 §3.2: a server MUST answer 400 to a request with more than one `Host` field
+    /// line (the redirect and the provisioning answer's `websocket_url` take the first).
+    #[test]
+    fn more_than_one_host_field_is_400() {
+        assert_eq!(
+            refused("GET / HTTP/1.1\r\nHost: door.local\r\nHost: evil.example\r\n\r\n").0,
+            400
+        );
+    }
+
+    /// A bare LF is not a line end in chunked framing (RFC 9112 §7.1: chunk-ext is
+    /// `;token[=value]`, lines end in CRLF). httparse lets any byte through inside an
+    /// extension, and the trailer scan looks for CRLF only, so a bare LF is swallowed here
+    /// while an LF-tolerant proxy in front ends the line there ("TERM.EXT" / funky chunks).
+    #[test]
+    fn bare_lf_in_chunk_extensions_and_trailers_is_refused() {
+        let mut body = Vec::new();
+        // Extension with a bare LF: read here as size 3 with extension "x\nyz".
+        let got = dechunk(b"3;x\nyz\r\nabc\r\n0\r\n\r\n", &mut body, LIMIT_BODY, 1024);
+        assert!(
+            matches!(got, Dechunk::Refuse(Refusal { status: 400, .. })),
+            "bare LF in a chunk extension: {got:?}, body {body:?}"
+        );
+        // Trailer section starting with a bare LF: an LF-tolerant hop sees the message end
+        // and a second request; here that request is swallowed as a trailer line.
+        let raw = b"0\r\n\nGET /admin HTTP/1.1\r\n\r\n";
+        let got = dechunk(raw, &mut body, LIMIT_BODY, 1024);
+        assert!(
+            matches!(got, Dechunk::Refuse(Refusal { status: 400, .. })),
+            "bare LF in the trailer section: {got:?}"
+        );
+    }
+
+    #[test]
+    fn faulty_http10_framing_and_repeated_host_name_the_fault() {
+        for raw in [
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            "POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+        ] {
+            assert_eq!(
+                refused(raw),
+                (400, "Transfer-Encoding in an HTTP/1.0 request"),
+                "{raw:?}"
+            );
+        }
+        // HTTP/1.0 with a length, and HTTP/1.1 chunked, are as before.
+        let h = head("POST / HTTP/1.0\r\nContent-Length: 2\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.body, BodyFraming::Length(2));
+        let h = head("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.body, BodyFraming::Chunked);
+        for raw in [
+            "GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHOST: a\r\nX: 1\r\nHost: b\r\nHost: c\r\n\r\n",
+            "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost:\r\n\r\n",
+        ] {
+            assert_eq!(refused(raw), (400, "more than one Host field"), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn chunk_size_lines_and_trailers_follow_the_grammar() {
+        let mut body = Vec::new();
+        let refusal = |raw: &[u8]| {
+            let mut body = Vec::new();
+            let whole = dechunk(raw, &mut body, LIMIT_BODY, 1024);
+            // Byte by byte, the same refusal at the same byte.
+            let mut d = Dechunker::new(LIMIT_BODY, 1024);
+            let first = (1..=raw.len())
+                .map(|end| d.advance(&raw[..end]))
+                .find(|p| *p != Dechunk::More);
+            assert_eq!(first, Some(whole), "{:?}", String::from_utf8_lossy(raw));
+            match whole {
+                Dechunk::Refuse(r) => (r.status, r.reason),
+                other => panic!("{other:?} for {:?}", String::from_utf8_lossy(raw)),
+            }
+        };
+        let lf = (400, "bare LF in a chunk size line");
+        let cr = (400, "bare CR in a chunk size line");
+        let ext = (400, "malformed chunk extension");
+        let size = (400, "malformed chunk size");
+        for (raw, want) in [
+            (&b"3\nabc\r\n0\r\n\r\n"[..], lf),
+            (b"3;x\nyz\r\nabc\r\n0\r\n\r\n", lf),
+            (b"3;x=\"a\nb\"\r\nabc\r\n0\r\n\r\n", lf),
+            (b"3;x=\"a\\\nb\"\r\nabc\r\n0\r\n\r\n", lf),
+            (b"0\n\r\n", lf),
+            (b"0;a\n\r\n", lf),
+            (b"3\rabc\r\n0\r\n\r\n", cr),
+            (b"3;a\rb\r\nabc\r\n0\r\n\r\n", cr),
+            (b"3;\r\nabc\r\n", ext),
+            (b"3;=v\r\nabc\r\n", ext),
+            (b"3;a=\r\nabc\r\n", ext),
+            (b"3;a b\r\nabc\r\n", ext),
+            (b"3;a=b c\r\nabc\r\n", ext),
+            (b"3;a=\"b\r\nabc\r\n", ext),
+            (b"3;a=\"b\"c\r\nabc\r\n", ext),
+            (b"3;a=\"\x7f\"\r\nabc\r\n", ext),
+            (b"3;a=b \r\nabc\r\n", ext),
+            (b"3 \r\nabc\r\n", ext),
+            (b"3;a\x00\r\nabc\r\n", ext),
+            (b"3x\r\nabc\r\n", size),
+            (b";a\r\n", size),
+            (b" 3\r\n", size),
+            (b"-3\r\n", size),
+            (b"\r\n", size),
+        ] {
+            assert_eq!(refusal(raw), want, "{:?}", String::from_utf8_lossy(raw));
+        }
+        let lf = (400, "bare LF in a chunked trailer section");
+        let cr = (400, "bare CR in a chunked trailer section");
+        let field = (400, "malformed chunked trailer field");
+        for (raw, want) in [
+            (&b"0\r\n\nGET /admin HTTP/1.1\r\n\r\n"[..], lf),
+            (b"0\r\nX: a\n\r\n", lf),
+            (b"0\r\nX: a\r\n\n", lf),
+            (b"0\r\nX: a\nb\r\n\r\n", lf),
+            (b"0\r\nX\n: a\r\n\r\n", lf),
+            (b"0\r\n\rX", cr),
+            (b"0\r\nX: a\rb\r\n\r\n", cr),
+            (b"0\r\nX\r\n\r\n", field),
+            (b"0\r\n: a\r\n\r\n", field),
+            (b"0\r\nX : a\r\n\r\n", field),
+            (b"0\r\nX: a\r\n b\r\n\r\n", field),
+            (b"0\r\nX: a\x00\r\n\r\n", field),
+        ] {
+            assert_eq!(refusal(raw), want, "{:?}", String::from_utf8_lossy(raw));
+        }
+        // What the grammar allows passes: extensions of every shape, leading zeros, empty
+        // and obs-text values, several trailer fields.
+        let raw = [
+            &b"03 ; a ; b=c;d = \"e \\\" \xe9\"\r\nabc\r\n000;z\r\n"[..],
+            b"X-A: 1\r\nx-b:\r\nC:  \xe9 v \r\n\r\n",
+        ]
+        .concat();
+        assert_eq!(
+            dechunk(&raw, &mut body, LIMIT_BODY, 1024),
+            Dechunk::Done(raw.len())
+        );
+        assert_eq!(body, b"abc");
+        // A size too large for any body is refused for its length, not its syntax.
+        assert_eq!(
+            refusal(b"ffffffffffffffffffffffff\r\n"),
+            (413, "request body too large")
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The strict check: every fault for which RFC 3261 has a user agent answer 400 Bad Request
 //! (or 505 for the version), found after a successful structural parse.
 //!
-//! [`Message::validate`] returns the first fault in message order; each [`Violation`] names the
-//! header (when one is at fault) and the byte offset in the message, so a UA can put it in the
-//! reason phrase and a human can find it. [`check`] parses and validates in one call.
+//! [`Message::validate`] returns the first fault in message order (faults without a place
+//! of their own, such as a missing header, are placed at the end of the header section);
+//! each [`Violation`] names the header (when one is at fault) and the byte offset in the
+//! message, so a UA can put it in the reason phrase and a human can find it. [`check`]
+//! parses and validates in one call.
 //!
 //! What is checked:
 //! * start line: `SIP/2.0` (505 otherwise), exactly one SP between request-line elements and
@@ -18,7 +20,10 @@
 //!   Record-Route, Call-ID, CSeq, Max-Forwards, Expires, Min-Expires, Content-Length,
 //!   Content-Type, Allow, Supported, Require, Date, Retry-After, Warning and the
 //!   authentication headers, including empty list elements and unbalanced quotes;
-//! * lines end in CRLF (§7); a non-empty body has a Content-Type (§20.15);
+//! * every line of the header section, the empty line that ends it included, ends in CRLF
+//!   (§7); header values and the reason phrase hold no control character but HTAB and line
+//!   folds, except escaped by a quoted-pair in a quoted string (§25.1); a non-empty body has
+//!   a Content-Type (§20.15);
 //! * Content-Length: present on streams (§18.3), equal to the body on streams, never larger
 //!   than the body on datagrams (§18.3: a shorter one truncates; RFC 4475 §3.1.2.2).
 //!
@@ -222,19 +227,70 @@ impl<'a> Message<'a> {
     /// Run the strict check; `Ok` when a UA should process the message, the first fault
     /// otherwise.
     pub fn validate(&self, options: Options) -> Result<(), Violation> {
-        self.check_start_line()?;
-        self.check_single_headers()?;
-        self.check_mandatory(options)?;
-        self.check_header_grammar()?;
-        self.check_contacts()?;
-        if let Some(at) = bare_lf(self.head()) {
-            return Err(Violation::new(
+        // Every check reports the first fault of its kind in message order; the earliest of
+        // those is the message's first fault (a fault with no place of its own, such as a
+        // missing header, is placed at the end of the header section).
+        earliest([
+            self.check_start_line(),
+            self.check_single_headers(),
+            self.check_mandatory(options),
+            self.check_header_grammar(),
+            self.check_contacts(),
+            self.check_line_endings(),
+            self.check_characters(),
+            self.check_body_type(),
+            self.check_terminated(),
+            self.check_content_length(options),
+        ])
+    }
+
+    /// RFC 3261 §7: every line of the header section, the empty line that ends it included,
+    /// ends in CRLF.
+    fn check_line_endings(&self) -> Result<(), Violation> {
+        let start = self.offset_of(self.head());
+        let section = self
+            .raw()
+            .get(start..self.body_offset())
+            .unwrap_or_default();
+        match memchr::memchr_iter(b'\n', section).find(|&i| i == 0 || section[i - 1] != b'\r') {
+            Some(at) => Err(Violation::new(
                 ViolationKind::BadLineEnding,
                 None,
-                self.offset_of(self.head()) + at,
+                start + at,
                 "line ends in LF without CR",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// RFC 3261 §25.1: header values and the reason phrase are text, LWS and line folds:
+    /// no control character other than HTAB, and no CR that does not end a line.
+    fn check_characters(&self) -> Result<(), Violation> {
+        if let StartLine::Response(s) = self.start_line()
+            && let Some(at) = control_character(s.reason)
+        {
+            return Err(Violation::new(
+                ViolationKind::BadStatusLine,
+                None,
+                self.offset_of(s.reason) + at,
+                "control character in the reason phrase",
             ));
         }
+        for h in self.headers() {
+            if let Some(at) = control_character(h.value) {
+                return Err(Violation::new(
+                    ViolationKind::InvalidHeader,
+                    h.kind.as_str(),
+                    self.offset_of(h.value) + at,
+                    "control character in the header value (or CR not ending a line)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 3261 §20.15: a non-empty body has a Content-Type.
+    fn check_body_type(&self) -> Result<(), Violation> {
         if !self.body().is_empty() && self.header(HeaderName::ContentType).is_none() {
             return Err(Violation::new(
                 ViolationKind::MissingContentType,
@@ -243,6 +299,10 @@ impl<'a> Message<'a> {
                 "a non-empty body needs a Content-Type",
             ));
         }
+        Ok(())
+    }
+
+    fn check_terminated(&self) -> Result<(), Violation> {
         if !self.is_head_terminated() {
             return Err(Violation::new(
                 ViolationKind::UnterminatedHeaders,
@@ -251,7 +311,7 @@ impl<'a> Message<'a> {
                 "header section is not ended by an empty line",
             ));
         }
-        self.check_content_length(options)
+        Ok(())
     }
 
     fn check_start_line(&self) -> Result<(), Violation> {
@@ -354,17 +414,15 @@ impl<'a> Message<'a> {
     }
 
     fn check_single_headers(&self) -> Result<(), Violation> {
-        for name in SINGLE {
-            if let Some(second) = self.headers_named(name).nth(1) {
-                return Err(Violation::new(
-                    ViolationKind::DuplicateHeader,
-                    name.as_str(),
-                    self.offset_of(second.name),
-                    "header may appear only once",
-                ));
-            }
-        }
-        Ok(())
+        earliest(SINGLE.map(|name| match self.headers_named(name).nth(1) {
+            Some(second) => Err(Violation::new(
+                ViolationKind::DuplicateHeader,
+                name.as_str(),
+                self.offset_of(second.name),
+                "header may appear only once",
+            )),
+            None => Ok(()),
+        }))
     }
 
     fn check_mandatory(&self, options: Options) -> Result<(), Violation> {
@@ -387,17 +445,28 @@ impl<'a> Message<'a> {
         if request && !options.rfc2543_compat {
             required = &with_mf;
         }
-        for &name in required {
-            if self.header(name).is_none() {
-                return Err(Violation::new(
-                    ViolationKind::MissingHeader,
-                    name.as_str(),
-                    self.body_offset(),
-                    "mandatory header is missing",
-                ));
-            }
-        }
-        let cseq = self.cseq()?;
+        let missing = match required.iter().find(|&&name| self.header(name).is_none()) {
+            Some(name) => Err(Violation::new(
+                ViolationKind::MissingHeader,
+                name.as_str(),
+                self.body_offset(),
+                "mandatory header is missing",
+            )),
+            None => Ok(()),
+        };
+        earliest([
+            missing,
+            self.check_cseq_method(),
+            self.check_invite_contact(options),
+            self.check_max_forwards_range(),
+        ])
+    }
+
+    /// §8.1.1.5: the CSeq method is the request's.
+    fn check_cseq_method(&self) -> Result<(), Violation> {
+        let Ok(cseq) = self.cseq() else {
+            return Ok(()); // a missing or malformed CSeq is reported as such
+        };
         let cseq_off = self
             .header(HeaderName::CSeq)
             .map_or(0, |h| self.offset_of(h.value));
@@ -411,7 +480,11 @@ impl<'a> Message<'a> {
                 "CSeq method does not match the request method",
             ));
         }
-        // RFC 3261 §8.1.1.8: an INVITE carries exactly one SIP or SIPS Contact.
+        Ok(())
+    }
+
+    /// §8.1.1.8: an INVITE carries a Contact.
+    fn check_invite_contact(&self, options: Options) -> Result<(), Violation> {
         if self.method() == Some(Method::Invite)
             && !options.rfc2543_compat
             && self.header(HeaderName::Contact).is_none()
@@ -423,16 +496,22 @@ impl<'a> Message<'a> {
                 "an INVITE must carry a Contact",
             ));
         }
-        if request && let Some(h) = self.header(HeaderName::MaxForwards) {
-            let mf = self.max_forwards()?;
-            if mf > 255 {
-                return Err(Violation::new(
-                    ViolationKind::InvalidHeader,
-                    Some("Max-Forwards"),
-                    self.offset_of(h.value),
-                    "Max-Forwards must be 0-255",
-                ));
-            }
+        Ok(())
+    }
+
+    /// Max-Forwards 0–255 in a request.
+    fn check_max_forwards_range(&self) -> Result<(), Violation> {
+        if self.is_request()
+            && let Some(h) = self.header(HeaderName::MaxForwards)
+            && let Ok(mf) = self.max_forwards()
+            && mf > 255
+        {
+            return Err(Violation::new(
+                ViolationKind::InvalidHeader,
+                Some("Max-Forwards"),
+                self.offset_of(h.value),
+                "Max-Forwards must be 0-255",
+            ));
         }
         Ok(())
     }
@@ -647,10 +726,51 @@ fn may_be_empty(name: HeaderName) -> bool {
     )
 }
 
-/// Offset in `head` of the first LF not preceded by CR.
-fn bare_lf(head: &str) -> Option<usize> {
-    let b = head.as_bytes();
-    memchr::memchr_iter(b'\n', b).find(|&i| i == 0 || b[i - 1] != b'\r')
+/// The fault of `checks` placed first in the message (the first listed among those at
+/// the same offset), or `Ok`.
+fn earliest<const N: usize>(checks: [Result<(), Violation>; N]) -> Result<(), Violation> {
+    match checks
+        .into_iter()
+        .filter_map(Result::err)
+        .min_by_key(|v| v.offset)
+    {
+        Some(v) => Err(v),
+        None => Ok(()),
+    }
+}
+
+/// Offset in `text` of its first control character other than HTAB, or of a CR not followed
+/// by LF, or of an LF not preceded by CR (a line fold inside a value is CRLF then LWS). In a
+/// quoted string a quoted-pair may escape any byte but CR and LF (§25.1, as RFC 4475
+/// §3.1.1.2 does with BEL, NUL and DEL).
+fn control_character(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    // The common case: nothing below SP but HTAB and line folds, no DEL.
+    if b.iter()
+        .all(|&c| (c >= 0x20 && c != 0x7f) || matches!(c, b'\t' | b'\r' | b'\n'))
+        && !b.contains(&b'\r')
+    {
+        return None;
+    }
+    let mut quoted = false;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'"' => quoted = !quoted,
+            b'\\' if quoted && b.get(i + 1).is_some_and(|&n| n != b'\r' && n != b'\n') => {
+                i += 2;
+                continue;
+            }
+            b'\t' => {}
+            b'\r' if b.get(i + 1) != Some(&b'\n') => return Some(i),
+            b'\n' if i == 0 || b[i - 1] != b'\r' => return Some(i),
+            b'\r' | b'\n' => {}
+            c if c < 0x20 || c == 0x7f => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// `warning-value = warn-code SP warn-agent SP warn-text` (RFC 3261 §20.43).

@@ -113,7 +113,8 @@ pub(crate) fn parse_option_tag(value: &str) -> Result<&str, ValueError> {
 /// CSeq: `1*DIGIT LWS Method`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CSeq<'a> {
-    /// The sequence number (the strict check requires it below 2³¹, RFC 3261 §8.1.1.5).
+    /// The sequence number: any 32-bit value (RFC 3261 §8.1.1.5 has a UA choose one below 2³¹,
+    /// but a received one up to 2³²−1 is valid and accepted).
     pub seq: u32,
     /// The method.
     pub method: Method<'a>,

@@ -127,3 +127,62 @@ fn violations_display_header_offset_and_reason() {
     core::fmt::write(&mut s, format_args!("{v}")).unwrap();
     assert!(s.starts_with("Max-Forwards header at byte "), "{s}");
 }
+
+// RFC 3261 §7 / §7.3.1: every header line, and the empty line that ends the header section,
+// ends in CRLF. The check only looks at `head()`, which stops before the last header's line
+// break and the empty line, so a bare LF there passes.
+#[test]
+fn a_bare_lf_ending_the_last_header_line_or_the_empty_line_is_named() {
+    for raw in [
+        alloc::format!("{BASE}Content-Length: 0\r\n\n"),
+        alloc::format!("{BASE}Content-Length: 0\n\r\n"),
+        alloc::format!("{BASE}Content-Length: 0\n\n"),
+    ] {
+        let m = Message::parse(raw.as_bytes()).unwrap();
+        let v = m.validate(Options::stream()).unwrap_err();
+        assert_eq!(v.kind, ViolationKind::BadLineEnding, "{raw:?}: {v}");
+        assert_eq!(raw.as_bytes()[v.offset], b'\n', "{raw:?}");
+    }
+}
+
+// The module documentation promises "the first fault in message order". A malformed Via
+// (second line) must be named before a CSeq method mismatch (seventh line): the mandatory
+// header and CSeq checks run before the per-header grammar check, so CSeq is named.
+#[test]
+fn the_first_fault_in_message_order_is_the_one_reported() {
+    let raw = alloc::format!("{BASE}l: 0\r\n\r\n")
+        .replace("192.0.2.9:5061", "192.0.2.9:99999")
+        .replace("CSeq: 314159 INVITE", "CSeq: 314159 BYE");
+    let v = check(raw.as_bytes(), Options::stream()).unwrap_err();
+    assert_eq!(
+        (v.kind, v.header),
+        (ViolationKind::InvalidHeader, Some("Via")),
+        "{v}"
+    );
+}
+
+// RFC 3261 §25.1: a header value is TEXT-UTF8char (%x21-7E / UTF8-NONASCII), UTF8-CONT and
+// LWS; Subject is TEXT-UTF8-TRIM. NUL, other control characters and a CR that is not part of a
+// CRLF are never part of a header value (a bare CR is also read as a line end by some
+// parsers, which makes it a header-smuggling vector).
+#[test]
+fn control_characters_and_bare_cr_in_header_values_are_rejected() {
+    for extra in [
+        "Subject: lunch\x00time\r\n",
+        "Subject: lunch\rX-Injected: 1\r\n",
+        "User-Agent: door\x01station\r\n",
+        "X-Quoted: \"door\x01station\"\r\n",
+        "X-Del: door\x7fstation\r\n",
+    ] {
+        let v = check_with(extra, "").unwrap_err();
+        assert_eq!(v.kind, ViolationKind::InvalidHeader, "{extra:?}: {v}");
+    }
+    // A quoted-pair may escape a control character (§25.1; RFC 4475 §3.1.1.2), and a line
+    // fold is CRLF then LWS.
+    for extra in [
+        "X-Quoted: \"BEL:\\\x07 DEL:\\\x7f\"\r\n",
+        "Subject: folded\r\n  line\r\n",
+    ] {
+        check_with(extra, "").unwrap_or_else(|v| panic!("{extra:?} refused: {v}"));
+    }
+}

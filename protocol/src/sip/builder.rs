@@ -261,6 +261,14 @@ impl<'o, O: Output> MessageWriter<'o, O> {
             return Err(BuildError::BadValue { field: "method" });
         }
         check_uri(head.uri, "Request-URI")?;
+        // §19.1.1: a Request-URI never carries URI headers (`?name=value`).
+        if let Ok(super::uri::Uri::Sip(u)) = super::uri::Uri::parse(head.uri)
+            && u.headers().next().is_some()
+        {
+            return Err(BuildError::BadValue {
+                field: "Request-URI",
+            });
+        }
         if head.cseq >= 1 << 31 {
             return Err(BuildError::BadValue { field: "CSeq" });
         }

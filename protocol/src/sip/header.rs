@@ -397,10 +397,13 @@ impl<'a> Header<'a> {
     /// other headers the whole value.
     pub fn elements(&self) -> impl Iterator<Item = &'a str> + use<'a> {
         let mut whole = (!self.kind.is_list()).then_some(self.value);
-        let mut parts = self
-            .kind
-            .is_list()
-            .then(|| super::lex::split_list(self.value));
+        let mut parts = self.kind.is_list().then(|| {
+            if self.kind == HeaderName::InReplyTo {
+                super::lex::split_on_commas(self.value)
+            } else {
+                super::lex::split_list(self.value)
+            }
+        });
         core::iter::from_fn(move || match &mut parts {
             Some(it) => it.next().map(|(_, v)| v),
             None => whole.take(),

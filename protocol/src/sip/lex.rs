@@ -304,6 +304,17 @@ pub(crate) fn split_list(value: &str) -> SplitList<'_> {
         s: value,
         pos: 0,
         done: false,
+        every_comma: false,
+    }
+}
+
+/// [`split_list`] for a list whose elements never hold a comma but may hold `"`, `<` and
+/// `>` as plain characters (In-Reply-To's Call-IDs, RFC 3261 §20.21, §25.1): every comma
+/// separates.
+pub(crate) fn split_on_commas(value: &str) -> SplitList<'_> {
+    SplitList {
+        every_comma: true,
+        ..split_list(value)
     }
 }
 
@@ -324,6 +335,8 @@ pub(crate) struct SplitList<'a> {
     s: &'a str,
     pos: usize,
     done: bool,
+    /// Quotes and angle brackets are plain characters.
+    every_comma: bool,
 }
 
 impl<'a> Iterator for SplitList<'a> {
@@ -339,6 +352,10 @@ impl<'a> Iterator for SplitList<'a> {
         let mut angle = false;
         // Jump between the bytes that matter (memchr), not byte by byte.
         while i < b.len() {
+            if self.every_comma {
+                i = memchr::memchr(b',', &b[i..]).map_or(b.len(), |n| i + n);
+                break;
+            }
             let next = if angle {
                 memchr::memchr2(b'>', b'"', &b[i..])
             } else {

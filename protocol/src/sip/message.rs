@@ -860,4 +860,22 @@ v: SIP/2.0/TCP c;branch=3\r\nX-Weird: a, b\r\n\r\n";
             proptest::prop_assert_eq!(alloc::format!("{got:?}"), alloc::format!("{want:?}"), "{:?}", raw);
         }
     }
+
+    // RFC 3261 §20.21: In-Reply-To = callid *(COMMA callid), callid = word ["@" word], and a
+    // `word` may hold `<`, `>` and `"` (§25.1). The list splitter treats them as the start of
+    // an angle-bracketed URI or a quoted string, so the two Call-IDs come out as one element.
+    #[test]
+    fn in_reply_to_call_ids_holding_word_characters_split_on_commas() {
+        let raw = b"OPTIONS sip:a@b SIP/2.0\r\nIn-Reply-To: 70710<x@saturn.bell-tel.com, 17320@saturn.bell-tel.com\r\n\r\n";
+        let m = Message::parse(raw).unwrap();
+        let ids: alloc::vec::Vec<_> = m.values(HeaderName::InReplyTo).map(|(_, v)| v).collect();
+        assert_eq!(
+            ids,
+            ["70710<x@saturn.bell-tel.com", "17320@saturn.bell-tel.com"]
+        );
+        let raw = b"OPTIONS sip:a@b SIP/2.0\r\nIn-Reply-To: a\"b@c, d@e\r\n\r\n";
+        let m = Message::parse(raw).unwrap();
+        let ids: alloc::vec::Vec<_> = m.values(HeaderName::InReplyTo).map(|(_, v)| v).collect();
+        assert_eq!(ids, ["a\"b@c", "d@e"]);
+    }
 }

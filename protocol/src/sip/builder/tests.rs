@@ -474,3 +474,31 @@ proptest! {
         prop_assert_eq!(first.body(), second.body());
     }
 }
+
+// RFC 3261 §19.1.1 (and RFC 4475 §3.1.2.11): a Request-URI must not carry URI headers
+// (`?name=value`). The builder's Request-URI check only runs the URI grammar, so it writes a
+// request that the crate's own strict check rejects.
+#[test]
+fn a_request_uri_with_headers_is_refused() {
+    let mut out = Vec::new();
+    let r = MessageWriter::request(
+        &mut out,
+        &head(Method::Message, "sip:c100x@gw.example.com?Subject=open"),
+    );
+    match r {
+        Err(e) => assert_eq!(
+            e,
+            BuildError::BadValue {
+                field: "Request-URI"
+            }
+        ),
+        Ok(w) => {
+            w.finish(None).unwrap();
+            let m = Message::parse(&out).unwrap();
+            panic!(
+                "built a request the strict check rejects: {:?}",
+                m.validate(Options::stream()).unwrap_err()
+            );
+        }
+    }
+}

@@ -97,10 +97,12 @@ fn typed(h: &Header<'_>) -> Option<Result<Value, String>> {
             .map(|c| json!({"seq": c.seq, "method": c.method.as_str()}))
             .map_err(|e| e.to_string()),
         HeaderName::CallId => Ok(json!(h.value)),
-        HeaderName::MaxForwards
-        | HeaderName::Expires
-        | HeaderName::MinExpires
-        | HeaderName::ContentLength => number(h.value),
+        // The library's own readers: `+70` or an Expires past 2^32 - 1 are not numbers here.
+        HeaderName::MaxForwards => number(hv::parse_max_forwards(h.value).map(u64::from)),
+        HeaderName::Expires | HeaderName::MinExpires => {
+            number(hv::parse_delta_seconds(h.value).map(u64::from))
+        }
+        HeaderName::ContentLength => number(hv::parse_content_length(h.value).map(|n| n as u64)),
         HeaderName::ContentType => hv::ContentType::parse(h.value)
             .map(
                 |c| json!({"type": c.media_type, "subtype": c.subtype, "params": params(c.params)}),
@@ -129,11 +131,8 @@ fn typed(h: &Header<'_>) -> Option<Result<Value, String>> {
     Some(r)
 }
 
-fn number(v: &str) -> Result<Value, String> {
-    v.trim()
-        .parse::<u64>()
-        .map(|n| json!(n))
-        .map_err(|_| format!("not a number: {v:?}"))
+fn number(v: Result<u64, latchkey_protocol::sip::headers::ValueError>) -> Result<Value, String> {
+    v.map(|n| json!(n)).map_err(|e| e.to_string())
 }
 
 fn params(p: Params<'_>) -> Value {

@@ -126,3 +126,28 @@ fn arbitrary_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn numbers_are_read_as_the_library_reads_them() {
+    // `str::parse` took `+70` (and an Expires past 2^32 - 1) as numbers; the library's
+    // readers, and so the typed view, do not.
+    let msg = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TLS a.example;branch=z9hG4bK1\r\n\
+From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: +70\r\n\
+Expires: 4294967296\r\nContent-Length: 0\r\n\r\n";
+    let out = latchkey_with_input(&["sip", "parse"], msg);
+    assert_exit(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let header = |name: &str| {
+        v["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert!(header("Max-Forwards")["typed"].is_null());
+    assert!(header("Max-Forwards")["typed_error"].is_string());
+    assert!(header("Expires")["typed_error"].is_string());
+    assert_eq!(header("Content-Length")["typed"], 0);
+}

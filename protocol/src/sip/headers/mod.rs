@@ -25,6 +25,33 @@ use super::digest::{Challenge, Credentials};
 use super::header::HeaderName;
 use super::message::{Message, Method};
 
+/// One Max-Forwards value (a decimal number that fits in `u32`; the strict check also
+/// wants 0–255), as [`Message::max_forwards`](crate::sip::Message::max_forwards) reads it.
+///
+/// # Errors
+/// A [`ValueError`] naming the fault and its offset in `value`.
+pub fn parse_max_forwards(value: &str) -> Result<u32, ValueError> {
+    simple::parse_u32(value)
+}
+
+/// One `delta-seconds` value (Expires, Min-Expires: 0 to 2³²−1), as
+/// [`Message::expires`](crate::sip::Message::expires) reads it.
+///
+/// # Errors
+/// A [`ValueError`] naming the fault and its offset in `value`.
+pub fn parse_delta_seconds(value: &str) -> Result<u32, ValueError> {
+    simple::parse_delta_seconds(value)
+}
+
+/// One Content-Length value (decimal, at most 19 digits), as
+/// [`Message::content_length`](crate::sip::Message::content_length) reads it.
+///
+/// # Errors
+/// A [`ValueError`] naming the fault and its offset in `value`.
+pub fn parse_content_length(value: &str) -> Result<usize, ValueError> {
+    simple::parse_content_length(value)
+}
+
 /// A fault inside one header value; `offset` counts from the start of the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ValueError {

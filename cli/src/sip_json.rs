@@ -52,7 +52,16 @@ fn header(m: &Message<'_>, h: &Header<'_>) -> Value {
     if h.kind != HeaderName::Other && h.canonical_name() != h.name {
         o.insert("canonical".into(), json!(h.canonical_name()));
     }
-    o.insert("value".into(), json!(h.value));
+    match h.kind {
+        // Credentials: the digest response (enough for an offline guess of the password
+        // with the nonce and realm beside it) is never printed, nor another scheme's token.
+        HeaderName::Authorization | HeaderName::ProxyAuthorization => {
+            o.insert("value".into(), json!(redacted_credentials(h.value)));
+        }
+        _ => {
+            o.insert("value".into(), json!(h.value));
+        }
+    }
     o.insert("offset".into(), json!(m.offset_of(h.name)));
     match typed(h) {
         Some(Ok(v)) => {
@@ -213,6 +222,28 @@ fn challenge(c: &Challenge<'_>) -> Value {
         "opaque": c.opaque().map(|o| o.unescaped()),
         "userhash": c.userhash(),
     })
+}
+
+/// An `Authorization` value as written, its `response` value replaced by `<redacted>`; for
+/// a scheme other than Digest (a bearer token, Basic's encoded password) or a value that
+/// does not parse, only the scheme.
+fn redacted_credentials(value: &str) -> String {
+    let Ok(c) = Credentials::parse(value) else {
+        let scheme = value.split([' ', '\t']).next().unwrap_or_default();
+        return format!("{scheme} <redacted>");
+    };
+    let Some(raw) = c
+        .params()
+        .find(|p| p.name.eq_ignore_ascii_case("response"))
+        .map(|p| p.value.as_raw())
+    else {
+        return value.to_owned();
+    };
+    let start = (raw.as_ptr() as usize).wrapping_sub(value.as_ptr() as usize);
+    match (value.get(..start), value.get(start + raw.len()..)) {
+        (Some(before), Some(after)) => format!("{before}<redacted>{after}"),
+        _ => format!("{} <redacted>", c.scheme()),
+    }
 }
 
 fn credentials(c: &Credentials<'_>) -> Value {

@@ -151,3 +151,42 @@ Expires: 4294967296\r\nContent-Length: 0\r\n\r\n";
     assert!(header("Expires")["typed_error"].is_string());
     assert_eq!(header("Content-Length")["typed"], 0);
 }
+
+/// README: "digest responses are never printed". The typed view hides `response=`, but the
+/// raw `value` of the Authorization line carries it (with the nonce, realm and user: enough
+/// for an offline guess of the SIP password).
+#[test]
+fn a_digest_response_is_not_printed_in_the_raw_header_value() {
+    let msg = b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/TLS 192.0.2.4;branch=z9hG4bK1\r\n\
+Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: abc\r\n\
+CSeq: 2 REGISTER\r\nAuthorization: Digest username=\"a\", realm=\"example.com\", nonce=\"n1\", \
+uri=\"sip:example.com\", response=\"0123456789abcdef0123456789abcdef\", algorithm=MD5\r\n\
+Proxy-Authorization: Digest username=\"a\", realm=\"example.com\", nonce=\"n2\", \
+uri=\"sip:example.com\", response=\"fedcba9876543210fedcba9876543210\"\r\nContent-Length: 0\r\n\r\n";
+    let out = latchkey_with_input(&["sip", "parse", "--compact"], msg);
+    assert_exit(&out, 0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let auth = v["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "Authorization")
+        .unwrap();
+    assert_eq!(auth["typed"]["response_present"], true);
+    assert!(
+        !stdout.contains("0123456789abcdef0123456789abcdef")
+            && !stdout.contains("fedcba9876543210fedcba9876543210"),
+        "a digest response reached standard output: {stdout}"
+    );
+    // The rest of the value is shown, the response in place.
+    let value = auth["value"].as_str().unwrap();
+    assert!(value.contains(r#"response="<redacted>""#), "{value}");
+    assert!(value.contains(r#"nonce="n1""#), "{value}");
+    // Another scheme shows only its name.
+    let msg = b"OPTIONS sip:a@b SIP/2.0\r\nAuthorization: Bearer eyJsecret.token\r\nContent-Length: 0\r\n\r\n";
+    let out = latchkey_with_input(&["sip", "parse", "--compact"], msg);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("eyJsecret"), "{stdout}");
+    assert!(stdout.contains("Bearer <redacted>"), "{stdout}");
+}

@@ -158,9 +158,13 @@ where
     let (client, driver) = SipClient::new(config).map_err(|e| fail(2, e.to_string()))?;
     tokio::spawn(driver.run());
     let beside = tokio::spawn(beside(client.clone()));
+    // SIGINT/SIGTERM stop it whether or not a duration is set: it then un-REGISTERs.
     let stop = async {
         match duration {
-            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+            Some(s) => tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(s)) => {}
+                () = crate::serve::wait_for_signal_tokio() => {}
+            },
             None => crate::serve::wait_for_signal_tokio().await,
         }
     };

@@ -240,3 +240,65 @@ fn listen_with_latchkeys_registration_prints_json_lines_and_unregisters() {
     }));
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// `listen --duration S` stopped early by SIGTERM (Ctrl-C, `systemctl stop`, a test harness)
+/// must still un-REGISTER, as `listen` without --duration does: `listen_async` watches the
+/// signals only when no duration is given, so the process dies on the spot and the
+/// registration binding stays on the server until it expires.
+#[test]
+fn listen_with_a_duration_still_unregisters_on_sigterm() {
+    let peer = Peer::start(600);
+    let d = scratch("sip-listen-term");
+    let (account, certs, ca) = nodejs_files(&d);
+    let server = format!("127.0.0.1:{}", peer.addr.port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args([
+            "sip",
+            "listen",
+            "--account",
+            &account,
+            "--cert",
+            &certs,
+            "--ca",
+            &ca,
+            "--server",
+            &server,
+            "--duration",
+            "120",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let registered = peer.wait_for(Duration::from_secs(10), |s| {
+        s.iter().any(|x| matches!(x, Seen::Register { .. }))
+    });
+    if !registered {
+        let _ = child.kill();
+        panic!("no REGISTER");
+    }
+    // Let the 200 OK arrive before the signal.
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("output");
+    assert!(
+        out.status.success(),
+        "SIGTERM must stop `listen --duration` gracefully: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        peer.wait_for(Duration::from_secs(5), |s| s.contains(&Seen::Register {
+            expires: 0,
+            cn: "panel-1".into()
+        })),
+        "SIGTERM un-REGISTERs first: {:?}",
+        peer.seen()
+    );
+    let _ = std::fs::remove_dir_all(d);
+}

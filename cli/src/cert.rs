@@ -287,24 +287,8 @@ fn csr(
     usage: Option<UsageArg>,
     der_base64: bool,
 ) -> Result<(), Failure> {
-    let key = if new_key {
-        if key_path.exists() {
-            return Err(fail(
-                2,
-                format!(
-                    "{} exists; --new-key never replaces a key",
-                    key_path.display()
-                ),
-            ));
-        }
-        let key = PrivateKey::generate(KeyType::P256, &mut crate::OsRng)
-            .map_err(|e| fail(2, e.to_string()))?;
-        write_atomic(key_path, key.to_pem().as_bytes(), true)?;
-        key
-    } else {
-        let pem = read_file(key_path)?;
-        PrivateKey::from_pem(&pem).map_err(|e| fail(2, format!("{}: {e}", key_path.display())))?
-    };
+    // Everything the arguments can get wrong is checked before a new key is written, so a
+    // corrected command is not refused for the key a failed one left behind.
     let subject: DistinguishedName = match subject {
         Some(s) => s.parse().map_err(|e| fail(2, format!("--subject: {e}")))?,
         None => DistinguishedName::new(),
@@ -316,7 +300,27 @@ fn csr(
     if let Some(u) = usage {
         params = with_usage(params, u);
     }
-    let csr = Csr::create(&params, &key).map_err(|e| fail(2, e.to_string()))?;
+    let csr = if new_key {
+        if key_path.exists() {
+            return Err(fail(
+                2,
+                format!(
+                    "{} exists; --new-key never replaces a key",
+                    key_path.display()
+                ),
+            ));
+        }
+        let key = PrivateKey::generate(KeyType::P256, &mut crate::OsRng)
+            .map_err(|e| fail(2, e.to_string()))?;
+        let csr = Csr::create(&params, &key).map_err(|e| fail(2, e.to_string()))?;
+        write_atomic(key_path, key.to_pem().as_bytes(), true)?;
+        csr
+    } else {
+        let pem = read_file(key_path)?;
+        let key = PrivateKey::from_pem(&pem)
+            .map_err(|e| fail(2, format!("{}: {e}", key_path.display())))?;
+        Csr::create(&params, &key).map_err(|e| fail(2, e.to_string()))?
+    };
     let text = if der_base64 {
         format!("{}\n", csr.to_der_base64())
     } else {

@@ -297,3 +297,42 @@ fn schedule_explains_when_and_why() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `csr --new-key` with a bad --subject or --san fails, but the key is already written: the
+/// same command corrected is then refused ("exists; --new-key never replaces a key").
+#[test]
+fn csr_new_key_with_a_bad_subject_writes_no_key() {
+    let dir = scratch("csr-new-key-bad");
+    let key = dir.join("new.pem");
+    let key_s = key.to_str().unwrap();
+    let out = latchkey(&[
+        "cert",
+        "csr",
+        "--key",
+        key_s,
+        "--new-key",
+        "--subject",
+        "CN=no-slash",
+    ]);
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("--subject"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !key.exists(),
+        "a failed `csr --new-key` left a key behind, so the corrected command is refused"
+    );
+    let out = latchkey(&[
+        "cert",
+        "csr",
+        "--key",
+        key_s,
+        "--new-key",
+        "--subject",
+        "/CN=fixed",
+    ]);
+    assert_exit(&out, 0);
+    let _ = std::fs::remove_dir_all(dir);
+}

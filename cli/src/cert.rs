@@ -28,8 +28,8 @@ const DAY: u64 = 86_400;
 /// `latchkey cert …`
 #[derive(Subcommand, Debug)]
 pub(crate) enum CertCommand {
-    /// Make a key and a self-signed certificate with explicit validity: cert.pem and key.pem
-    /// (mode 0600) in --out. Existing files are never replaced without --force.
+    /// Make a key and a self-signed certificate with explicit validity: cert.pem (mode 0644)
+    /// and key.pem (mode 0600) in --out. Existing files are never replaced without --force.
     Generate {
         /// Common name, also the first subject alternative name (a DNS name or an IP).
         #[arg(long)]

@@ -70,6 +70,10 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), Failure> {
 }
 
 async fn run(args: ServeArgs) -> Result<(), Failure> {
+    // Files that cannot be read are unusable input (exit 2, as everywhere); a pair that is
+    // read but refused is the command's outcome (exit 1, with a `refused` line).
+    read(&args.cert)?;
+    read(&args.key)?;
     let client_ca = args.client_ca.as_deref().map(read).transpose()?;
     let root = args.root.as_deref().map(read).transpose()?;
     let mut source =

@@ -147,9 +147,11 @@ macro_rules! serve_on {
                 let state = StateDir::open(state_dir)
                     .await
                     .map_err(|e| fail(2, e.to_string()))?;
+                // Could not start (a port taken, unusable state): exit 2, as every command
+                // that cannot run.
                 Gateway::start(config, state)
                     .await
-                    .map_err(|e| fail(1, e.to_string()))
+                    .map_err(|e| fail(2, e.to_string()))
             }
         }
     };
@@ -163,7 +165,7 @@ fn run_tokio(args: &ServeArgs, threads: usize) -> Result<(), Failure> {
         .worker_threads(threads)
         .enable_all()
         .build()
-        .map_err(|e| fail(1, format!("cannot start the tokio runtime: {e}")))?;
+        .map_err(|e| fail(2, format!("cannot start the tokio runtime: {e}")))?;
     runtime.block_on(async {
         let mut config = on_tokio::config(args);
         if let Some(provider) = &args.token_provider {

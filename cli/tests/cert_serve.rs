@@ -204,6 +204,24 @@ fn serve_swaps_a_replaced_pair_in_for_new_connections_and_refuses_a_half_written
 }
 
 #[test]
+fn a_certificate_file_that_cannot_be_read_is_exit_2() {
+    // Unusable input: exit 2, as in every other command (a pair read but refused is 1).
+    let dir = scratch("missing");
+    let out = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["cert", "serve", "--listen", "127.0.0.1:0"])
+        .arg("--cert")
+        .arg(dir.join("nope.pem"))
+        .arg("--key")
+        .arg(dir.join("nope.key"))
+        .output()
+        .expect("run latchkey");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nope.pem"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn serve_refuses_to_start_with_a_key_of_another_certificate() {
     let dir = scratch("mismatch");
     let (a, b) = (dir.join("a"), dir.join("b"));

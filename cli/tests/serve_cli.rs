@@ -156,3 +156,24 @@ fn tokio_serves_health_with_the_token_session_and_stops_on_sigterm() {
 fn smol_serves_health_with_the_token_session_and_stops_on_sigterm() {
     serves_health_with_the_token_session_and_stops_on_sigterm("smol");
 }
+
+#[test]
+fn a_port_already_taken_is_exit_2_naming_the_address() {
+    // Could not start: exit 2, as every command that cannot run (it was 1 here only).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = std::env::temp_dir().join(format!("latchkey-serve-busy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .arg("serve")
+        .arg("--state-dir")
+        .arg(&dir)
+        .args(["--listen", &addr, "--http-listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run latchkey");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&addr), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

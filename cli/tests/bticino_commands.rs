@@ -305,12 +305,10 @@ fn certificate_for_csr(body: &[u8], cn: &str) -> String {
     json!({"cert": b64, "receiver": {}}).to_string()
 }
 
-#[test]
-fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_the_new_one() {
-    let peer = Peer::start(600);
-    let d = state("renew");
-    // The saved 90-day certificate has 10 days left: the BTicino rule (30 days ahead) renews
-    // at once.
+/// Gives the registration in `d` a 90-day certificate (`panel-old`, with its key) that has
+/// 10 days left, and a plant: the BTicino rule (30 days ahead) renews it at once. Returns
+/// the registration written.
+fn registration_near_its_end(d: &std::path::Path) -> Value {
     let old_key = rcgen::KeyPair::generate().unwrap();
     let reg_path = d.join("bticino-c100x-registration.json");
     let mut reg: Value = serde_json::from_slice(&std::fs::read(&reg_path).unwrap()).unwrap();
@@ -323,6 +321,16 @@ fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_t
         old_key.serialize_pem(),
     )
     .unwrap();
+    reg
+}
+
+#[test]
+fn listen_renews_a_certificate_near_its_end_through_legrand_and_registers_with_the_new_one() {
+    let peer = Peer::start(600);
+    let d = state("renew");
+    // The saved 90-day certificate has 10 days left: the BTicino rule (30 days ahead) renews
+    // at once.
+    let _ = registration_near_its_end(&d);
 
     // The stand-in Legrand certificate endpoint signs whatever key the CSR carries; with the
     // C100X app's credentials the call carries an application token from its token endpoint.
@@ -471,18 +479,8 @@ fn open_and_light_present_the_renewal_listen_stored_when_newer_than_the_registra
     let peer = Peer::start(600);
     let d = state("one-shot-renewed");
     // The registration's certificate has 10 days left: `listen` renews it at once.
-    let old_key = rcgen::KeyPair::generate().unwrap();
+    let reg = registration_near_its_end(&d);
     let reg_path = d.join("bticino-c100x-registration.json");
-    let mut reg: Value = serde_json::from_slice(&std::fs::read(&reg_path).unwrap()).unwrap();
-    reg["certificate_pem"] = json!(client_cert("panel-old", &old_key, 80, 10));
-    reg["plant"] = json!({"id": "p-1", "name": "Home", "country": "IT", "kind": "residential",
-                          "owner_id": "oid-9", "owner_email": "owner@example.com"});
-    std::fs::write(&reg_path, reg.to_string()).unwrap();
-    std::fs::write(
-        d.join("bticino-c100x-client-key.pem"),
-        old_key.serialize_pem(),
-    )
-    .unwrap();
     let api = support::Server::tls(move |req: &support::Received, out| {
         let path = req.target.split('?').next().unwrap_or_default().to_owned();
         let (status, body) =

@@ -326,14 +326,7 @@ fn run_refreshes_then_sleeps_until_the_next_deadline_instead_of_spinning() {
 fn run_notices_a_wall_clock_set_back_a_day_within_its_wake_cap_and_refreshes() {
     let w = world("clock-back", 3600);
     // The keeper's wall clock: the system's, moved by `shift` seconds.
-    let shift = Arc::new(AtomicI64::new(0));
-    let moved = Arc::clone(&shift);
-    let clock: Clock = Arc::new(move || {
-        let real = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-        let by = moved.load(Ordering::SeqCst);
-        let secs = real.as_secs().saturating_add_signed(by);
-        Duration::new(secs, real.subsec_nanos())
-    });
+    let (clock, shift) = shifted_clock();
     let k = block_on(keeper(&w))
         .with_clock(clock)
         .with_wake_cap(Duration::from_millis(50));
@@ -349,34 +342,22 @@ fn run_notices_a_wall_clock_set_back_a_day_within_its_wake_cap_and_refreshes() {
     let runner = k.clone();
     let idp = Arc::clone(&w.idp);
     let (before, refreshed_after) = std::thread::spawn(move || {
-        block_on(async {
-            let mut run = std::pin::pin!(runner.run());
-            let mut probe = std::pin::pin!(async {
-                // Fresh tokens: `run` has nothing to do for an hour.
-                crate::rt::sleep(Duration::from_millis(300)).await;
-                let before = idp.lock().unwrap().refreshes;
-                // The wall clock is set back a day while `run` sleeps towards a deadline an
-                // hour off, which now looks a day and an hour off.
-                shift.store(-86_400, Ordering::SeqCst);
-                let started = std::time::Instant::now();
-                while runner.status().generation < 2 && started.elapsed() < Duration::from_secs(10)
-                {
-                    crate::rt::sleep(Duration::from_millis(10)).await;
-                }
-                (
-                    before,
-                    (runner.status().generation >= 2).then(|| started.elapsed()),
-                )
-            });
-            std::future::poll_fn(|cx| {
-                if let std::task::Poll::Ready(v) = probe.as_mut().poll(cx) {
-                    return std::task::Poll::Ready(v);
-                }
-                let _ = run.as_mut().poll(cx);
-                std::task::Poll::Pending
-            })
-            .await
-        })
+        block_on(while_running(&runner, async {
+            // Fresh tokens: `run` has nothing to do for an hour.
+            crate::rt::sleep(Duration::from_millis(300)).await;
+            let before = idp.lock().unwrap().refreshes;
+            // The wall clock is set back a day while `run` sleeps towards a deadline an
+            // hour off, which now looks a day and an hour off.
+            shift.store(-86_400, Ordering::SeqCst);
+            let started = std::time::Instant::now();
+            while runner.status().generation < 2 && started.elapsed() < Duration::from_secs(10) {
+                crate::rt::sleep(Duration::from_millis(10)).await;
+            }
+            (
+                before,
+                (runner.status().generation >= 2).then(|| started.elapsed()),
+            )
+        }))
     })
     .join()
     .unwrap();

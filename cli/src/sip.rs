@@ -289,8 +289,11 @@ struct AccountFile {
     lock: Option<String>,
 }
 
+/// Largest account, certificate, key or CA file read (they are a few KiB).
+const MAX_FILE: usize = 4 * 1024 * 1024;
+
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| fail(2, format!("cannot read {what} {}: {e}", path.display())))
+    crate::read_limited(path, MAX_FILE).map_err(|(code, e)| fail(code, format!("{what}: {e}")))
 }
 
 /// Whether the certificate `renewed` (PEM) was issued after `original` (none counts as

@@ -302,3 +302,24 @@ fn listen_with_a_duration_still_unregisters_on_sigterm() {
     );
     let _ = std::fs::remove_dir_all(d);
 }
+
+#[test]
+fn an_oversized_account_file_is_refused_by_size_not_read_whole() {
+    // The SIP commands read their files with the same 4 MiB bound as the rest of the CLI
+    // (they read anything whole).
+    let d = scratch("sip-big-account");
+    let big = d.join("account.json");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(5 * 1024 * 1024).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["sip", "open-gate", "--account"])
+        .arg(&big)
+        .args(["--cert", "x", "--ca", "y", "--server", "127.0.0.1:9"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run latchkey");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("larger than"), "{stderr}");
+    let _ = std::fs::remove_dir_all(d);
+}

@@ -313,7 +313,7 @@ async fn renewal(
         args.ca_file.clone(),
         args.profile_file.clone(),
     );
-    let (profile, _, state) = oauth::setup(&provider, false).await.map_err(|(_, m)| m)?;
+    let (profile, _, state) = oauth::setup(&provider).await.map_err(|(_, m)| m)?;
     let keeper = oauth::open(&provider).await.map_err(|(_, m)| m)?;
     if keeper.status().state == Phase::NoSession {
         return Err(format!(
@@ -581,7 +581,7 @@ fn setup(args: SetupArgs) -> Result<(), Failure> {
         ))
     })?;
     if needs_login {
-        eprintln!(
+        err!(
             "No session for {} yet: logging in.",
             args.flavour.provider()
         );
@@ -591,7 +591,7 @@ fn setup(args: SetupArgs) -> Result<(), Failure> {
 }
 
 async fn register(args: &SetupArgs, provider: &ProviderArgs) -> Result<(), Failure> {
-    let (profile, client, state) = oauth::setup(provider, false).await?;
+    let (profile, client, state) = oauth::setup(provider).await?;
     let keeper = oauth::open(provider).await?;
     let api = LegrandApi::for_profile(&profile).map_err(|e| fail(2, e.to_string()))?;
     let reg_name = registration_file(args.flavour);
@@ -603,7 +603,7 @@ async fn register(args: &SetupArgs, provider: &ProviderArgs) -> Result<(), Failu
         Some(bytes) => {
             let reg: Registration = serde_json::from_slice(&bytes)
                 .map_err(|e| fail(2, format!("{reg_name} is not valid: {e}")))?;
-            eprintln!("Resuming the registration of client {}.", reg.client_id);
+            err!("Resuming the registration of client {}.", reg.client_id);
             reg
         }
         None => {
@@ -614,7 +614,7 @@ async fn register(args: &SetupArgs, provider: &ProviderArgs) -> Result<(), Failu
     };
     let mut flow = RegistrationFlow::new(api, registration, args.plant.clone());
     if let Some(app) = app_credentials(&profile, args.app_secret_file.as_deref())? {
-        eprintln!("The certificate is asked for with the application credentials.");
+        err!("The certificate is asked for with the application credentials.");
         flow = flow.with_app_credentials(app);
     }
     let key_name = key_file(args.flavour);
@@ -686,7 +686,7 @@ async fn register(args: &SetupArgs, provider: &ProviderArgs) -> Result<(), Failu
             _ => return Err(fail(2, "registration asked for an unknown step")),
         }
         while let Some(p) = flow.poll_progress() {
-            eprintln!("{}", describe(&p));
+            err!("{}", describe(&p));
         }
     };
     // The Node.js client's files, for tools that read them (and latchkey's SIP commands).
@@ -745,11 +745,11 @@ async fn register(args: &SetupArgs, provider: &ProviderArgs) -> Result<(), Failu
         .as_ref()
         .map(|a| a.sip_uri.as_str())
         .unwrap_or("?");
-    eprintln!("Registered: SIP account {account}");
+    err!("Registered: SIP account {account}");
     for (id, name) in &done.locks {
-        eprintln!("  lock {id:<24} {name}");
+        err!("  lock {id:<24} {name}");
     }
-    eprintln!(
+    err!(
         "Saved in {} ({reg_name}, {key_name}, sip_account.json, client-certs.json; secrets 0600).",
         args.state_dir.display()
     );

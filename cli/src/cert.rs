@@ -268,7 +268,7 @@ fn generate(
     write_atomic(&key_path, key.to_pem().as_bytes(), true)?;
     write_atomic(&cert_path, cert.to_pem().as_bytes(), false)?;
     let info = CertInfo::from_der(cert.der()).map_err(|e| fail(2, e.to_string()))?;
-    eprintln!(
+    err!(
         "wrote {} and {} (key 0600): {}, valid until {}, SHA-256 {}",
         cert_path.display(),
         key_path.display(),

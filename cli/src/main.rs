@@ -5,9 +5,11 @@
 //! `latchkey-oauth-core` and `latchkey-pki`.
 //!
 //! Argument parsing uses `clap` (derive, no default features beyond help and usage); JSON output
-//! uses `serde_json`.
-
-#![allow(clippy::print_stdout, clippy::print_stderr)] // printing results is this binary's job
+//! uses `serde_json`. A password typed on the terminal (`login --headless`) is read with echo
+//! off through `rustix`'s termios calls (Unix only; `rustix` was already in the dependency
+//! tree through `async-io`, and its wrappers are safe) rather than a prompt crate such as
+//! `rpassword` (two more crates); reading byte by byte with signals off also lets Ctrl-C at the
+//! prompt put the terminal settings back before the command ends.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -24,6 +26,18 @@ macro_rules! out {
     };
 }
 
+/// `eprintln!` that survives a closed standard error: a log collector that went away must
+/// not panic a running command (`eprintln!` panics when the write fails, and a closed pipe
+/// fails it since Rust ignores SIGPIPE). Write errors are dropped; the command goes on.
+///
+/// `println!`, `print!`, `eprintln!` and `eprint!` are not used in this crate (the workspace's
+/// `clippy::print_stdout` and `clippy::print_stderr` lints hold that).
+macro_rules! err {
+    ($($arg:tt)*) => {
+        $crate::write_err_line(format_args!($($arg)*))
+    };
+}
+
 /// One line on standard output, errors ignored (see [`out!`]).
 fn write_line(line: std::fmt::Arguments<'_>) {
     use std::io::Write;
@@ -34,6 +48,16 @@ fn write_line(line: std::fmt::Arguments<'_>) {
     let _ = stdout.flush();
 }
 
+/// One line on standard error, errors ignored (see [`err!`]).
+fn write_err_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr
+        .write_fmt(line)
+        .and_then(|()| stderr.write_all(b"\n"));
+    let _ = stderr.flush();
+}
+
 mod bticino;
 mod cert;
 mod cert_serve;
@@ -41,6 +65,7 @@ mod oauth;
 mod serve;
 mod sip;
 mod sip_json;
+mod tty;
 mod watts;
 
 /// Largest input `latchkey sip parse` reads (a SIP message on a stream is capped at 64 KiB by
@@ -166,7 +191,7 @@ fn main() -> ExitCode {
             let input = match read_input(file.as_ref()) {
                 Ok(b) => b,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    err!("error: {e}");
                     return ExitCode::from(2);
                 }
             };
@@ -185,7 +210,7 @@ fn main() -> ExitCode {
                     match text {
                         Ok(t) => print_line(&t, ExitCode::SUCCESS),
                         Err(e) => {
-                            eprintln!("error: cannot write JSON: {e}");
+                            err!("error: cannot write JSON: {e}");
                             ExitCode::from(2)
                         }
                     }
@@ -201,7 +226,7 @@ fn finish(result: Result<(), (u8, String)>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err((code, message)) => {
-            eprintln!("error: {message}");
+            err!("error: {message}");
             ExitCode::from(code)
         }
     }
@@ -215,7 +240,7 @@ fn print_line(text: &str, code: ExitCode) -> ExitCode {
         Ok(()) => code,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
         Err(e) => {
-            eprintln!("error: cannot write output: {e}");
+            err!("error: cannot write output: {e}");
             ExitCode::from(2)
         }
     }

@@ -178,7 +178,14 @@ pub(crate) fn fail(code: u8, message: impl Into<String>) -> Failure {
 /// Runs `latchkey login`.
 pub(crate) fn login(args: ProviderArgs, mode: LoginMode) -> Result<(), Failure> {
     runtime()?.block_on(async move {
-        let (profile, client, state) = setup(&args, true).await?;
+        // The settings given are saved only once the login succeeded: one given up halfway
+        // leaves the saved ones, which the stored session may still refresh with.
+        let Setup {
+            profile,
+            client,
+            state,
+            settings,
+        } = setup_with(&args, true, ClientSettings::default()).await?;
         let tokens = if mode.device {
             device_login(&profile, &client).await?
         } else if mode.headless {
@@ -187,20 +194,21 @@ pub(crate) fn login(args: ProviderArgs, mode: LoginMode) -> Result<(), Failure> 
             code_login(&profile, &client, &mode).await?
         };
         if tokens.refresh_token.is_none() {
-            eprintln!(
+            err!(
                 "warning: the provider issued no refresh token; the session ends when the \
                  access token expires (ask for the offline_access scope, with consent)"
             );
         }
-        let keeper = TokenKeeper::open(profile, session_config(), state, client)
+        let keeper = TokenKeeper::open(profile, session_config(), state.clone(), client)
             .await
             .map_err(|e| fail(2, e.to_string()))?;
         keeper
             .login(tokens, Grant::RefreshToken)
             .await
             .map_err(|e| fail(1, e.to_string()))?;
+        settings.save(&state).await?;
         let st = keeper.status();
-        eprintln!(
+        err!(
             "logged in; access token valid until {}, refresh token {}",
             st.access_expires_at
                 .map_or_else(|| "unknown".to_owned(), |t| t.to_string()),
@@ -224,14 +232,14 @@ pub(crate) fn token(command: TokenCommand) -> Result<(), Failure> {
                 if json {
                     out!("{}", status_json(&st));
                 } else {
-                    print!("{}", status_text(&st));
+                    out!("{}", status_text(&st).trim_end_matches('\n'));
                 }
                 Ok(())
             }
             TokenCommand::Refresh { provider } => {
                 let keeper = open(&provider).await?;
                 keeper.refresh().await.map_err(|e| fail(1, e.to_string()))?;
-                eprintln!(
+                err!(
                     "refreshed; valid until {}",
                     keeper.status().access_expires_at.unwrap_or(0)
                 );
@@ -255,7 +263,7 @@ pub(crate) fn token(command: TokenCommand) -> Result<(), Failure> {
             } => {
                 let keeper = open(&provider).await?;
                 let api = if utec {
-                    let (profile, _, _) = setup(&provider, false).await?;
+                    let (profile, _, _) = setup(&provider).await?;
                     let base = profile.api.base_url.clone().unwrap_or_default();
                     let scope = profile.client.scopes.join(" ");
                     let api = latchkey_oauth_core::cloud::utec::UtecApi::for_profile(&profile)
@@ -320,7 +328,7 @@ async fn import(
     }
     // Refuse before anything is written: the stored session and overrides stay as they are.
     let current = {
-        let (profile, client, state) = setup(args, false).await?;
+        let (profile, client, state) = setup(args).await?;
         TokenKeeper::open(profile, session_config(), state, client)
             .await
             .map_err(|e| fail(2, e.to_string()))?
@@ -338,31 +346,41 @@ async fn import(
             ),
         ));
     }
-    let fallback = Fallback {
+    let from_file = ClientSettings {
         client_id: imported.client_id.clone(),
-        client_secret: imported.client_secret.clone(),
+        client_secret: imported
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose().to_owned()),
         redirect_uri: imported.redirect_uri.clone(),
+        ..ClientSettings::default()
     };
-    let (profile, client, state) = setup_with(args, true, &fallback).await?;
+    let Setup {
+        profile,
+        client,
+        state,
+        settings,
+    } = setup_with(args, true, from_file).await?;
     if let (Some(theirs), Some(ours)) = (&imported.token_endpoint, &profile.endpoints.token)
         && theirs != ours
     {
-        eprintln!(
+        err!(
             "note: the file names the token endpoint {theirs}; the {} profile's {ours} is used",
             profile.name
         );
     }
     for note in &imported.notes {
-        eprintln!("note: {note}");
+        err!("note: {note}");
     }
-    let keeper = TokenKeeper::open(profile, session_config(), state, client)
+    let keeper = TokenKeeper::open(profile, session_config(), state.clone(), client)
         .await
         .map_err(|e| fail(2, e.to_string()))?;
     keeper
         .login(imported.tokens, Grant::RefreshToken)
         .await
         .map_err(|e| fail(1, e.to_string()))?;
-    eprintln!(
+    settings.save(&state).await?;
+    err!(
         "imported a {} session into {}; stop the client that saved it: its copy of the refresh \
          token must not be used again (a provider that rotates refresh tokens revokes the \
          session when a spent one is replayed)",
@@ -383,30 +401,130 @@ fn session_config() -> SessionConfig {
     SessionConfig::default()
 }
 
-/// The profile with the user's overrides, an HTTPS client, and the state directory. At
-/// login the overrides are saved (`provider-<name>.json`, mode 0600) so later commands need
-/// only `--provider`.
-pub(crate) async fn setup(
-    args: &ProviderArgs,
-    saving: bool,
-) -> Result<(Profile, HttpClient, StateDir), Failure> {
-    setup_with(args, saving, &Fallback::default()).await
+/// The profile with the user's overrides, an HTTPS client, and the state directory. The
+/// overrides are the arguments over the ones saved in `provider-<name>.json` (a successful
+/// `login` or `token import` saves them, so later commands need only `--provider`).
+pub(crate) async fn setup(args: &ProviderArgs) -> Result<(Profile, HttpClient, StateDir), Failure> {
+    let setup = setup_with(args, false, ClientSettings::default()).await?;
+    Ok((setup.profile, setup.client, setup.state))
 }
 
-/// Values used when neither an argument nor the saved overrides give one (an imported
-/// file's client id, secret and redirect URI).
+/// What [`setup_with`] prepared.
+struct Setup {
+    profile: Profile,
+    client: HttpClient,
+    state: StateDir,
+    /// The settings to save once the command succeeds.
+    settings: SettingsUpdate,
+}
+
+/// The client settings `provider-<name>.json` keeps: what a login or an import was given
+/// beyond the profile. No `Debug`: it holds the client secret.
 #[derive(Default)]
-struct Fallback {
+struct ClientSettings {
     client_id: Option<String>,
-    client_secret: Option<Secret>,
+    /// In the clear: the file is mode 0600, like the tokens next to it.
+    client_secret: Option<String>,
+    issuer: Option<String>,
     redirect_uri: Option<String>,
+    ca_file: Option<String>,
 }
 
+impl ClientSettings {
+    /// The settings in a saved `provider-<name>.json` (fields of other types ignored).
+    fn from_saved(saved: &Value) -> ClientSettings {
+        let get = |key: &str| saved.get(key).and_then(Value::as_str).map(str::to_owned);
+        ClientSettings {
+            client_id: get("client_id"),
+            client_secret: get("client_secret"),
+            issuer: get("issuer"),
+            redirect_uri: get("redirect_uri"),
+            ca_file: get("ca_file"),
+        }
+    }
+
+    /// These settings with `over`'s values wherever it has one. A secret belongs to its
+    /// client: when `over` names a client other than ours (`default_id` being the profile's)
+    /// and brings no secret, ours is dropped rather than sent with the other client's id.
+    fn overlaid(self, over: ClientSettings, default_id: &str) -> ClientSettings {
+        let ours = self.client_id.as_deref().unwrap_or(default_id);
+        let other_client = over.client_id.as_deref().is_some_and(|id| id != ours);
+        let client_secret = match over.client_secret {
+            Some(secret) => Some(secret),
+            None if other_client => None,
+            None => self.client_secret,
+        };
+        ClientSettings {
+            client_id: over.client_id.or(self.client_id),
+            client_secret,
+            issuer: over.issuer.or(self.issuer),
+            redirect_uri: over.redirect_uri.or(self.redirect_uri),
+            ca_file: over.ca_file.or(self.ca_file),
+        }
+    }
+
+    fn fields(&self) -> [(&'static str, Option<&String>); 5] {
+        [
+            ("client_id", self.client_id.as_ref()),
+            ("issuer", self.issuer.as_ref()),
+            ("redirect_uri", self.redirect_uri.as_ref()),
+            ("client_secret", self.client_secret.as_ref()),
+            ("ca_file", self.ca_file.as_ref()),
+        ]
+    }
+}
+
+/// The new content of `provider-<name>.json`, written by [`SettingsUpdate::save`] only when
+/// the command that was given the settings succeeded (an unfinished login leaves the saved
+/// ones as they were).
+struct SettingsUpdate {
+    name: String,
+    /// `None` when the file would not change.
+    bytes: Option<Vec<u8>>,
+}
+
+impl SettingsUpdate {
+    /// `saved` (fields this version does not know kept) with `settings` written over it.
+    fn new(name: String, saved: &Value, settings: &ClientSettings) -> SettingsUpdate {
+        let mut doc = saved.as_object().cloned().unwrap_or_default();
+        for (key, value) in settings.fields() {
+            match value {
+                Some(v) => doc.insert(key.to_owned(), Value::String(v.clone())),
+                None => doc.remove(key),
+            };
+        }
+        let doc = Value::Object(doc);
+        let bytes = (doc != *saved).then(|| serde_json::to_vec_pretty(&doc).unwrap_or_default());
+        SettingsUpdate { name, bytes }
+    }
+
+    /// Replaces the file (atomically, mode 0600: it may hold the client secret).
+    async fn save(self, state: &StateDir) -> Result<(), Failure> {
+        let Some(bytes) = self.bytes else {
+            return Ok(());
+        };
+        state.write(&self.name, bytes).await.map_err(|e| {
+            fail(
+                2,
+                format!(
+                    "the session is stored, but the client settings could not be saved \
+                     ({e}); later commands need the same --client-id, --client-secret-file, \
+                     --issuer, --redirect-uri and --ca-file arguments"
+                ),
+            )
+        })
+    }
+}
+
+/// [`setup`] with the settings to save. `imported` (an imported file's client id, secret and
+/// redirect URI) goes over the saved settings and under the arguments. `saving`: the command
+/// saves the settings when it succeeds, so a saved file that is not JSON is replaced then
+/// rather than refused now.
 async fn setup_with(
     args: &ProviderArgs,
     saving: bool,
-    fallback: &Fallback,
-) -> Result<(Profile, HttpClient, StateDir), Failure> {
+    imported: ClientSettings,
+) -> Result<Setup, Failure> {
     let state = StateDir::open(&args.state_dir)
         .await
         .map_err(|e| fail(2, e.to_string()))?;
@@ -424,59 +542,51 @@ async fn setup_with(
         .await
         .map_err(|e| fail(2, e.to_string()))?
     {
-        Some(bytes) if !saving => serde_json::from_slice(&bytes)
-            .map_err(|e| fail(2, format!("{saved_name} is not valid JSON: {e}")))?,
-        _ => json!({}),
+        Some(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) if saving => {
+                err!("note: {saved_name} is not valid JSON ({e}); it is replaced at the end");
+                json!({})
+            }
+            Err(e) => return Err(fail(2, format!("{saved_name} is not valid JSON: {e}"))),
+        },
+        None => json!({}),
     };
-    let pick = |arg: &Option<String>, key: &str| -> Option<String> {
-        arg.clone()
-            .or_else(|| saved.get(key).and_then(Value::as_str).map(str::to_owned))
+    let given = ClientSettings {
+        client_id: args.client_id.clone(),
+        client_secret: match &args.client_secret_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => None,
+        },
+        issuer: args.issuer.clone(),
+        redirect_uri: args.redirect_uri.clone(),
+        ca_file: args.ca_file.as_ref().map(|p| p.display().to_string()),
     };
-    let client_id = pick(&args.client_id, "client_id").or_else(|| fallback.client_id.clone());
-    let issuer = pick(&args.issuer, "issuer");
-    let redirect_uri =
-        pick(&args.redirect_uri, "redirect_uri").or_else(|| fallback.redirect_uri.clone());
-    let ca_file = args.ca_file.clone().or_else(|| {
-        saved
-            .get("ca_file")
-            .and_then(Value::as_str)
-            .map(PathBuf::from)
-    });
-    let secret = match &args.client_secret_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?
-                .trim()
-                .to_owned(),
-        ),
-        None => saved
-            .get("client_secret")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or_else(|| {
-                fallback
-                    .client_secret
-                    .as_ref()
-                    .map(|s| s.expose().to_owned())
-            }),
-    };
-    if let Some(id) = &client_id {
+    let default_id = profile.client.id.clone();
+    let settings = ClientSettings::from_saved(&saved)
+        .overlaid(imported, &default_id)
+        .overlaid(given, &default_id);
+    if let Some(id) = &settings.client_id {
         profile = profile.with_client_id(id.clone());
     }
-    if let Some(s) = &secret {
+    if let Some(s) = &settings.client_secret {
         profile = profile.with_client_secret(Secret::new(s.clone()));
     }
-    if let Some(r) = &redirect_uri {
+    if let Some(r) = &settings.redirect_uri {
         profile = profile.with_redirect_uri(r.clone());
     }
     let mut http = HttpConfig::default();
-    if let Some(path) = &ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
+    if let Some(path) = &settings.ca_file {
+        let pem = std::fs::read(path).map_err(|e| fail(2, format!("cannot read {path}: {e}")))?;
         http.extra_roots_pem = Some(pem);
     }
     let client = HttpClient::new(http).map_err(|e| fail(2, e.to_string()))?;
-    if let Some(issuer) = &issuer {
+    if let Some(issuer) = &settings.issuer {
         profile = profile
             .with_issuer(issuer.clone())
             .map_err(|e| fail(2, e.to_string()))?;
@@ -491,33 +601,20 @@ async fn setup_with(
                 .map_err(|e| fail(1, e.to_string()))?;
         }
     }
-    if saving {
-        let mut doc = serde_json::Map::new();
-        for (k, v) in [
-            ("client_id", client_id),
-            ("issuer", issuer),
-            ("redirect_uri", redirect_uri),
-            ("client_secret", secret),
-            ("ca_file", ca_file.map(|p| p.display().to_string())),
-        ] {
-            if let Some(v) = v {
-                doc.insert(k.to_owned(), Value::String(v));
-            }
-        }
-        let bytes = serde_json::to_vec_pretty(&Value::Object(doc)).unwrap_or_default();
-        state
-            .write(&saved_name, bytes)
-            .await
-            .map_err(|e| fail(2, e.to_string()))?;
-    }
-    Ok((profile, client, state))
+    let settings = SettingsUpdate::new(saved_name, &saved, &settings);
+    Ok(Setup {
+        profile,
+        client,
+        state,
+        settings,
+    })
 }
 
 pub(crate) async fn open(args: &ProviderArgs) -> Result<TokenKeeper, Failure> {
-    let (profile, client, state) = setup(args, false).await?;
+    let (profile, client, state) = setup(args).await?;
     let observer: latchkey_tokio::keeper::Observer = Box::new(|event: &Event| {
         if let Some(line) = event_json(event) {
-            eprintln!("{line}");
+            err!("{line}");
         }
     });
     Ok(TokenKeeper::open(profile, session_config(), state, client)
@@ -554,16 +651,14 @@ async fn code_login(
     }
     let auth =
         authorization_request(profile, &options, &mut rng).map_err(|e| fail(2, e.to_string()))?;
-    eprintln!("Open this URL in a browser and sign in:\n\n{}\n", auth.url);
+    err!("Open this URL in a browser and sign in:\n\n{}\n", auth.url);
     if mode.open {
         open_in_browser(&auth.url);
     }
     let redirect = match listener {
         Some(l) => capture_redirect(l).await?,
         None => {
-            eprintln!(
-                "Then paste the whole URL the browser was sent to (it may show an error page):"
-            );
+            err!("Then paste the whole URL the browser was sent to (it may show an error page):");
             let mut line = String::new();
             std::io::stdin()
                 .lock()
@@ -595,7 +690,8 @@ async fn exchange_code(
 }
 
 /// `--headless`: B2C's sign-in page API driven by `latchkey_oauth_core::b2c`, then the
-/// usual code exchange. The password is read from a file or standard input, never stored.
+/// usual code exchange. The password is read from a file or standard input (not echoed on a
+/// terminal), never stored.
 async fn headless_login(
     profile: &Profile,
     client: &HttpClient,
@@ -606,13 +702,12 @@ async fn headless_login(
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?,
         None => {
-            eprintln!("Password for {username}:");
-            let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| fail(2, format!("cannot read standard input: {e}")))?;
-            line
+            // Not shown as it is typed when standard input is a terminal.
+            err!("Password for {username}:");
+            crate::tty::read_secret_line().map_err(|e| match e {
+                crate::tty::ReadError::Cancelled => fail(2, "cancelled"),
+                crate::tty::ReadError::Failed(message) => fail(2, message),
+            })?
         }
     };
     let password = Secret::new(password.trim_end_matches(['\r', '\n']).to_owned());
@@ -672,7 +767,7 @@ fn open_in_browser(url: &str) {
         Ok(mut child) => {
             std::thread::spawn(move || child.wait());
         }
-        Err(e) => eprintln!("note: could not open a browser ({e}); open the URL yourself"),
+        Err(e) => err!("note: could not open a browser ({e}); open the URL yourself"),
     }
 }
 
@@ -722,12 +817,13 @@ async fn device_login(
                     flow.handle_response(now(), id, result);
                 }
                 DeviceEvent::ShowCode(code) => {
-                    eprintln!(
+                    err!(
                         "On another device, open {} and enter the code {}",
-                        code.verification_uri, code.user_code
+                        code.verification_uri,
+                        code.user_code
                     );
                     if let Some(full) = code.verification_uri_complete {
-                        eprintln!("(or open {full})");
+                        err!("(or open {full})");
                     }
                 }
                 DeviceEvent::Completed(tokens) => return Ok(*tokens),
@@ -794,9 +890,9 @@ async fn keep(
         .local_addr()
         .map_or_else(|_| listen.to_owned(), |a| a.to_string());
     if utec.is_some() {
-        eprintln!("keeping tokens fresh; U-tec gateway endpoints on http://{bound}/");
+        err!("keeping tokens fresh; U-tec gateway endpoints on http://{bound}/");
     } else {
-        eprintln!("keeping tokens fresh; health on http://{bound}/health");
+        err!("keeping tokens fresh; health on http://{bound}/health");
     }
     let runner = keeper.clone();
     // At most 32 requests at once; each is bounded in time by `read_request`.
@@ -807,7 +903,7 @@ async fn keep(
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors or similar: pause instead of spinning.
-                    eprintln!("health endpoint: accept failed: {e}");
+                    err!("health endpoint: accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
@@ -833,18 +929,7 @@ async fn keep(
                     }
                 };
                 let body = body.to_string();
-                let reason = match status {
-                    200 => "OK",
-                    400 => "Bad Request",
-                    403 => "Forbidden",
-                    404 => "Not Found",
-                    405 => "Method Not Allowed",
-                    408 => "Request Timeout",
-                    413 => "Content Too Large",
-                    431 => "Request Header Fields Too Large",
-                    502 => "Bad Gateway",
-                    _ => "Internal Server Error",
-                };
+                let reason = latchkey_gateway::http1::reason_phrase(status);
                 let _ = sock
                     .write_all(format!("HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes())
                     .await;
@@ -1088,4 +1173,73 @@ fn event_json(event: &Event) -> Option<String> {
         _ => return None,
     };
     Some(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(id: Option<&str>, secret: Option<&str>) -> ClientSettings {
+        ClientSettings {
+            client_id: id.map(str::to_owned),
+            client_secret: secret.map(str::to_owned),
+            ..ClientSettings::default()
+        }
+    }
+
+    #[test]
+    fn given_settings_go_over_the_saved_ones_and_keep_the_rest() {
+        let saved = ClientSettings {
+            issuer: Some("https://issuer.example".into()),
+            ca_file: Some("/etc/ca.pem".into()),
+            ..settings(Some("AK-1"), Some("SK-1"))
+        };
+        let given = ClientSettings {
+            redirect_uri: Some("https://example.org/cb".into()),
+            ..ClientSettings::default()
+        };
+        let merged = saved.overlaid(given, "");
+        assert_eq!(merged.client_id.as_deref(), Some("AK-1"));
+        assert_eq!(merged.client_secret.as_deref(), Some("SK-1"));
+        assert_eq!(merged.issuer.as_deref(), Some("https://issuer.example"));
+        assert_eq!(
+            merged.redirect_uri.as_deref(),
+            Some("https://example.org/cb")
+        );
+        assert_eq!(merged.ca_file.as_deref(), Some("/etc/ca.pem"));
+        let merged = merged.overlaid(settings(Some("AK-1"), Some("SK-2")), "");
+        assert_eq!(merged.client_secret.as_deref(), Some("SK-2"));
+    }
+
+    #[test]
+    fn a_saved_secret_is_never_sent_with_another_client_id() {
+        let saved = settings(Some("AK-1"), Some("SK-1"));
+        let merged = saved.overlaid(settings(Some("AK-2"), None), "");
+        assert_eq!(merged.client_id.as_deref(), Some("AK-2"));
+        assert_eq!(merged.client_secret, None);
+        // The same id given again (or the profile's own, when none is saved) keeps it.
+        let merged =
+            settings(Some("AK-1"), Some("SK-1")).overlaid(settings(Some("AK-1"), None), "");
+        assert_eq!(merged.client_secret.as_deref(), Some("SK-1"));
+        let merged =
+            settings(None, Some("SK-1")).overlaid(settings(Some("builtin"), None), "builtin");
+        assert_eq!(merged.client_secret.as_deref(), Some("SK-1"));
+    }
+
+    #[test]
+    fn the_saved_file_is_rewritten_only_when_it_changes_and_keeps_unknown_fields() {
+        let saved = json!({"client_id": "AK-1", "client_secret": "SK-1", "later": 7});
+        let same = ClientSettings::from_saved(&saved);
+        assert!(
+            SettingsUpdate::new("p.json".into(), &saved, &same)
+                .bytes
+                .is_none()
+        );
+        let changed = same.overlaid(settings(Some("AK-2"), None), "");
+        let bytes = SettingsUpdate::new("p.json".into(), &saved, &changed)
+            .bytes
+            .unwrap();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v, json!({"client_id": "AK-2", "later": 7}));
+    }
 }

@@ -116,7 +116,7 @@ macro_rules! serve_on {
                     }
                     ServeEvent::SetupLink { url } => {
                         print_event("setup_link", json!({"url": url}));
-                        eprintln!("Set the admin password (once) at: {url}");
+                        err!("Set the admin password (once) at: {url}");
                     }
                     ServeEvent::IoState { io, state } => {
                         print_event("io_state", json!({"io": io, "state": state}));
@@ -219,7 +219,7 @@ fn run_smol(args: &ServeArgs, threads: usize) -> Result<(), Failure> {
         Some(provider) => {
             let provider = ProviderArgs::for_provider(provider, args.state_dir.clone(), None, None);
             let (profile, client, _) =
-                crate::oauth::runtime()?.block_on(crate::oauth::setup(&provider, false))?;
+                crate::oauth::runtime()?.block_on(crate::oauth::setup(&provider))?;
             Some((profile, client.config().extra_roots_pem.clone()))
         }
         None => None,

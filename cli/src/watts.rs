@@ -137,7 +137,7 @@ async fn open(args: &WattsArgs) -> Result<(WattsApi, TokenKeeper), Failure> {
         args.ca_file.clone(),
         args.profile_file.clone(),
     );
-    let (profile, _, _) = oauth::setup(&provider, false).await?;
+    let (profile, _, _) = oauth::setup(&provider).await?;
     let api = WattsApi::for_profile(&profile).map_err(|e| fail(2, e.to_string()))?;
     let keeper = oauth::open(&provider).await?;
     Ok((api, keeper))

@@ -248,6 +248,9 @@ fn headless_login_signs_in_through_the_b2c_page_api_and_stores_the_session() {
     let tokens = std::fs::read_to_string(run.dir.join("state/tokens-standin.json")).unwrap();
     assert!(tokens.contains("RT-headless"));
     assert!(!tokens.contains("s3cret"), "the password is never stored");
+    // The settings given to the login are saved once it succeeded.
+    let saved = std::fs::read_to_string(run.dir.join("state/provider-standin.json")).unwrap();
+    assert!(saved.contains("ca.pem"), "{saved}");
 }
 
 #[test]
@@ -264,6 +267,8 @@ fn a_wrong_password_ends_with_the_providers_message_and_stores_nothing() {
     assert!(seen.lock().unwrap().posted_password);
     assert!(!seen.lock().unwrap().exchanged);
     assert!(!run.stored());
+    // The settings given to a login that did not succeed are not saved.
+    assert!(!run.dir.join("state/provider-standin.json").exists());
 }
 
 #[test]
@@ -287,4 +292,126 @@ fn a_sign_in_page_without_csrf_is_named_and_no_password_is_sent() {
     assert!(err.contains("the sign-in page has no csrf"), "{err}");
     assert!(!seen.lock().unwrap().posted_password);
     assert!(!run.stored());
+}
+
+/// The end of a `--headless` login whose password was typed on a pseudo-terminal.
+#[cfg(unix)]
+struct TerminalLogin {
+    out: Output,
+    /// What the terminal showed while the password was typed.
+    shown: Vec<u8>,
+    /// Whether the terminal echoes again (and edits lines) after the command.
+    echo_after: bool,
+}
+
+#[cfg(unix)]
+impl Run {
+    /// `latchkey login --headless` with a pseudo-terminal as standard input: waits for the
+    /// prompt and for echo to be switched off, then types `keys`.
+    fn login_on_terminal(&self, keys: &[u8]) -> TerminalLogin {
+        use rustix::fs::{Mode, OFlags};
+        use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+        use rustix::termios::{LocalModes, tcgetattr};
+        use std::io::{BufRead, Read};
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+        grantpt(&master).unwrap();
+        unlockpt(&master).unwrap();
+        let name = ptsname(&master, Vec::new()).unwrap();
+        let terminal = std::fs::File::from(
+            rustix::fs::open(
+                name.as_c_str(),
+                OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .unwrap(),
+        );
+        let mut master = std::fs::File::from(master);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+            .args([
+                "login",
+                "--headless",
+                "--username",
+                "owner@example.com",
+                "--profile-file",
+            ])
+            .arg(self.dir.join("profile.toml"))
+            .arg("--ca-file")
+            .arg(self.dir.join("ca.pem"))
+            .arg("--state-dir")
+            .arg(self.dir.join("state"))
+            .stdin(terminal.try_clone().unwrap())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut prompt = String::new();
+        stderr.read_line(&mut prompt).unwrap();
+        assert!(prompt.starts_with("Password for"), "{prompt}");
+        let echoing = || {
+            tcgetattr(&terminal)
+                .unwrap()
+                .local_modes
+                .contains(LocalModes::ECHO)
+        };
+        let mut waited = 0;
+        while echoing() {
+            assert!(waited < 1000, "echo never switched off");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            waited += 1;
+        }
+        master.write_all(keys).unwrap();
+        let mut rest = String::new();
+        stderr.read_to_string(&mut rest).unwrap();
+        let mut out = child.wait_with_output().unwrap();
+        out.stderr = format!("{prompt}{rest}").into_bytes();
+        let local = tcgetattr(&terminal).unwrap().local_modes;
+        let echo_after = local.contains(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG);
+        // Whatever the terminal showed is waiting on the master side.
+        rustix::io::ioctl_fionbio(&master, true).unwrap();
+        let mut shown = Vec::new();
+        let _ = master.read_to_end(&mut shown);
+        TerminalLogin {
+            out,
+            shown,
+            echo_after,
+        }
+    }
+}
+
+/// A password typed on the terminal is not shown (it was read with echo on before), a
+/// Backspace takes back one character, and the terminal echoes again afterwards.
+#[cfg(unix)]
+#[test]
+fn a_password_typed_on_the_terminal_is_not_shown() {
+    let (server, seen) = stand_in(settings(true), "s3cret%26p%C3%A9");
+    let run = Run::new("tty", &server);
+    let login = run.login_on_terminal("s3cretX\x7f&pé\r".as_bytes());
+    let err = String::from_utf8_lossy(&login.out.stderr);
+    assert_eq!(login.out.status.code(), Some(0), "{err}");
+    assert!(seen.lock().unwrap().exchanged);
+    let shown = String::from_utf8_lossy(&login.shown);
+    assert!(
+        !shown.contains("s3cret"),
+        "the password was shown: {shown:?}"
+    );
+    assert!(login.echo_after, "the terminal settings are put back");
+}
+
+/// Ctrl-C at the password prompt ends the command with the terminal's settings put back
+/// (a process killed while echo was off would leave the shell not showing what is typed);
+/// nothing is sent and nothing is stored.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_at_the_terminal_password_prompt_puts_the_terminal_back() {
+    let (server, seen) = stand_in(settings(true), "right");
+    let run = Run::new("tty-cancel", &server);
+    let login = run.login_on_terminal(b"rig\x03");
+    let err = String::from_utf8_lossy(&login.out.stderr);
+    assert_eq!(login.out.status.code(), Some(2), "{err}");
+    assert!(err.contains("error: cancelled"), "{err}");
+    assert!(login.echo_after, "the terminal settings are put back");
+    assert!(!seen.lock().unwrap().posted_password);
+    assert!(!run.stored());
+    assert!(!run.dir.join("state/provider-standin.json").exists());
 }

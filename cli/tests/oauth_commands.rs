@@ -574,3 +574,143 @@ fn loopback_login_listens_on_the_given_port_and_checks_the_redirect_state() {
     assert!(rest.contains("does not match this login"), "{rest}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A `latchkey login` that does not complete (here: nothing pasted; in life a typo, a closed
+/// browser, a Ctrl-C) must leave the saved client settings alone: the stored session still
+/// refreshes with them. Today `login` rewrites provider-NAME.json from its own arguments
+/// before it even shows the URL, so the imported U-tec access and secret keys are erased.
+#[test]
+fn an_unfinished_login_keeps_the_saved_client_id_and_secret() {
+    let dir = state_dir("login-keeps-overrides");
+    let src = write_file(
+        &dir.join("src"),
+        "config.json",
+        r#"{"base_url":"https://api.u-tec.com","oauth_base_url":"https://oauth.u-tec.com",
+            "access_key":"AK-1","secret_key":"SK-secret","access_token":"utec-a",
+            "refresh_token":"utec-r","token_type":"Bearer","token_expires_in":7200,
+            "scope":"openapi","redirect_url":"https://example.org/cb"}"#,
+    );
+    let state = dir.join("state");
+    let state_s = state.to_str().unwrap();
+    let out = latchkey(&[
+        "token",
+        "import",
+        "--provider",
+        "utec",
+        "--from",
+        src.to_str().unwrap(),
+        "--state-dir",
+        state_s,
+    ]);
+    assert_exit(&out, 0);
+    // Log in again (e.g. after `reauth_required`), giving up at the paste prompt.
+    let out = latchkey_with_input(
+        &[
+            "login",
+            "--provider",
+            "utec",
+            "--paste",
+            "--state-dir",
+            state_s,
+        ],
+        b"",
+    );
+    assert_ne!(out.status.code(), Some(0));
+    let saved = state.join("provider-utec.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(v["client_id"], "AK-1", "saved overrides lost: {v}");
+    assert_eq!(v["client_secret"], "SK-secret", "saved overrides lost: {v}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `latchkey token status | head -1`, or a reader that went away: the text form uses
+/// `print!`, which panics on a closed pipe (Rust ignores SIGPIPE) and exits 101 with a
+/// backtrace; `--json` and every other command drop the write error instead.
+#[test]
+fn token_status_text_survives_a_closed_standard_output() {
+    let dir = state_dir("status-epipe");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["token", "status", "--state-dir", dir.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run latchkey");
+    // The reader goes away before anything is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `token keep` answers a chunked request 411, but with the reason phrase of a 500
+/// ("411 Internal Server Error"): the status-to-reason table in `keep` lacks 411.
+#[test]
+fn token_keep_names_a_411_length_required() {
+    use std::io::{BufRead, Read};
+    let dir = state_dir("keep-411");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args([
+            "token",
+            "keep",
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            dir.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run latchkey");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let mut addr = None;
+    for _ in 0..20 {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if let Some(rest) = line.split("http://").nth(1) {
+            addr = rest.split('/').next().map(str::to_owned);
+            break;
+        }
+    }
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        panic!("no address printed: {line}");
+    };
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.write_all(
+        b"POST /api/oauth/refresh HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    let _ = child.kill();
+    let _ = child.wait();
+    let status_line = answer.lines().next().unwrap_or_default().to_owned();
+    assert!(status_line.starts_with("HTTP/1.1 411 "), "{answer}");
+    assert_eq!(status_line, "HTTP/1.1 411 Length Required", "{answer}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same for standard error: `eprintln!` panics on a closed pipe too, so a command whose
+/// log reader went away ended 101 instead of with its own status.
+#[test]
+fn a_closed_standard_error_leaves_the_exit_status_alone() {
+    let dir = state_dir("stderr-epipe");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["token", "get", "--state-dir", dir.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run latchkey");
+    drop(child.stderr.take());
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(1), "not logged in: exit 1, not a panic");
+    let _ = std::fs::remove_dir_all(&dir);
+}

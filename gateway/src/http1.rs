@@ -531,7 +531,7 @@ pub fn encode_response(
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(response.status.to_string().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(reason(response.status).as_bytes());
+    out.extend_from_slice(reason_phrase(response.status).as_bytes());
     out.extend_from_slice(b"\r\n");
     for (name, value) in &response.headers {
         // Framing is this layer's job; a field that could confuse it is never copied.
@@ -568,8 +568,10 @@ fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// The reason phrase of the statuses the gateway and this layer send.
-fn reason(status: u16) -> &'static str {
+/// The reason phrase (RFC 9110 §15) of the statuses the gateway, this layer and the CLI's
+/// `token keep` send; `"Status"` for any other.
+#[must_use]
+pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         101 => "Switching Protocols",
@@ -601,6 +603,8 @@ fn reason(status: u16) -> &'static str {
         501 => "Not Implemented",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
         _ => "Status",
     }
 }
@@ -1119,5 +1123,17 @@ mod tests {
         assert!(head.contains("Content-Length: 2\r\n"));
         assert!(head.ends_with("\r\n\r\n"));
         assert!(!head.contains("Connection: close"));
+    }
+
+    #[test]
+    fn every_status_the_gateway_and_token_keep_send_has_its_reason_phrase() {
+        for status in [
+            200, 400, 403, 404, 405, 408, 411, 413, 431, 500, 501, 502, 503, 505,
+        ] {
+            assert_ne!(reason_phrase(status), "Status", "{status}");
+        }
+        assert_eq!(reason_phrase(411), "Length Required");
+        assert_eq!(reason_phrase(501), "Not Implemented");
+        assert_eq!(reason_phrase(505), "HTTP Version Not Supported");
     }
 }

@@ -185,7 +185,8 @@ fn check_names_the_fault_and_exits_1() {
             "{cert}: expected {expected:?} in {err}"
         );
     }
-    let garbage = scratch("garbage").join("cert.pem");
+    let dir = scratch("garbage");
+    let garbage = dir.join("cert.pem");
     std::fs::write(&garbage, "not a certificate").unwrap();
     let out = latchkey(&[
         "cert",
@@ -201,6 +202,7 @@ fn check_names_the_fault_and_exits_1() {
         "{}",
         text(&out.stderr)
     );
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

@@ -21,9 +21,10 @@ fn token_get_without_a_login_says_so_and_exits_1() {
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("not logged in; run `latchkey login` first"),
+        err.contains("not logged in to generic; run `latchkey login --provider generic` first"),
         "{err}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -40,6 +41,7 @@ fn token_status_json_without_a_login_reports_no_session() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["state"], "no_session");
     assert_eq!(v["token_valid"], false);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -77,6 +79,7 @@ fn an_unknown_provider_lists_the_known_ones() {
         err.contains("bticino-c100x") && err.contains("utec"),
         "{err}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

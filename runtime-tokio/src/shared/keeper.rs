@@ -54,8 +54,11 @@ use crate::state::{StateDir, StateError, Update};
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum KeeperError {
-    /// Nobody has logged in (no state file).
-    NoSession,
+    /// Nobody has logged in to `provider` (no state file).
+    NoSession {
+        /// The provider profile's name.
+        provider: String,
+    },
     /// The session needs a new login.
     ReauthRequired(String),
     /// Refreshing is failing for now; the core retries at `retry_at` (Unix seconds).
@@ -78,7 +81,10 @@ pub enum KeeperError {
 impl fmt::Display for KeeperError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeeperError::NoSession => f.write_str("not logged in; run `latchkey login` first"),
+            KeeperError::NoSession { provider } => write!(
+                f,
+                "not logged in to {provider}; run `latchkey login --provider {provider}` first"
+            ),
             KeeperError::ReauthRequired(r) => write!(f, "log in again: {r}"),
             KeeperError::Unavailable {
                 reason,
@@ -186,6 +192,8 @@ struct Inner {
     http: HttpClient,
     state: StateDir,
     file: String,
+    /// The provider profile's name (for errors).
+    provider: String,
     observer: Option<Observer>,
     max_wait: Duration,
     clock: Clock,
@@ -238,6 +246,7 @@ impl TokenKeeper {
         http: HttpClient,
     ) -> Result<TokenKeeper, KeeperError> {
         let file = state_file_name(&profile.name);
+        let profile_name = profile.name.clone();
         let http_limit = http.config().connect_timeout + http.config().read_timeout;
         config.request_timeout = config.request_timeout.max(http_limit.as_secs() + 5);
         let max_wait = Duration::from_secs(config.request_timeout.saturating_mul(3) + 10);
@@ -260,6 +269,7 @@ impl TokenKeeper {
                 http,
                 state,
                 file,
+                provider: profile_name,
                 observer: None,
                 max_wait,
                 clock: system_clock(),
@@ -422,7 +432,7 @@ impl TokenKeeper {
                         retry_at: status.next_action_at,
                     });
                 }
-                Phase::NoSession => return Err(KeeperError::NoSession),
+                Phase::NoSession => return Err(self.no_session()),
                 _ => {}
             }
             if started.elapsed() > self.inner.max_wait {
@@ -521,7 +531,7 @@ impl TokenKeeper {
             TokenAnswer::ReauthRequired { reason } => {
                 Some(Err(KeeperError::ReauthRequired(reason.to_owned())))
             }
-            _ => Some(Err(KeeperError::NoSession)),
+            _ => Some(Err(self.no_session())),
         }
     }
 
@@ -536,6 +546,12 @@ impl TokenKeeper {
         Duration::from_secs(at)
             .saturating_sub(now)
             .max(Duration::from_millis(50))
+    }
+
+    fn no_session(&self) -> KeeperError {
+        KeeperError::NoSession {
+            provider: self.inner.provider.clone(),
+        }
     }
 
     /// Performs queued effects until none is left. Returns `false` when another caller is

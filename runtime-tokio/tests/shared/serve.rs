@@ -415,6 +415,11 @@ impl Running {
             .expect("run returns after shutdown");
         self.dir
     }
+
+    /// [`Running::stop`], then the state directory removed (the test is done with it).
+    fn finish(self) {
+        let _ = std::fs::remove_dir_all(self.stop());
+    }
 }
 
 #[test]
@@ -462,7 +467,7 @@ fn first_start_writes_private_state_and_serves_health_setup_and_redirect() {
         assert_eq!(mode(&gw.dir), 0o700);
         assert_eq!(mode(&gw.dir.join(serve::STATE_FILE)), 0o600);
     }
-    gw.stop();
+    gw.finish();
 }
 
 #[test]
@@ -585,7 +590,7 @@ fn panels_of_both_variants_get_their_ios_and_changes_flow_both_ways() {
         assert_eq!(r.status, 403);
         assert_eq!(r.json()["error"], "invalid_hmac");
     }
-    gw.stop();
+    gw.finish();
 }
 
 impl Client {
@@ -690,7 +695,7 @@ fn framing_faults_get_their_status_and_slow_clients_are_cut_off() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(client.get("/health").status, 200, "slots are freed");
     drop(slow);
-    gw.stop();
+    gw.finish();
 }
 
 #[test]
@@ -735,7 +740,7 @@ fn shutdown_closes_panels_with_1001_and_a_restart_keeps_admin_and_panels() {
     let mut ws = connect_panel(&admin, &signer, &mut rng).expect("the panel's secret survived");
     assert_eq!(next_json(&mut ws)["msg"], "remote_ui_config_update");
     drop(ws);
-    gw.stop();
+    gw.finish();
 }
 
 #[test]
@@ -784,7 +789,7 @@ fn an_uploaded_certificate_reaches_new_connections_while_open_ones_continue() {
     let (again, _) = read_reply(&mut old);
     assert_eq!(again.status, 200);
     drop(old);
-    gw.stop();
+    gw.finish();
 }
 
 fn urlencode(s: &str) -> String {
@@ -885,7 +890,7 @@ fn admin_token_settings_reach_the_running_keeper() {
         None,
         "still off after a restart"
     );
-    let _ = std::fs::remove_dir_all(gw.stop());
+    gw.finish();
 }
 
 /// POSTs the login form on a new kept-alive connection and returns the connection without
@@ -1068,7 +1073,7 @@ fn a_burst_of_changes_to_one_io_never_closes_a_panel_that_keeps_reading_and_the_
     // Superseded states were dropped while B's task waited to run, never more than sent.
     assert!((1..=N).contains(&received), "{received}");
     drop(a);
-    let _ = std::fs::remove_dir_all(gw.stop());
+    gw.finish();
 }
 
 #[test]
@@ -1102,7 +1107,7 @@ fn other_requests_are_answered_while_a_password_is_being_hashed() {
     );
     let reply = reader.join().unwrap();
     assert_eq!(reply.status, 303, "{}", reply.text());
-    let _ = std::fs::remove_dir_all(gw.stop());
+    gw.finish();
 }
 
 #[test]
@@ -1187,5 +1192,5 @@ fn a_certificate_from_a_local_ca_uploaded_with_its_ca_is_installed_and_served() 
     // New connections get it: a client that trusts only the local CA is served.
     let trusting_ca = Client::new(gw.gateway.https_addr(), ca.pem().as_bytes());
     assert_eq!(trusting_ca.get("/health").status, 200);
-    let _ = std::fs::remove_dir_all(gw.stop());
+    gw.finish();
 }

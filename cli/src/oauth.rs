@@ -937,9 +937,16 @@ async fn keep(
         }
     };
     tokio::select! {
-        () = runner.run() => Ok(()),
-        () = serve => Ok(()),
+        () = runner.run() => {}
+        () = serve => {}
+        () = crate::serve::wait_for_signal_tokio() => {}
     }
+    // SIGINT/SIGTERM: a refresh under way is answered and saved first (stopping in the
+    // middle could lose a rotated refresh token the server already issued).
+    if !keeper.settle(latchkey_tokio::keeper::SETTLE_LIMIT).await {
+        err!("stopping with a refresh still unanswered");
+    }
+    Ok(())
 }
 
 /// One request: method, path, query, body (framing rules: `latchkey_gateway::http1`; head

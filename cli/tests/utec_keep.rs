@@ -24,6 +24,8 @@ struct Cloud {
     /// The Authorization header of each action call.
     bearers: Vec<String>,
     refuse_next: bool,
+    /// Answer token requests this much later (the new tokens already issued).
+    token_delay: Option<Duration>,
 }
 
 fn respond(out: &mut dyn Write, status: &str, body: &str) {
@@ -44,6 +46,11 @@ fn cloud() -> (Server, Arc<Mutex<Cloud>>) {
             c.tokens += 1;
             let body = json!({"code": 0, "data": {"access_token": format!("utec-a{}", c.tokens),
                 "token_type": "Bearer", "expires_in": 7200, "refresh_token": format!("utec-r{}", c.tokens)}});
+            let delay = c.token_delay;
+            drop(c);
+            if let Some(d) = delay {
+                std::thread::sleep(d);
+            }
             respond(out, "200 OK", &body.to_string());
             return Ok(Ending::Clean);
         }
@@ -356,5 +363,53 @@ fn an_invalid_token_in_a_200_on_an_older_token_is_refreshed_once_and_the_call_su
         "with the new token"
     );
     drop(c);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_during_a_refresh_waits_for_the_answer_and_saves_the_rotated_token() {
+    // The cloud has issued utec-r1 and is still answering when the keeper is told to stop:
+    // the keeper reads the answer and saves it before it exits (stopping in the middle left
+    // only the refresh marker, and the next start would refresh with the spent utec-r0).
+    let (server, cloud) = cloud();
+    let dir = std::env::temp_dir().join(format!("latchkey-utec-sigterm-{}", std::process::id()));
+    let (mut keeper, port) = keeper(
+        &server,
+        &dir,
+        r#"{"access_key":"AK-1","secret_key":"SK-secret","access_token":"utec-a0",
+        "refresh_token":"utec-r0","token_type":"Bearer","token_expires_in":7200,
+        "redirect_uri":"https://example.org/cb"}"#,
+    );
+    cloud.lock().unwrap().token_delay = Some(Duration::from_millis(1500));
+    let refresh = std::thread::spawn(move || http(port, "POST", "/api/oauth/refresh", ""));
+    let started = std::time::Instant::now();
+    while cloud.lock().unwrap().tokens == 0 && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        cloud.lock().unwrap().tokens,
+        1,
+        "the refresh reached the cloud"
+    );
+    let term = Command::new("kill")
+        .args(["-TERM", &keeper.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = keeper.0.wait().unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM ends token keep cleanly: {status:?}"
+    );
+    let _ = refresh.join();
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("state").join("tokens-utec.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        saved["refresh_token"], "utec-r1",
+        "the rotated token was saved"
+    );
+    assert!(saved["refresh_in_flight"].is_null(), "{saved}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1143,6 +1143,22 @@ impl TokenSession {
         }
     }
 
+    /// Whether stopping now would leave work half done: a refresh request sent and not yet
+    /// answered (its answer may hold the only copy of a rotated refresh token), new tokens
+    /// not yet saved, a refresh marker or any other write not yet acknowledged. A driver
+    /// shutting down gracefully performs events until this is false, within its own limit.
+    #[must_use]
+    pub fn is_busy(&self) -> bool {
+        self.writing.is_some()
+            || matches!(
+                self.state,
+                State::Marking { .. }
+                    | State::Refreshing { .. }
+                    | State::Committing
+                    | State::CommitRetry { .. }
+            )
+    }
+
     /// A summary at `now`.
     #[must_use]
     pub fn status(&self, now: u64) -> Status {

@@ -1245,3 +1245,47 @@ fn while_the_reauth_mark_is_being_written_no_deadline_lies_in_the_past() {
     rig.run_until(rig.now + 2 * latchkey_oauth_core::session::REAUTH_RECHECK);
     assert!(rig.count(|e| matches!(e, Event::ReloadSnapshot)) >= 2);
 }
+
+#[test]
+fn the_session_is_busy_exactly_while_stopping_would_leave_work_half_done() {
+    let mut rig = Rig::logged_in(900, cfg(), 11);
+    assert!(!rig.session.is_busy(), "logged in, nothing under way");
+    rig.session.force_refresh(rig.now);
+    rig.collect();
+    assert!(rig.session.is_busy(), "the marker is being written");
+    rig.write_one();
+    assert!(rig.session.is_busy(), "the request is out");
+    rig.serve_one();
+    rig.answer_one();
+    assert!(rig.session.is_busy(), "the new tokens are being saved");
+    rig.write_one();
+    assert!(!rig.session.is_busy(), "saved: nothing half done");
+    // New tokens whose write failed are retried later: half done until they land.
+    rig.now += 5;
+    rig.session.force_refresh(rig.now);
+    rig.collect();
+    rig.write_one();
+    rig.serve_one();
+    rig.answer_one();
+    rig.disk_full = true;
+    rig.write_one();
+    assert!(
+        rig.session.is_busy(),
+        "the new tokens wait to be written again"
+    );
+    rig.disk_full = false;
+    let retry = rig.session.poll_timeout().unwrap();
+    rig.run_until(retry);
+    assert!(!rig.session.is_busy());
+    // A refresh marker that could not be written sends nothing: stopping loses nothing.
+    rig.now += 5;
+    rig.session.force_refresh(rig.now);
+    rig.collect();
+    rig.disk_full = true;
+    rig.write_one();
+    assert!(
+        !rig.session.is_busy(),
+        "{:?}",
+        rig.session.status(rig.now).state
+    );
+}

@@ -141,6 +141,10 @@ fn system_time() -> Duration {
 /// deadline is nearer: the bound on how late a wall clock set back is noticed.
 pub const WAKE_CAP: Duration = Duration::from_secs(60);
 
+/// How long a graceful shutdown waits, at most, for a refresh under way to be answered and
+/// saved ([`TokenKeeper::settle`]): the HTTP client's own bound on a request, with room.
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(30);
+
 /// A token session kept alive over HTTPS and the state directory. Cheap to clone; all
 /// clones share the session.
 pub struct TokenKeeper {
@@ -499,6 +503,38 @@ impl TokenKeeper {
             let wait = self.until_next_timeout().min(self.inner.wake_cap);
             let _ = Rt::timeout(wait, listener).await;
         }
+    }
+
+    /// Finishes what is under way, for a graceful shutdown: performs the session's events
+    /// (the one a cancelled caller or a stopped [`TokenKeeper::run`] left included) until
+    /// nothing is half done — no refresh request unanswered, no new tokens unsaved, no write
+    /// unacknowledged (`TokenSession::is_busy`) — or `limit` has passed. Stopping in the
+    /// middle could lose a rotated refresh token the server already issued. Returns whether
+    /// it settled.
+    pub async fn settle(&self, limit: Duration) -> bool {
+        let started = std::time::Instant::now();
+        loop {
+            let listener = self.inner.changed.listen();
+            self.drive().await;
+            if !self.is_busy() {
+                return true;
+            }
+            let left = limit.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return false;
+            }
+            let _ = Rt::timeout(left.min(Duration::from_millis(50)), listener).await;
+        }
+    }
+
+    fn is_busy(&self) -> bool {
+        let unfinished = self
+            .inner
+            .unfinished
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some();
+        unfinished || self.lock().is_busy()
     }
 
     // --- internals -------------------------------------------------------------------

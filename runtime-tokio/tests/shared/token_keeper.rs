@@ -715,3 +715,39 @@ fn a_refresh_that_meets_a_login_made_meanwhile_adopts_the_login_instead_of_overw
         assert_eq!(w.idp.lock().unwrap().refreshes, 1);
     });
 }
+
+#[test]
+fn settle_finishes_a_refresh_left_in_flight_so_its_rotated_token_is_saved() {
+    // A shutdown stops `run` (here: a caller giving up) while the endpoint has rotated
+    // rt0 -> rt1 and is still answering: `settle` reads the answer and saves rt1 before the
+    // process may go; stopping there would leave only the marker and the dead rt0.
+    let w = world_with(
+        "settle",
+        Arc::new(|| std::thread::sleep(Duration::from_millis(1500))),
+    );
+    block_on(async {
+        let k = keeper(&w).await;
+        login_expired(&w, &k).await;
+        assert!(
+            within(Duration::from_millis(500), k.access_token())
+                .await
+                .is_none(),
+            "the caller was to give up before the answer"
+        );
+        let file = w.dir.0.join(state_file_name("generic"));
+        let disk = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            disk.contains("refresh_in_flight") && !disk.contains("\"rt1\""),
+            "{disk}"
+        );
+        assert!(k.settle(Duration::from_secs(10)).await, "settled");
+        let disk = std::fs::read_to_string(&file).unwrap();
+        assert!(disk.contains("\"rt1\""), "{disk}");
+        assert_eq!(k.status().state, latchkey_oauth_core::session::Phase::Ready);
+        // Nothing under way: settling again returns at once.
+        let started = std::time::Instant::now();
+        assert!(k.settle(Duration::from_secs(10)).await);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(w.idp.lock().unwrap().refreshes, 1);
+    });
+}

@@ -1278,17 +1278,30 @@ fn import_xml(app: &mut App, req: &Request, fx: &mut Vec<Effect>) -> Response {
         }
     }
     let replaced = imported.len() - added;
-    for panel in imported {
-        if let Some(i) = app.state.panels.iter().position(|p| p.id == panel.id) {
+    // Every replaced panel leaves the device directory before any is registered again: a
+    // token may move from one replaced panel to another.
+    for panel in &imported {
+        if app.state.panels.iter().any(|p| p.id == panel.id) {
             let conns = app.unregister_device(&panel.id);
             close_all(conns, "configuration replaced", fx);
-            app.state.panels[i] = panel.clone();
-        } else {
-            app.state.panels.push(panel.clone());
         }
-        app.register_device(&panel.id);
     }
+    let ids: Vec<String> = imported.iter().map(|p| p.id.clone()).collect();
+    for panel in imported {
+        match app.state.panels.iter().position(|p| p.id == panel.id) {
+            Some(i) => app.state.panels[i] = panel,
+            None => app.state.panels.push(panel),
+        }
+    }
+    let refused: Vec<&String> = ids.iter().filter(|id| !app.register_device(id)).collect();
     app.persist(fx);
+    if let Some(id) = refused.first() {
+        // The checks above rule this out; say so rather than show a panel that never connects.
+        return error(
+            500,
+            &format!("panel {id} was imported but its device could not be registered"),
+        );
+    }
     Response::json(
         200,
         &json!({"status": "ok", "added": added, "replaced": replaced}),

@@ -448,7 +448,10 @@ impl App {
         };
         let ids: Vec<String> = app.state.panels.iter().map(|p| p.id.clone()).collect();
         for id in ids {
-            app.register_device(&id);
+            // A panel whose stored credentials are refused (a state file edited by hand
+            // with a duplicate token) is kept and shown; its device cannot connect until
+            // the admin resets it.
+            let _ = app.register_device(&id);
         }
         Ok(app)
     }
@@ -705,14 +708,16 @@ impl App {
         fx.push(Effect::PersistState(self.state_json()));
     }
 
-    /// Adds panel `id`'s credentials (if any) to the device directory.
-    pub(crate) fn register_device(&mut self, id: &str) {
+    /// Adds panel `id`'s credentials (if any) to the device directory; `false` when it has
+    /// credentials the directory refused (a token another device holds, or one the guard
+    /// cannot take: the panel's device would be refused on every connection).
+    pub(crate) fn register_device(&mut self, id: &str) -> bool {
         self.unregister_device(id);
         let Some(panel) = self.state.panels.iter().find(|p| p.id == id) else {
-            return;
+            return true;
         };
         let Some(c) = &panel.credentials else {
-            return;
+            return true;
         };
         // Stable across restarts and re-registrations (the replay cache is keyed by it); a
         // collision with another panel's id (2^-32) moves on to the next free one.
@@ -726,11 +731,13 @@ impl App {
             c.device_secret.as_bytes(),
             c.variant.signing(),
         ) else {
-            return;
+            return false;
         };
-        if self.devices.insert(creds).is_ok() {
-            self.device_panels.insert(dev.0, String::from(id));
+        if self.devices.insert(creds).is_err() {
+            return false;
         }
+        self.device_panels.insert(dev.0, String::from(id));
+        true
     }
 
     /// Removes panel `id` from the device directory and closes its connections.

@@ -161,7 +161,8 @@ pub(crate) fn provision<R: CryptoRng + ?Sized>(
     panel.credentials = Some(creds.clone());
     let panel = panel.clone();
     let id = panel.id.clone();
-    app.register_device(&id);
+    // Fresh random credentials (256-bit token): the directory takes them.
+    let _ = app.register_device(&id);
     app.persist(fx);
     fx.push(Effect::UndoIfNotSaved(Undo::provisioning(
         &id,

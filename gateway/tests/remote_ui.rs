@@ -895,3 +895,33 @@ fn retry_after_rounds_the_wait_up_so_a_device_that_waits_it_is_let_in() {
         r.text()
     );
 }
+
+/// An import may move a token from one replaced panel to another (A takes B's, B gets a new
+/// one): both devices connect afterwards (A was registered while B still held the token, the
+/// directory refused it, and A showed provisioned while its device was refused).
+#[test]
+fn an_import_moving_a_token_between_replaced_panels_leaves_both_usable() {
+    use latchkey_protocol::guard::Signer;
+    let mut h = H::new();
+    h.set_up();
+    let secret = "7".repeat(64);
+    let import = |h: &mut H, a: &str, b: &str| {
+        let xml = format!(
+            r#"<calaos:ioconfig xmlns:calaos="http://www.calaos.fr"><calaos:home><calaos:room name="Hall" type="hall">
+<calaos:remote_ui id="a" name="A" provisioning_code="AAAA9" auth_token="{a}" device_secret="{secret}"/>
+<calaos:remote_ui id="b" name="B" provisioning_code="BBBB9" auth_token="{b}" device_secret="{secret}"/>
+</calaos:room></calaos:home></calaos:ioconfig>"#
+        );
+        let (r, _) = h.admin(Method::Post, "/api/v3/io.xml", &xml);
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    let (t1, t2, t3) = ("1".repeat(64), "2".repeat(64), "3".repeat(64));
+    import(&mut h, &t1, &t2);
+    import(&mut h, &t2, &t3);
+    for (i, token) in [&t2, &t3].into_iter().enumerate() {
+        let signer = Signer::new(token, secret.as_bytes(), SigningVariant::CalaosBase).unwrap();
+        let req = h.upgrade_request(&signer);
+        let (up, _) = h.send(ip(80 + i as u8), req);
+        assert_eq!(up.status, 101, "panel {}: {}", i + 1, up.text());
+    }
+}

@@ -985,9 +985,6 @@ impl TokenSession {
         }
     }
 
-    /// Whether `disk` holds a login other than the session this process holds: usable tokens
-    /// of this provider, not marked "reauth required", and another session (started at
-    /// another time, or with another refresh token than the one this process holds).
     /// Whether `disk` holds a login another process made since the session of `ours` (a
     /// snapshot this session is writing) began: another session start, or — a login in
     /// the very second ours began — never refreshed, no refresh under way, and not the
@@ -1003,6 +1000,9 @@ impl TokenSession {
         another_session && self.is_newer_login(disk)
     }
 
+    /// Whether `disk` holds a login other than the session this process holds: usable tokens
+    /// of this provider, not marked "reauth required", and another session (started at
+    /// another time, or with another refresh token than the one this process holds).
     fn is_newer_login(&self, disk: &Snapshot) -> bool {
         let usable = disk.provider == self.profile.name
             && disk.reauth_required.is_none()

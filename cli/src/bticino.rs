@@ -172,12 +172,11 @@ fn saved(
     any_lock: bool,
 ) -> Result<(crate::sip::ConnectArgs, Vec<(String, String)>), Failure> {
     let path = args.state_dir.join(registration_file(args.flavour));
-    let bytes = std::fs::read(&path).map_err(|e| {
+    let bytes = crate::read_limited(&path, crate::MAX_SMALL_FILE).map_err(|(_, e)| {
         fail(
             2,
             format!(
-                "cannot read {} ({e}); run `latchkey bticino setup --flavour {}` first",
-                path.display(),
+                "{e}; run `latchkey bticino setup --flavour {}` first",
                 match args.flavour {
                     Flavour::Diy => "diy",
                     Flavour::C100x => "c100x",
@@ -293,7 +292,7 @@ async fn renewal(
     use latchkey_tokio::renewer::CloudSource;
     use latchkey_tokio::renewer::{CertRenewer, CertifiedPair, RenewalEvent};
     let path = args.state_dir.join(registration_file(args.flavour));
-    let reg: Registration = std::fs::read(&path)
+    let reg: Registration = crate::read_limited(&path, crate::MAX_SMALL_FILE)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| format!("{} is unreadable", path.display()))?;
@@ -305,8 +304,11 @@ async fn renewal(
     ) else {
         return Err("the registration lacks its plant, gateway, certificate or CA chain".into());
     };
-    let key = std::fs::read(args.state_dir.join(key_file(args.flavour)))
-        .map_err(|e| format!("the client key: {e}"))?;
+    let key = crate::read_limited(
+        &args.state_dir.join(key_file(args.flavour)),
+        crate::MAX_SMALL_FILE,
+    )
+    .map_err(|(_, e)| format!("the client key: {e}"))?;
     let provider = oauth::ProviderArgs::for_provider(
         args.flavour.provider(),
         args.state_dir.clone(),
@@ -353,8 +355,8 @@ fn app_credentials(
     let Some(path) = secret_file else {
         return Ok(None);
     };
-    let secret = std::fs::read_to_string(path)
-        .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
+    let secret =
+        crate::read_text_limited(path, crate::MAX_SMALL_FILE).map_err(|(code, e)| fail(code, e))?;
     let secret = secret.trim();
     if secret.is_empty() {
         return Err(fail(2, format!("{} is empty", path.display())));

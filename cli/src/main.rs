@@ -264,6 +264,19 @@ pub(crate) fn read_limited(path: &std::path::Path, limit: usize) -> Result<Vec<u
     Ok(bytes)
 }
 
+/// [`read_limited`] of a text file (UTF-8).
+pub(crate) fn read_text_limited(
+    path: &std::path::Path,
+    limit: usize,
+) -> Result<String, (u8, String)> {
+    String::from_utf8(read_limited(path, limit)?)
+        .map_err(|_| (2, format!("{} is not UTF-8 text", path.display())))
+}
+
+/// The bound on the small files the commands read (profiles, secrets, keys, certificates,
+/// registrations: a few KiB each).
+pub(crate) const MAX_SMALL_FILE: usize = 4 * 1024 * 1024;
+
 fn read_input(file: Option<&PathBuf>) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
     let (reader, name): (Box<dyn Read>, String) = match file {

@@ -27,6 +27,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// Largest profile, secret, CA or password file read (they are a few KiB).
+const MAX_SETTINGS_FILE: usize = crate::MAX_SMALL_FILE;
+
 /// Which provider and where its state lives (shared by every OAuth command).
 #[derive(Args, Debug, Clone)]
 pub(crate) struct ProviderArgs {
@@ -51,6 +54,11 @@ pub(crate) struct ProviderArgs {
     /// Extra CA certificates (PEM) to trust, for private providers.
     #[arg(long)]
     ca_file: Option<PathBuf>,
+    /// Ignore the client settings saved by an earlier login or import
+    /// (`provider-<name>.json`) and use only those given now (and an imported file's); a
+    /// `login` or `token import` that succeeds saves those in their place.
+    #[arg(long)]
+    reset_settings: bool,
     /// State directory.
     #[arg(long, default_value = "./latchkey-data")]
     state_dir: PathBuf,
@@ -72,6 +80,7 @@ impl ProviderArgs {
             issuer: None,
             redirect_uri: None,
             ca_file,
+            reset_settings: false,
             state_dir,
         }
     }
@@ -530,8 +539,8 @@ async fn setup_with(
         .map_err(|e| fail(2, e.to_string()))?;
     let mut profile = match &args.profile_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
+            let text = crate::read_text_limited(path, MAX_SETTINGS_FILE)
+                .map_err(|(code, e)| fail(code, format!("--profile-file: {e}")))?;
             Profile::from_toml(&text).map_err(|e| fail(2, e.to_string()))?
         }
         None => Profile::builtin(&args.provider).map_err(|e| fail(2, e.to_string()))?,
@@ -556,8 +565,8 @@ async fn setup_with(
         client_id: args.client_id.clone(),
         client_secret: match &args.client_secret_file {
             Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?
+                crate::read_text_limited(path, MAX_SETTINGS_FILE)
+                    .map_err(|(code, e)| fail(code, format!("--client-secret-file: {e}")))?
                     .trim()
                     .to_owned(),
             ),
@@ -568,9 +577,22 @@ async fn setup_with(
         ca_file: args.ca_file.as_ref().map(|p| p.display().to_string()),
     };
     let default_id = profile.client.id.clone();
-    let settings = ClientSettings::from_saved(&saved)
+    let kept = if args.reset_settings {
+        ClientSettings::default()
+    } else {
+        ClientSettings::from_saved(&saved)
+    };
+    let settings = kept
         .overlaid(imported, &default_id)
         .overlaid(given, &default_id);
+    // Where a setting that fails came from: the arguments or the saved file.
+    let origin = |given: bool| {
+        if given {
+            String::new()
+        } else {
+            format!(" (saved in {saved_name}; `--reset-settings` with a login forgets it)")
+        }
+    };
     if let Some(id) = &settings.client_id {
         profile = profile.with_client_id(id.clone());
     }
@@ -582,7 +604,14 @@ async fn setup_with(
     }
     let mut http = HttpConfig::default();
     if let Some(path) = &settings.ca_file {
-        let pem = std::fs::read(path).map_err(|e| fail(2, format!("cannot read {path}: {e}")))?;
+        let pem = crate::read_limited(std::path::Path::new(path), MAX_SETTINGS_FILE).map_err(
+            |(code, e)| {
+                fail(
+                    code,
+                    format!("--ca-file: {e}{}", origin(args.ca_file.is_some())),
+                )
+            },
+        )?;
         http.extra_roots_pem = Some(pem);
     }
     let client = HttpClient::new(http).map_err(|e| fail(2, e.to_string()))?;
@@ -591,10 +620,15 @@ async fn setup_with(
             .with_issuer(issuer.clone())
             .map_err(|e| fail(2, e.to_string()))?;
         if profile.endpoints.token.is_none() {
-            let resp = client
-                .send(&discovery_request(issuer))
-                .await
-                .map_err(|e| fail(1, format!("discovery failed: {e}")))?;
+            let resp = client.send(&discovery_request(issuer)).await.map_err(|e| {
+                fail(
+                    1,
+                    format!(
+                        "discovery at {issuer} failed: {e}{}",
+                        origin(args.issuer.is_some())
+                    ),
+                )
+            })?;
             let endpoints = parse_discovery(&resp, issuer).map_err(|e| fail(1, e.to_string()))?;
             profile = profile
                 .with_endpoints(endpoints)
@@ -699,8 +733,8 @@ async fn headless_login(
 ) -> Result<latchkey_oauth_core::response::TokenResponse, Failure> {
     let username = mode.username.clone().unwrap_or_default();
     let password = match &mode.password_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?,
+        Some(path) => crate::read_text_limited(path, MAX_SETTINGS_FILE)
+            .map_err(|(code, e)| fail(code, format!("--password-file: {e}")))?,
         None => {
             // Not shown as it is typed when standard input is a terminal.
             err!("Password for {username}:");

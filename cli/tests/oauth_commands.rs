@@ -717,3 +717,76 @@ fn a_closed_standard_error_leaves_the_exit_status_alone() {
     assert_eq!(status.code(), Some(1), "not logged in: exit 1, not a panic");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_stale_saved_setting_is_named_and_reset_settings_forgets_it() {
+    // A saved --ca-file that was deleted since made every command fail, the repairing
+    // login included, without saying where the path came from.
+    let dir = state_dir("reset-settings");
+    let src = write_file(
+        &dir.join("src"),
+        "config.json",
+        r#"{"access_key":"AK-1","secret_key":"SK-secret","access_token":"utec-a",
+            "refresh_token":"utec-r","token_type":"Bearer","token_expires_in":7200,
+            "redirect_url":"https://example.org/cb"}"#,
+    );
+    let ca = write_file(
+        &dir.join("src"),
+        "ca.pem",
+        include_str!("../../pki/tests/fixtures/ec-p256-cert.pem"),
+    );
+    let state = dir.join("state");
+    let state_s = state.to_str().unwrap();
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "token",
+            "import",
+            "--provider",
+            "utec",
+            "--from",
+            src.to_str().unwrap(),
+            "--state-dir",
+            state_s,
+        ];
+        args.extend_from_slice(extra);
+        latchkey(&args)
+    };
+    let out = import(&["--ca-file", ca.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&ca).unwrap();
+    let status = || {
+        latchkey(&[
+            "token",
+            "status",
+            "--provider",
+            "utec",
+            "--state-dir",
+            state_s,
+        ])
+    };
+    let out = status();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("provider-utec.json") && err.contains("--reset-settings"),
+        "{err}"
+    );
+    let out = import(&["--replace", "--reset-settings"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.join("provider-utec.json")).unwrap()).unwrap();
+    assert!(saved.get("ca_file").is_none(), "{saved}");
+    assert_eq!(saved["client_id"], "AK-1");
+    assert_exit(&status(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

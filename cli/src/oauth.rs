@@ -931,8 +931,12 @@ async fn keep(
     let runner = keeper.clone();
     // At most 32 requests at once; each is bounded in time by `read_request`.
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
+    // The requests being answered: stopped before the final settle, so none starts a
+    // refresh after it.
+    let mut tasks = tokio::task::JoinSet::new();
     let serve = async {
         loop {
+            while tasks.try_join_next().is_some() {}
             let (mut sock, _) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -948,7 +952,7 @@ async fn keep(
             let keeper = keeper.clone();
             let utec = utec.clone();
             let allow_hosts = allow_hosts.clone();
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 let _slot = slot;
                 let (status, body) = match read_request(&mut sock).await {
                     Ok((head, body)) => {
@@ -975,10 +979,19 @@ async fn keep(
         () = serve => {}
         () = crate::serve::wait_for_signal_tokio() => {}
     }
+    tasks.abort_all();
     // SIGINT/SIGTERM: a refresh under way is answered and saved first (stopping in the
-    // middle could lose a rotated refresh token the server already issued).
-    if !keeper.settle(latchkey_tokio::keeper::SETTLE_LIMIT).await {
-        err!("stopping with a refresh still unanswered");
+    // middle could lose a rotated refresh token the server already issued; an aborted
+    // request's part of it is finished here too).
+    tokio::select! {
+        settled = keeper.settle(latchkey_tokio::keeper::SETTLE_LIMIT) => {
+            if !settled {
+                err!("stopping with a refresh still unanswered");
+            }
+        }
+        () = crate::serve::wait_for_signal_tokio() => {
+            err!("a second signal: stopping without waiting for the refresh");
+        }
     }
     Ok(())
 }

@@ -183,6 +183,11 @@ fn run_tokio(args: &ServeArgs, threads: usize) -> Result<(), Failure> {
         tokio::spawn(async move {
             wait_for_signal_tokio().await;
             stopper.shutdown();
+            // A second signal does not wait for the graceful end (up to 10 s of requests
+            // and 30 s of a token refresh).
+            wait_for_signal_tokio().await;
+            err!("a second signal: stopping at once");
+            std::process::exit(130);
         });
         gateway.run(tokio::runtime::Handle::current()).await;
         Ok(())
@@ -254,6 +259,10 @@ fn run_smol(args: &ServeArgs, threads: usize) -> Result<(), Failure> {
                 .spawn(async move {
                     wait_for_signal_smol().await;
                     stopper.shutdown();
+                    // A second signal does not wait for the graceful end.
+                    wait_for_signal_smol().await;
+                    err!("a second signal: stopping at once");
+                    std::process::exit(130);
                 })
                 .detach();
             gateway.run(Arc::clone(&executor)).await;

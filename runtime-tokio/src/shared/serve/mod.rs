@@ -562,17 +562,18 @@ impl Gateway {
             )
             .await;
             server.drain().await;
-            // A token refresh under way is answered and saved before the process may go
-            // (stopping in the middle could lose a rotated refresh token).
-            if let Some(keeper) = &server.config.token {
-                keeper.settle(crate::keeper::SETTLE_LIMIT).await;
-            }
             // Connections still open now are cut at their next await, so nothing changes the
             // state after the last write below, and no request waits for a write that would
             // never come (an answer is only sent once its state is on disk, so what a
             // cut request changed was acknowledged to nobody).
             server.finished.store(true, Ordering::Release);
             server.finish.notify(usize::MAX);
+            // A token refresh under way is answered and saved before the process may go
+            // (stopping in the middle could lose a rotated refresh token); no request is
+            // left to start another.
+            if let Some(keeper) = &server.config.token {
+                keeper.settle(crate::keeper::SETTLE_LIMIT).await;
+            }
             // The last word: the state and the guard's counters.
             let now = server.now();
             let (state, guard) = {

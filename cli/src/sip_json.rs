@@ -58,6 +58,10 @@ fn header(m: &Message<'_>, h: &Header<'_>) -> Value {
         HeaderName::Authorization | HeaderName::ProxyAuthorization => {
             o.insert("value".into(), json!(redacted_credentials(h.value)));
         }
+        // `rspauth` is computed from the same password-derived hash as a response.
+        HeaderName::AuthenticationInfo => {
+            o.insert("value".into(), json!(redacted_param(h.value, "rspauth")));
+        }
         _ => {
             o.insert("value".into(), json!(h.value));
         }
@@ -244,6 +248,44 @@ fn redacted_credentials(value: &str) -> String {
         (Some(before), Some(after)) => format!("{before}<redacted>{after}"),
         _ => format!("{} <redacted>", c.scheme()),
     }
+}
+
+/// `value`, a list of `name=value` parameters (Authentication-Info), with the value of
+/// every `name` parameter replaced by `"<redacted>"`; the whole value when it cannot be
+/// followed (an unterminated quoted string).
+fn redacted_param(value: &str, name: &str) -> String {
+    let b = value.as_bytes();
+    let mut out = String::with_capacity(value.len());
+    let mut i = 0;
+    while i < b.len() {
+        // One element: up to the next comma outside a quoted string.
+        let start = i;
+        let mut quoted = false;
+        while i < b.len() && (quoted || b[i] != b',') {
+            match b[i] {
+                b'\\' if quoted => i += 1,
+                b'"' => quoted = !quoted,
+                _ => {}
+            }
+            i += 1;
+        }
+        if quoted || i > b.len() {
+            return "<redacted>".to_owned();
+        }
+        let element = &value[start..i];
+        match element.split_once('=') {
+            Some((n, _)) if n.trim().eq_ignore_ascii_case(name) => {
+                out.push_str(&element[..n.len() + 1]);
+                out.push_str("\"<redacted>\"");
+            }
+            _ => out.push_str(element),
+        }
+        if i < b.len() {
+            out.push(',');
+            i += 1;
+        }
+    }
+    out
 }
 
 fn credentials(c: &Credentials<'_>) -> Value {

@@ -106,6 +106,9 @@ mod unix {
                     }
                 }
                 _ if b == kill => line.clear(),
+                // Other control keys (Ctrl-Z, Ctrl-W, Ctrl-V, arrows' ESC…) are not typed
+                // text: storing them would make a password that cannot be typed again.
+                _ if b < 0x20 => {}
                 _ if line.len() >= MAX_SECRET => {
                     break Err(ReadError::Failed(format!(
                         "more than {MAX_SECRET} bytes typed; use --password-file"

@@ -183,6 +183,18 @@ uri=\"sip:example.com\", response=\"fedcba9876543210fedcba9876543210\"\r\nConten
     let value = auth["value"].as_str().unwrap();
     assert!(value.contains(r#"response="<redacted>""#), "{value}");
     assert!(value.contains(r#"nonce="n1""#), "{value}");
+    // Authentication-Info's rspauth comes from the same hash: redacted too.
+    let msg = b"SIP/2.0 200 OK\r\nAuthentication-Info: nextnonce=\"n,3\", qop=auth, rspauth=\"6629fae49393a05397450978507c4ef1\", cnonce=\"c\"\r\nContent-Length: 0\r\n\r\n";
+    let out = latchkey_with_input(&["sip", "parse", "--compact"], msg);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("6629fae49393a05397450978507c4ef1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"nextnonce=\"n,3\", qop=auth, rspauth=\"<redacted>\", cnonce=\"c\""#),
+        "{stdout}"
+    );
     // Another scheme shows only its name.
     let msg = b"OPTIONS sip:a@b SIP/2.0\r\nAuthorization: Bearer eyJsecret.token\r\nContent-Length: 0\r\n\r\n";
     let out = latchkey_with_input(&["sip", "parse", "--compact"], msg);

@@ -300,8 +300,8 @@ fn schedule_explains_when_and_why() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `csr --new-key` with a bad --subject or --san fails, but the key is already written: the
-/// same command corrected is then refused ("exists; --new-key never replaces a key").
+/// `csr --new-key` with a bad --subject or --san fails before it writes the key, so the same
+/// command corrected is not refused ("exists; --new-key never replaces a key"), as it was.
 #[test]
 fn csr_new_key_with_a_bad_subject_writes_no_key() {
     let dir = scratch("csr-new-key-bad");

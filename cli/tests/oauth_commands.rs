@@ -251,10 +251,13 @@ fn an_imported_bticino_token_cache_serves_its_token_without_a_login() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn an_imported_utec_config_brings_its_client_keys_and_refreshes_at_first_use() {
-    let dir = state_dir("import-utec");
-    // uteclocal's config.json: `token_expires_in` without the time it was received.
+/// A U-tec local gateway's `config.json` (access key AK-1, secret SK-secret, tokens for
+/// two hours) in `dir/src`, imported into `dir/state` with `extra` arguments; the import's
+/// output and the state directory.
+fn import_utec(
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Output, std::path::PathBuf) {
     let src = write_file(
         &dir.join("src"),
         "config.json",
@@ -264,8 +267,7 @@ fn an_imported_utec_config_brings_its_client_keys_and_refreshes_at_first_use() {
             "scope":"openapi","redirect_url":"https://example.org/cb"}"#,
     );
     let state = dir.join("state");
-    let state_s = state.to_str().unwrap();
-    let out = latchkey(&[
+    let mut args = vec![
         "token",
         "import",
         "--provider",
@@ -273,8 +275,18 @@ fn an_imported_utec_config_brings_its_client_keys_and_refreshes_at_first_use() {
         "--from",
         src.to_str().unwrap(),
         "--state-dir",
-        state_s,
-    ]);
+        state.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    (latchkey(&args), state)
+}
+
+#[test]
+fn an_imported_utec_config_brings_its_client_keys_and_refreshes_at_first_use() {
+    let dir = state_dir("import-utec");
+    // uteclocal's config.json: `token_expires_in` without the time it was received.
+    let (out, state) = import_utec(&dir, &[]);
+    let state_s = state.to_str().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("refreshed at first use"), "{err}");
@@ -580,31 +592,13 @@ fn loopback_login_listens_on_the_given_port_and_checks_the_redirect_state() {
 
 /// A `latchkey login` that does not complete (here: nothing pasted; in life a typo, a closed
 /// browser, a Ctrl-C) must leave the saved client settings alone: the stored session still
-/// refreshes with them. Today `login` rewrites provider-NAME.json from its own arguments
-/// before it even shows the URL, so the imported U-tec access and secret keys are erased.
+/// refreshes with them (`login` rewrote provider-NAME.json from its own arguments before it
+/// even showed the URL, erasing the imported U-tec access and secret keys).
 #[test]
 fn an_unfinished_login_keeps_the_saved_client_id_and_secret() {
     let dir = state_dir("login-keeps-overrides");
-    let src = write_file(
-        &dir.join("src"),
-        "config.json",
-        r#"{"base_url":"https://api.u-tec.com","oauth_base_url":"https://oauth.u-tec.com",
-            "access_key":"AK-1","secret_key":"SK-secret","access_token":"utec-a",
-            "refresh_token":"utec-r","token_type":"Bearer","token_expires_in":7200,
-            "scope":"openapi","redirect_url":"https://example.org/cb"}"#,
-    );
-    let state = dir.join("state");
+    let (out, state) = import_utec(&dir, &[]);
     let state_s = state.to_str().unwrap();
-    let out = latchkey(&[
-        "token",
-        "import",
-        "--provider",
-        "utec",
-        "--from",
-        src.to_str().unwrap(),
-        "--state-dir",
-        state_s,
-    ]);
     assert_exit(&out, 0);
     // Log in again (e.g. after `reauth_required`), giving up at the paste prompt.
     let out = latchkey_with_input(
@@ -626,9 +620,9 @@ fn an_unfinished_login_keeps_the_saved_client_id_and_secret() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `latchkey token status | head -1`, or a reader that went away: the text form uses
-/// `print!`, which panics on a closed pipe (Rust ignores SIGPIPE) and exits 101 with a
-/// backtrace; `--json` and every other command drop the write error instead.
+/// `latchkey token status | head -1`, or a reader that went away: the text form used
+/// `print!`, which panics on a closed pipe (Rust ignores SIGPIPE) and exited 101 with a
+/// backtrace; now it drops the write error as `--json` and every other command do.
 #[test]
 fn token_status_text_survives_a_closed_standard_output() {
     let dir = state_dir("status-epipe");
@@ -648,8 +642,8 @@ fn token_status_text_survives_a_closed_standard_output() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `token keep` answers a chunked request 411, but with the reason phrase of a 500
-/// ("411 Internal Server Error"): the status-to-reason table in `keep` lacks 411.
+/// `token keep` answers a chunked request 411 with its own reason phrase (it said
+/// "411 Internal Server Error": the status-to-reason table in `keep` lacked 411).
 #[test]
 fn token_keep_names_a_411_length_required() {
     use std::io::{BufRead, Read};
@@ -723,13 +717,6 @@ fn a_stale_saved_setting_is_named_and_reset_settings_forgets_it() {
     // A saved --ca-file that was deleted since made every command fail, the repairing
     // login included, without saying where the path came from.
     let dir = state_dir("reset-settings");
-    let src = write_file(
-        &dir.join("src"),
-        "config.json",
-        r#"{"access_key":"AK-1","secret_key":"SK-secret","access_token":"utec-a",
-            "refresh_token":"utec-r","token_type":"Bearer","token_expires_in":7200,
-            "redirect_url":"https://example.org/cb"}"#,
-    );
     let ca = write_file(
         &dir.join("src"),
         "ca.pem",
@@ -737,20 +724,7 @@ fn a_stale_saved_setting_is_named_and_reset_settings_forgets_it() {
     );
     let state = dir.join("state");
     let state_s = state.to_str().unwrap();
-    let import = |extra: &[&str]| {
-        let mut args = vec![
-            "token",
-            "import",
-            "--provider",
-            "utec",
-            "--from",
-            src.to_str().unwrap(),
-            "--state-dir",
-            state_s,
-        ];
-        args.extend_from_slice(extra);
-        latchkey(&args)
-    };
+    let import = |extra: &[&str]| import_utec(&dir, extra).0;
     let out = import(&["--ca-file", ca.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),

@@ -242,9 +242,9 @@ fn listen_with_latchkeys_registration_prints_json_lines_and_unregisters() {
 }
 
 /// `listen --duration S` stopped early by SIGTERM (Ctrl-C, `systemctl stop`, a test harness)
-/// must still un-REGISTER, as `listen` without --duration does: `listen_async` watches the
-/// signals only when no duration is given, so the process dies on the spot and the
-/// registration binding stays on the server until it expires.
+/// still un-REGISTERs, as `listen` without --duration does (with a duration only the timer
+/// was watched: the process died on the spot and the binding stayed on the server until it
+/// expired).
 #[test]
 fn listen_with_a_duration_still_unregisters_on_sigterm() {
     let peer = Peer::start(600);

@@ -152,9 +152,9 @@ Expires: 4294967296\r\nContent-Length: 0\r\n\r\n";
     assert_eq!(header("Content-Length")["typed"], 0);
 }
 
-/// README: "digest responses are never printed". The typed view hides `response=`, but the
-/// raw `value` of the Authorization line carries it (with the nonce, realm and user: enough
-/// for an offline guess of the SIP password).
+/// README: "digest responses are never printed". The typed view hid `response=`, but the
+/// raw `value` of the Authorization line carried it (with the nonce, realm and user: enough
+/// for an offline guess of the SIP password); it is redacted there too.
 #[test]
 fn a_digest_response_is_not_printed_in_the_raw_header_value() {
     let msg = b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/TLS 192.0.2.4;branch=z9hG4bK1\r\n\

@@ -674,9 +674,9 @@ fn provision_added(
     .unwrap()
 }
 
-/// The replay cache is keyed by `DeviceId`, which the app hands out in registration order
-/// and hands out again, in state order, on restore: a nonce recorded before a restart must
-/// still be refused after it, whichever order the panels were provisioned in.
+/// The replay cache is keyed by `DeviceId`: a nonce recorded before a restart is still
+/// refused after it, whichever order the panels were provisioned in (ids were handed out in
+/// registration order, and again in state order on restore).
 #[test]
 fn a_captured_upgrade_is_refused_after_a_restart_whatever_order_panels_provisioned_in() {
     let mut h = H::new();
@@ -717,8 +717,9 @@ fn a_captured_upgrade_is_refused_after_a_restart_whatever_order_panels_provision
     assert_eq!(json(&r)["error"], "invalid_nonce");
 }
 
-/// Re-importing io.xml with a panel's own credentials re-registers it under a new
-/// `DeviceId`, which must not reopen a replay of its last upgrade.
+/// Re-importing io.xml with a panel's own credentials registers it again; that does not
+/// reopen a replay of its last upgrade (it got a new `DeviceId`, and with it an empty share
+/// of the replay cache).
 #[test]
 fn a_captured_upgrade_is_refused_after_an_io_xml_reimport_of_the_same_panel() {
     let mut h = H::new();

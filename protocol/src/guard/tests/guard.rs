@@ -283,11 +283,10 @@ proptest! {
     }
 }
 
-/// The replay cache expires by wall time, and the sweep removes an entry for good: a wall
-/// clock stepped an hour ahead for a moment (then corrected back by NTP) lets the sweep
-/// forget a nonce whose timestamp passes again once the clock is back, although only a
-/// second of monotonic time went by. The module docs promise a stepped clock keeps entries
-/// longer, never shorter.
+/// A wall clock stepped an hour ahead for a moment (then corrected back by NTP) does not let
+/// the sweep forget a nonce whose timestamp passes again once the clock is back: only a
+/// second of monotonic time went by (the cache expired by wall time alone, and the sweep
+/// removes an entry for good).
 #[test]
 fn a_wall_clock_stepped_ahead_and_back_does_not_reopen_a_replay() {
     let mut g = Guard::new(GuardConfig::default(), &mut rng(1)).unwrap();

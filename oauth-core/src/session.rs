@@ -55,13 +55,10 @@ use crate::secret::Secret;
 use schedule::{BackoffPolicy, Jitter, MarginPolicy};
 pub use snapshot::{Grant, InFlight, MAX_LEASE_TIMEOUT, SNAPSHOT_VERSION, Snapshot, SnapshotError};
 
-/// The extra revision step of an unconditional write: below 2^32, from the writing
-/// instance's random id and the write's id (SplitMix64's finaliser).
+/// The extra revision step of an unconditional write: below 2^32, mixed from the writing
+/// instance's random id and the write's id (the jitter's SplitMix64, seeded with both).
 fn unconditional_jump(instance: u64, write: u64) -> u64 {
-    let mut z = instance ^ write.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)) >> 32
+    Jitter::new(instance ^ write.rotate_left(32)).next() >> 32
 }
 
 /// How far ahead of the clock a token's stamps may be before the session takes the clock to

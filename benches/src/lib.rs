@@ -107,8 +107,9 @@ pub mod guard_setting {
 
     use latchkey_protocol::guard::{GuardConfig, NonceConfig, Quota};
 
-    /// The panel's bearer token.
-    pub const TOKEN: &str = "remote_ui_ABC123";
+    /// The panel's bearer token, shaped as calaos_base issues them: 32 random bytes as 64
+    /// hex digits (FACTS.md §4), so with the 64-digit nonces the signing string is 140 bytes.
+    pub const TOKEN: &str = "5d0c8a7e21f94b3c6e8d0a1f7b2c9e4d3a6f8b1c0e5d7a9f2b4c6e8d1a3f5b7c";
     /// The panel's HMAC secret.
     pub const SECRET: &[u8] = b"7f3b5a2d9e1c4b6a8c3f5e2d9a7b4c6e1f8d5a2c9b6e3f0d7a4b1c8e5f2a9d0c";
 

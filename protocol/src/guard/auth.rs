@@ -191,12 +191,12 @@ impl fmt::Display for DeviceId {
 }
 
 /// What the server knows about one provisioned device: its token, its secret (kept only as
-/// the keyed HMAC state), its signing variant and its timestamp tolerance.
+/// an HMAC state, see [`SigningPrefix`]), its signing variant and its timestamp tolerance.
 #[derive(Clone)]
 pub struct DeviceCredentials {
     id: DeviceId,
     token: String,
-    keyed: Hmac<Sha256>,
+    prefix: SigningPrefix,
     variant: SigningVariant,
     tolerance_secs: u32,
 }
@@ -229,7 +229,7 @@ impl DeviceCredentials {
         Ok(DeviceCredentials {
             id,
             token: String::from(token),
-            keyed: keyed_mac(secret)?,
+            prefix: SigningPrefix::new(secret, token, variant)?,
             variant,
             tolerance_secs: variant.default_tolerance_secs(),
         })
@@ -266,44 +266,63 @@ impl DeviceCredentials {
         self.tolerance_secs
     }
 
-    /// The MAC of a signing string's parts (one update from a stack buffer when they fit).
-    fn mac(&self, token: &str, timestamp: &str, nonce: &str) -> Hmac<Sha256> {
-        mac_of(
-            &self.keyed,
-            self.variant,
-            token.as_bytes(),
-            timestamp.as_bytes(),
-            nonce.as_bytes(),
-        )
+    /// The MAC of the signing string `token sep timestamp sep nonce`, `token` being this
+    /// device's own (the caller has matched the presented token against it).
+    fn mac(&self, timestamp: &str, nonce: &str) -> Hmac<Sha256> {
+        self.prefix.mac(timestamp.as_bytes(), nonce.as_bytes())
     }
 }
 
-/// `keyed` continued with `token sep timestamp sep nonce`.
-pub(crate) fn mac_of(
-    keyed: &Hmac<Sha256>,
+/// The HMAC state of one device's signing strings, continued past their constant start.
+///
+/// Every signing string of a device begins with its token and the variant's separator, so
+/// the state keyed with the secret is carried on over those bytes once, at provisioning,
+/// and each request continues from a copy. Besides the two blocks every pre-keyed HMAC
+/// saves (the padded key's inner and outer blocks), this saves every whole 64-byte block of
+/// the token: calaos_base issues 64-hex-digit tokens, so its signing strings
+/// (`token:timestamp:nonce`, 140 bytes with a 64-digit nonce) take two compressions of the
+/// inner hash per request instead of three.
+#[derive(Clone)]
+pub(crate) struct SigningPrefix {
+    state: Hmac<Sha256>,
     variant: SigningVariant,
-    token: &[u8],
-    timestamp: &[u8],
-    nonce: &[u8],
-) -> Hmac<Sha256> {
-    let sep = variant.separator().as_bytes();
-    let mut mac = keyed.clone();
-    let mut buf = [0u8; 256];
-    let parts = [token, sep, timestamp, sep, nonce];
-    let total: usize = parts.iter().map(|p| p.len()).sum();
-    if total <= buf.len() {
-        let mut at = 0;
-        for p in parts {
-            buf[at..at + p.len()].copy_from_slice(p);
-            at += p.len();
-        }
-        mac.update(&buf[..total]);
-    } else {
-        for p in parts {
-            mac.update(p);
-        }
+}
+
+impl SigningPrefix {
+    /// The state keyed with `secret` that has absorbed `token` and `variant`'s separator.
+    pub(crate) fn new(
+        secret: &[u8],
+        token: &str,
+        variant: SigningVariant,
+    ) -> Result<Self, CredentialError> {
+        let mut state = keyed_mac(secret)?;
+        state.update(token.as_bytes());
+        state.update(variant.separator().as_bytes());
+        Ok(SigningPrefix { state, variant })
     }
-    mac
+
+    /// The state continued with `timestamp sep nonce` (one update from a stack buffer when
+    /// they fit).
+    pub(crate) fn mac(&self, timestamp: &[u8], nonce: &[u8]) -> Hmac<Sha256> {
+        let sep = self.variant.separator().as_bytes();
+        let mut mac = self.state.clone();
+        let mut buf = [0u8; 256];
+        let parts = [timestamp, sep, nonce];
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total <= buf.len() {
+            let mut at = 0;
+            for p in parts {
+                buf[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+            mac.update(&buf[..total]);
+        } else {
+            for p in parts {
+                mac.update(p);
+            }
+        }
+        mac
+    }
 }
 
 pub(crate) fn check_token(token: &str) -> Result<(), CredentialError> {
@@ -602,7 +621,6 @@ pub fn verify_request<'h, 'c>(
 /// A request that passed steps 1–6; the MAC (step 7) is still to be checked.
 pub(crate) struct Prepared<'h, 'c> {
     creds: &'c DeviceCredentials,
-    token: &'h str,
     ts_str: &'h str,
     timestamp: u64,
     nonce: &'h str,
@@ -613,8 +631,10 @@ impl<'h> Prepared<'h, '_> {
     /// Step 7: the MAC, compared in constant time on the raw bytes.
     pub(crate) fn finish(&self) -> Result<Verified<'h>, AuthError> {
         let presented = decode_hex_lower_32(self.presented).ok_or(AuthError::InvalidHmac)?;
+        // `creds` was found by this very token (compared in constant time by the lookup, or
+        // again by `prepare`), so its precomputed prefix is the presented token's.
         self.creds
-            .mac(self.token, self.ts_str, self.nonce)
+            .mac(self.ts_str, self.nonce)
             .verify_slice(&presented)
             .map_err(|_| AuthError::InvalidHmac)?;
         Ok(Verified {
@@ -693,7 +713,6 @@ pub(crate) fn prepare<'h, 'c>(
     }
     Ok(Prepared {
         creds,
-        token,
         ts_str,
         timestamp,
         nonce,

@@ -4,13 +4,12 @@
 use alloc::string::String;
 use core::fmt;
 
-use hmac::{Hmac, Mac as _};
+use hmac::Mac as _;
 use rand_core::CryptoRng;
-use sha2::Sha256;
 
 use super::auth::{
     AUTHORIZATION, AuthHeaders, CredentialError, SigningVariant, X_AUTH_HMAC, X_AUTH_NONCE,
-    X_AUTH_TIMESTAMP, check_token, keyed_mac, mac_of,
+    SigningPrefix, X_AUTH_TIMESTAMP, check_token,
 };
 use super::hex::encode_hex;
 
@@ -19,7 +18,7 @@ use super::hex::encode_hex;
 #[derive(Clone)]
 pub struct Signer {
     authorization: String,
-    keyed: Hmac<Sha256>,
+    prefix: SigningPrefix,
     variant: SigningVariant,
 }
 
@@ -48,7 +47,7 @@ impl Signer {
         authorization.push_str(token);
         Ok(Signer {
             authorization,
-            keyed: keyed_mac(secret)?,
+            prefix: SigningPrefix::new(secret, token, variant)?,
             variant,
         })
     }
@@ -93,13 +92,7 @@ impl Signer {
         out.timestamp_len = len as u8;
         encode_hex(nonce, &mut out.nonce);
 
-        let mac = mac_of(
-            &self.keyed,
-            self.variant,
-            &self.authorization.as_bytes()[7..],
-            &out.timestamp[..len],
-            &out.nonce,
-        );
+        let mac = self.prefix.mac(&out.timestamp[..len], &out.nonce);
         let tag = mac.finalize().into_bytes();
         encode_hex(&tag, &mut out.hmac);
         out

@@ -32,6 +32,84 @@ fn verify<'h>(
     verify_request(now, h, |t| (t == TOKEN).then_some(&c))
 }
 
+/// A token shaped as calaos_base issues them (64 hex digits: exactly one SHA-256 block,
+/// which the device's precomputed signing prefix absorbs), and the MACs of its signing
+/// strings for timestamp T0, NONCE and SECRET, computed independently (Python
+/// `hmac`/`hashlib`).
+const BLOCK_TOKEN: &str = "9c1f9c1f9c1f9c1f9c1f9c1f9c1f9c1f9c1f9c1f9c1f9c1f9c1f9c1f9c1f9c1f";
+const BLOCK_TOKEN_CALAOS_MAC: &str =
+    "4a343306b57b2abf7bf3b076e092d49e2883482d4b22a2f168b59347b202955d";
+const BLOCK_TOKEN_DESIGN_MAC: &str =
+    "4ae4366582e2afc0b5f17db9fecffd5f7cba639b7f75b4889fac4e3024e466c9";
+
+#[test]
+fn a_token_of_one_whole_hash_block_signs_and_verifies_as_computed_independently() {
+    let ts = T0.to_string();
+    let authorization = format!("Bearer {BLOCK_TOKEN}");
+    for (variant, mac) in [
+        (SigningVariant::CalaosBase, BLOCK_TOKEN_CALAOS_MAC),
+        (SigningVariant::RemoteUiDesign, BLOCK_TOKEN_DESIGN_MAC),
+    ] {
+        let c = DeviceCredentials::new(DeviceId(7), BLOCK_TOKEN, SECRET, variant).unwrap();
+        let h = AuthHeaders::new(Some(&authorization), Some(&ts), Some(NONCE), Some(mac));
+        let v = verify_request(T0, &h, |t| (t == BLOCK_TOKEN).then_some(&c)).unwrap();
+        assert_eq!(v.device, DeviceId(7));
+        let mut nonce = [0u8; 32];
+        for (i, b) in nonce.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&NONCE[2 * i..2 * i + 2], 16).unwrap();
+        }
+        let signed = Signer::new(BLOCK_TOKEN, SECRET, variant)
+            .unwrap()
+            .sign_with_nonce(T0, &nonce);
+        assert_eq!(signed.hmac(), mac, "{variant:?}");
+    }
+}
+
+proptest! {
+    /// The precomputed prefix (token and separator) gives the HMAC of the whole signing
+    /// string whatever the token's length relative to the hash's 64-byte blocks.
+    #[test]
+    fn signer_and_verifier_compute_the_plain_hmac_of_the_signing_string(
+        token_len in 1usize..=200,
+        calaos in any::<bool>(),
+        nonce in proptest::array::uniform32(any::<u8>()),
+        ts in 1u64..=u64::from(u32::MAX),
+    ) {
+        use hmac::{Hmac, KeyInit as _, Mac as _};
+        let variant = if calaos {
+            SigningVariant::CalaosBase
+        } else {
+            SigningVariant::RemoteUiDesign
+        };
+        let token: String = (0..token_len)
+            .map(|i| char::from(b'!' + (i % 94) as u8))
+            .collect();
+        let signed = Signer::new(&token, SECRET, variant)
+            .unwrap()
+            .sign_with_nonce(ts, &nonce);
+        let sep = if calaos { ":" } else { "" };
+        let mut plain = Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+        plain.update(format!("{token}{sep}{ts}{sep}{}", signed.nonce()).as_bytes());
+        let expected: String = plain
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        prop_assert_eq!(signed.hmac(), expected.as_str());
+        let c = DeviceCredentials::new(DeviceId(3), &token, SECRET, variant).unwrap();
+        let authorization = format!("Bearer {token}");
+        let ts_text = ts.to_string();
+        let h = AuthHeaders::new(
+            Some(&authorization),
+            Some(&ts_text),
+            Some(signed.nonce()),
+            Some(&expected),
+        );
+        prop_assert!(verify_request(ts, &h, |t| (t == token).then_some(&c)).is_ok());
+    }
+}
+
 #[test]
 fn calaos_base_signing_string_is_colon_separated() {
     let ts = T0.to_string();

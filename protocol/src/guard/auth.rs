@@ -34,10 +34,10 @@ use core::time::Duration;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use rand_core::CryptoRng;
 use sha2::Sha256;
-use subtle::{Choice, ConstantTimeEq as _};
+use subtle::ConstantTimeEq as _;
 
 use super::hash::{Seed, fingerprint64};
-use super::hex::{decode_hex_lower_32, is_hex};
+use super::hex::{encode_hex, is_hex};
 use crate::sip::header::{Key, fold_key};
 
 /// The `Authorization` header.
@@ -152,8 +152,12 @@ impl NonceRule {
     /// Whether `nonce` follows the rule.
     #[must_use]
     pub fn accepts(&self, nonce: &str) -> bool {
-        let n = nonce.len();
-        n >= self.min_len && n <= self.max_len && n.is_multiple_of(2) && is_hex(nonce)
+        self.accepts_len(nonce.len()) && is_hex(nonce)
+    }
+
+    /// Whether a nonce of `n` hex digits follows the rule.
+    fn accepts_len(&self, n: usize) -> bool {
+        n >= self.min_len && n <= self.max_len && n.is_multiple_of(2)
     }
 }
 
@@ -329,7 +333,7 @@ pub(crate) fn check_token(token: &str) -> Result<(), CredentialError> {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Err(CredentialError::TokenLength { len: token.len() });
     }
-    if !token.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+    if !is_visible_ascii(token.as_bytes()) {
         return Err(CredentialError::TokenCharacters);
     }
     Ok(())
@@ -615,7 +619,7 @@ pub fn verify_request<'h, 'c>(
     headers: &AuthHeaders<'h>,
     lookup: impl FnOnce(&str) -> Option<&'c DeviceCredentials>,
 ) -> Result<Verified<'h>, AuthError> {
-    prepare(unix_now, headers, lookup, true).and_then(|p| p.finish())
+    prepare(unix_now, headers, lookup, true, false).and_then(|p| p.finish())
 }
 
 /// A request that passed steps 1–6; the MAC (step 7) is still to be checked.
@@ -630,13 +634,18 @@ pub(crate) struct Prepared<'h, 'c> {
 impl<'h> Prepared<'h, '_> {
     /// Step 7: the MAC, compared in constant time on the raw bytes.
     pub(crate) fn finish(&self) -> Result<Verified<'h>, AuthError> {
-        let presented = decode_hex_lower_32(self.presented).ok_or(AuthError::InvalidHmac)?;
-        // `creds` was found by this very token (compared in constant time by the lookup, or
-        // again by `prepare`), so its precomputed prefix is the presented token's.
-        self.creds
-            .mac(self.ts_str, self.nonce)
-            .verify_slice(&presented)
-            .map_err(|_| AuthError::InvalidHmac)?;
+        // The MAC is sent as 64 lower-case hex digits: the computed tag is encoded that way
+        // and compared with the header's bytes, in constant time (cheaper than decoding the
+        // header, and anything else — upper case, other characters, another length — simply
+        // does not match). `creds` was found by this very token (compared in constant time
+        // by the lookup, or again by `prepare`), so its precomputed prefix is the presented
+        // token's.
+        let tag = self.creds.mac(self.ts_str, self.nonce).finalize().into_bytes();
+        let mut expected = [0u8; 64];
+        encode_hex(&tag, &mut expected);
+        if !tokens_equal(&expected, self.presented.as_bytes()) {
+            return Err(AuthError::InvalidHmac);
+        }
         Ok(Verified {
             device: self.creds.id,
             timestamp: self.timestamp,
@@ -646,34 +655,70 @@ impl<'h> Prepared<'h, '_> {
     }
 }
 
-/// Whether two tokens are equal, in time that depends on their length only (a token's
-/// length is not secret: `subtle` also answers at once for different lengths). Compared eight
-/// bytes per `subtle` word comparison rather than one — the slice comparison puts an
-/// optimisation barrier on every byte, which made it the largest part of finding a device.
-pub(super) fn tokens_equal(a: &[u8], b: &[u8]) -> bool {
-    fn word(chunk: &[u8]) -> u64 {
-        let mut w = [0u8; 8];
-        w[..chunk.len()].copy_from_slice(chunk);
-        u64::from_le_bytes(w)
+/// Whether every byte is visible ASCII (`0x21..=0x7e`), eight bytes per step: this runs over
+/// the bearer token of every authenticated request.
+fn is_visible_ascii(b: &[u8]) -> bool {
+    const L: u64 = 0x0101_0101_0101_0101;
+    const H: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut bad = 0u64;
+    for c in &mut chunks {
+        bad |= !visible_bytes(word(c));
     }
+    // The tail padded with a visible character.
+    let mut tail = [b'!'; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    bad |= !visible_bytes(u64::from_le_bytes(tail));
+    return bad & H == 0;
+
+    /// The high bit of each byte of the result is set when that byte of `w` is in
+    /// `0x21..=0x7e`. For a byte `x` below 0x80, `(x | 0x80) − 0x21` keeps its high bit
+    /// when `x ≥ 0x21`, and `0xfe − x` has it when `x ≤ 0x7e`; neither borrows from the next
+    /// byte (the first subtracts from at least 0x80, the second from 0xfe > 0x7f), and
+    /// bytes at or above 0x80 are excluded outright.
+    fn visible_bytes(w: u64) -> u64 {
+        let ascii = !w & H;
+        let at_least_21 = (w | H).wrapping_sub(0x21 * L);
+        let at_most_7e = (0xfe * L).wrapping_sub(w & !H);
+        ascii & at_least_21 & at_most_7e
+    }
+}
+
+/// Little-endian word of up to eight bytes (missing bytes zero).
+#[inline]
+fn word(chunk: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = chunk.len().min(8);
+    w[..n].copy_from_slice(&chunk[..n]);
+    u64::from_le_bytes(w)
+}
+
+/// Whether two byte strings (tokens, hex MACs) are equal, in time that depends on their
+/// length only (a token's or a MAC's length is not secret: `subtle` also answers at once for different lengths).
+/// The differences of all eight-byte words are or-ed together and only that one word goes
+/// through `subtle`'s comparison (its optimisation barrier on every byte, or every word,
+/// made comparing the largest part of finding a device).
+pub(super) fn tokens_equal(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let mut equal = Choice::from(1);
+    let mut diff = 0u64;
     for (x, y) in a.chunks(8).zip(b.chunks(8)) {
-        equal &= word(x).ct_eq(&word(y));
+        diff |= word(x) ^ word(y);
     }
-    bool::from(equal)
+    bool::from(diff.ct_eq(&0))
 }
 
 /// Steps 1–6 of the module docs. `recheck_token` repeats the constant-time token
 /// comparison after `lookup` (skipped only for [`DeviceDirectory::find_by_token`], which
-/// compares in constant time itself).
+/// compares in constant time itself). `nonce_is_hex` says the caller already found the
+/// nonce to be an even number of hex digits (it decoded it), so only its length is checked.
 pub(crate) fn prepare<'h, 'c>(
     unix_now: u64,
     headers: &AuthHeaders<'h>,
     lookup: impl FnOnce(&str) -> Option<&'c DeviceCredentials>,
     recheck_token: bool,
+    nonce_is_hex: bool,
 ) -> Result<Prepared<'h, 'c>, AuthError> {
     if let Some(name) = headers.duplicate {
         return Err(AuthError::DuplicateHeader { name });
@@ -704,7 +749,12 @@ pub(crate) fn prepare<'h, 'c>(
     }
 
     let rule = creds.variant.nonce_rule();
-    if !rule.accepts(nonce) {
+    let accepted = if nonce_is_hex {
+        rule.accepts_len(nonce.len())
+    } else {
+        rule.accepts(nonce)
+    };
+    if !accepted {
         return Err(AuthError::MalformedNonce {
             len: nonce.len(),
             min: rule.min_len,

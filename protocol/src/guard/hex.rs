@@ -32,13 +32,6 @@ fn decode_pairs(b: &[u8], out: &mut [u8]) -> u8 {
     flags
 }
 
-/// Exactly 64 lower-case hex digits, as 32 bytes.
-pub(crate) fn decode_hex_lower_32(s: &str) -> Option<[u8; 32]> {
-    let b = s.as_bytes();
-    let mut out = [0u8; 32];
-    (b.len() == 64 && decode_pairs(b, &mut out) & 0xf0 == 0).then_some(out)
-}
-
 /// Decodes hex (either case) into `out`; returns the byte count, or `None` for odd length,
 /// a non-hex character or too little room.
 pub(crate) fn decode_hex(s: &str, out: &mut [u8]) -> Option<usize> {
@@ -54,11 +47,39 @@ pub(crate) fn is_hex(s: &str) -> bool {
     s.bytes().fold(0u8, |f, c| f | HEX[usize::from(c)]) & 0xe0 == 0
 }
 
-/// Lower-case hex of `bytes` into `out` (twice as long).
+/// Lower-case hex of `bytes` into `out` (twice as long), four bytes per step: this encodes
+/// the expected MAC of every authenticated request.
 pub(crate) fn encode_hex(bytes: &[u8], out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+    let mut quads = bytes.chunks_exact(4);
+    let mut octets = out.chunks_exact_mut(8);
+    for (q, o) in (&mut quads).zip(&mut octets) {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(q);
+        o.copy_from_slice(&encode_quad(u32::from_le_bytes(b)).to_le_bytes());
+    }
+    for (pair, b) in octets
+        .into_remainder()
+        .chunks_exact_mut(2)
+        .zip(quads.remainder())
+    {
         pair[0] = DIGITS[usize::from(b >> 4)];
         pair[1] = DIGITS[usize::from(b & 0xf)];
     }
+}
+
+/// Eight hex digits (as a little-endian word, first digit lowest) of four bytes (as a
+/// little-endian word, first byte lowest).
+#[inline]
+fn encode_quad(x: u32) -> u64 {
+    const L: u64 = 0x0101_0101_0101_0101;
+    // Byte k of the input to the low byte of 16-bit lane k.
+    let x = u64::from(x);
+    let y = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    let y = (y | (y << 8)) & 0x00ff_00ff_00ff_00ff;
+    // Each lane's high nibble to its low byte (the first digit), low nibble to its high byte.
+    let n = ((y >> 4) & 0x000f_000f_000f_000f) | ((y & 0x000f_000f_000f_000f) << 8);
+    // '0' + n, plus the 0x27 from '9' + 1 to 'a' where n > 9 (n + 6 carries into bit 4).
+    let letters = ((n + 6 * L) >> 4) & L;
+    n + 0x30 * L + letters * 0x27
 }

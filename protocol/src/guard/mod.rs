@@ -430,7 +430,13 @@ impl Guard {
             quick_key.as_ref().map(|k| self.nonces.touch(k)),
         );
         core::hint::black_box(hints);
-        let prepared = auth::prepare(now.unix_secs, headers, lookup, recheck_token);
+        let prepared = auth::prepare(
+            now.unix_secs,
+            headers,
+            lookup,
+            recheck_token,
+            quick_key.is_some(),
+        );
 
         let limited = self.auth_rate.check(now.instant, client);
         if self.auth_rate.take_saturation() {

@@ -133,6 +133,30 @@ fn calaos_base_signing_string_is_colon_separated() {
 }
 
 #[test]
+fn a_mac_in_upper_case_or_cut_or_extended_is_refused_with_403() {
+    let ts = T0.to_string();
+    let upper = CALAOS_MAC.to_ascii_uppercase();
+    let cut = &CALAOS_MAC[..63];
+    let extended = format!("{CALAOS_MAC}0");
+    let spaced = format!("{} ", &CALAOS_MAC[..63]);
+    for mac in [upper.as_str(), cut, extended.as_str(), spaced.as_str(), ""] {
+        let h = AuthHeaders::new(
+            Some("Bearer remote_ui_ABC123"),
+            Some(&ts),
+            Some(NONCE),
+            Some(mac),
+        );
+        let c = creds(1, SigningVariant::CalaosBase);
+        let got = verify_request(T0, &h, |t| (t == TOKEN).then_some(&c));
+        if mac.is_empty() {
+            assert!(matches!(got, Err(AuthError::MissingHeader { .. })), "{got:?}");
+        } else {
+            assert_eq!(got, Err(AuthError::InvalidHmac), "{mac:?}");
+        }
+    }
+}
+
+#[test]
 fn remote_ui_design_signing_string_is_plain_concatenation() {
     let ts = T0.to_string();
     verify(
@@ -647,6 +671,48 @@ proptest! {
             let mut c = a.clone();
             c[flip.index(a.len())] ^= 1 << bit;
             prop_assert!(!crate::guard::auth::tokens_equal(&a, &c));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The word-at-a-time hex encoder writes what formatting each byte as `{:02x}` writes,
+    /// at every length (whole four-byte steps and the byte-wise tail).
+    #[test]
+    fn hex_encoding_four_bytes_at_a_time_agrees_with_formatting(
+        bytes in proptest::collection::vec(any::<u8>(), 0..40),
+    ) {
+        let mut out = alloc::vec![0u8; bytes.len() * 2];
+        crate::guard::hex::encode_hex(&bytes, &mut out);
+        let expected: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        prop_assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+
+    /// The word-at-a-time token character check accepts exactly the tokens whose every
+    /// byte is visible ASCII, whatever the length and wherever one bad byte sits.
+    #[test]
+    fn token_characters_checked_word_by_word_are_exactly_visible_ascii(
+        mut bytes in proptest::collection::vec(0x21u8..=0x7e, 1..40),
+        at in any::<proptest::sample::Index>(),
+        bad in any::<u8>(),
+    ) {
+        let token = String::from_utf8(bytes.clone()).unwrap();
+        prop_assert!(DeviceCredentials::new(DeviceId(1), &token, SECRET, SigningVariant::CalaosBase).is_ok());
+        let i = at.index(bytes.len());
+        bytes[i] = bad;
+        let visible = (0x21..=0x7e).contains(&bad);
+        match String::from_utf8(bytes) {
+            Ok(token) => {
+                let got = DeviceCredentials::new(DeviceId(1), &token, SECRET, SigningVariant::CalaosBase);
+                if visible {
+                    prop_assert!(got.is_ok());
+                } else {
+                    prop_assert_eq!(got.unwrap_err(), CredentialError::TokenCharacters);
+                }
+            }
+            Err(_) => prop_assert!(!visible),
         }
     }
 }

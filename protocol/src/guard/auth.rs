@@ -27,6 +27,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 use core::str::FromStr;
 use core::time::Duration;
@@ -402,10 +403,15 @@ impl core::error::Error for CredentialError {}
 /// The provisioned devices, found by token without leaking the token through timing: the
 /// index is a keyed hash of the token (seeded from injected randomness) and candidates are
 /// compared in constant time.
+///
+/// The devices are kept in one vector sorted by (token hash, id), found by binary search:
+/// finding one on every authenticated request is the hot operation (a `BTreeMap` range
+/// walk cost more than the rest of the lookup together), while devices are added and
+/// removed only when panels are provisioned or an io.xml is imported.
 #[derive(Debug)]
 pub struct DeviceDirectory {
     seed: Seed,
-    by_token: BTreeMap<(u64, u32), DeviceCredentials>,
+    by_token: Vec<(u64, DeviceCredentials)>,
     by_id: BTreeMap<u32, u64>,
 }
 
@@ -414,7 +420,7 @@ impl DeviceDirectory {
     pub fn new<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         DeviceDirectory {
             seed: Seed::from_rng(rng),
-            by_token: BTreeMap::new(),
+            by_token: Vec::new(),
             by_id: BTreeMap::new(),
         }
     }
@@ -436,33 +442,44 @@ impl DeviceDirectory {
         let old = self.remove(creds.id);
         let h = self.seed.hash_bytes(creds.token.as_bytes());
         self.by_id.insert(creds.id.0, h);
-        self.by_token.insert((h, creds.id.0), creds);
+        let at = self.position(h, creds.id).unwrap_or_else(|at| at);
+        self.by_token.insert(at, (h, creds));
         Ok(old)
+    }
+
+    /// Where (hash `h`, `id`) is in `by_token` (`Err`: where it would go).
+    fn position(&self, h: u64, id: DeviceId) -> Result<usize, usize> {
+        self.by_token
+            .binary_search_by(|(eh, c)| (*eh, c.id.0).cmp(&(h, id.0)))
     }
 
     /// Removes device `id`.
     pub fn remove(&mut self, id: DeviceId) -> Option<DeviceCredentials> {
         let h = self.by_id.remove(&id.0)?;
-        self.by_token.remove(&(h, id.0))
+        let at = self.position(h, id).ok()?;
+        Some(self.by_token.remove(at).1)
     }
 
     /// Device `id`.
     #[must_use]
     pub fn get(&self, id: DeviceId) -> Option<&DeviceCredentials> {
         let h = self.by_id.get(&id.0)?;
-        self.by_token.get(&(*h, id.0))
+        let at = self.position(*h, id).ok()?;
+        self.by_token.get(at).map(|(_, c)| c)
     }
 
     /// The device whose token is `token` (constant-time comparison of the candidates).
     #[must_use]
     pub fn find_by_token(&self, token: &str) -> Option<&DeviceCredentials> {
         let h = self.seed.hash_bytes(token.as_bytes());
+        let first = self.by_token.partition_point(|(eh, _)| *eh < h);
         let mut found = None;
-        // One bound to search for (a bounded range searches for both of its ends).
         for (_, c) in self
             .by_token
-            .range((h, 0)..)
-            .take_while(|((candidate, _), _)| *candidate == h)
+            .get(first..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|(eh, _)| *eh == h)
         {
             if tokens_equal(c.token.as_bytes(), token.as_bytes()) {
                 found = Some(c);
@@ -485,7 +502,7 @@ impl DeviceDirectory {
 
     /// Every device.
     pub fn iter(&self) -> impl Iterator<Item = &DeviceCredentials> {
-        self.by_token.values()
+        self.by_token.iter().map(|(_, c)| c)
     }
 }
 

@@ -762,3 +762,47 @@ fn a_device_id_from_a_token_is_stable_never_zero_and_differs_between_tokens() {
     assert_eq!(DeviceId(u32::MAX).next(), DeviceId(1));
     assert_eq!(DeviceId(7).next(), DeviceId(8));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The directory answers as a plain map from id to token would, through any sequence of
+    /// inserts (new ids, replacements, duplicate tokens refused) and removals: by id, by
+    /// token, its length and its contents.
+    #[test]
+    fn device_directory_agrees_with_a_plain_map_through_inserts_and_removals(
+        ops in proptest::collection::vec((any::<bool>(), 1u32..12, 0usize..10), 1..80),
+        seed in any::<u8>(),
+    ) {
+        let token = |t: usize| format!("token-{t}-{}", "x".repeat(t * 7));
+        let mut d = DeviceDirectory::new(&mut rng(seed));
+        let mut model: alloc::collections::BTreeMap<u32, usize> = alloc::collections::BTreeMap::new();
+        for (insert, id, t) in ops {
+            if insert {
+                let creds = DeviceCredentials::new(DeviceId(id), &token(t), SECRET, SigningVariant::CalaosBase).unwrap();
+                let taken = model.iter().any(|(other, tt)| *tt == t && *other != id);
+                let got = d.insert(creds);
+                if taken {
+                    prop_assert_eq!(got.unwrap_err(), CredentialError::DuplicateToken);
+                } else {
+                    let old = got.unwrap().map(|c| c.token().to_string());
+                    prop_assert_eq!(old, model.insert(id, t).map(token));
+                }
+            } else {
+                let old = d.remove(DeviceId(id)).map(|c| c.token().to_string());
+                prop_assert_eq!(old, model.remove(&id).map(token));
+            }
+            prop_assert_eq!(d.len(), model.len());
+            for id in 1u32..12 {
+                prop_assert_eq!(d.get(DeviceId(id)).map(|c| c.token().to_string()), model.get(&id).map(|t| token(*t)));
+            }
+            for t in 0usize..10 {
+                let owner = model.iter().find(|(_, tt)| **tt == t).map(|(id, _)| DeviceId(*id));
+                prop_assert_eq!(d.find_by_token(&token(t)).map(DeviceCredentials::id), owner);
+            }
+            let mut ids: Vec<u32> = d.iter().map(|c| c.id().0).collect();
+            ids.sort_unstable();
+            prop_assert_eq!(ids, model.keys().copied().collect::<Vec<_>>());
+        }
+    }
+}

@@ -719,10 +719,13 @@ pub(super) fn tokens_equal(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
+    // Whole words first (each a single load), then the tails.
+    let (mut wa, mut wb) = (a.chunks_exact(8), b.chunks_exact(8));
     let mut diff = 0u64;
-    for (x, y) in a.chunks(8).zip(b.chunks(8)) {
+    for (x, y) in (&mut wa).zip(&mut wb) {
         diff |= word(x) ^ word(y);
     }
+    diff |= word(wa.remainder()) ^ word(wb.remainder());
     bool::from(diff.ct_eq(&0))
 }
 

@@ -56,8 +56,14 @@ impl Seed {
         let mut h = self.k[2] ^ (bytes.len() as u64);
         let mut chunks = bytes.chunks_exact(16);
         for c in &mut chunks {
-            let (a, b) = c.split_at(8);
-            h = fold_mul(h ^ word(a) ^ self.k[0], word(b) ^ self.k[1]);
+            let mut a = [0u8; 8];
+            let mut b = [0u8; 8];
+            a.copy_from_slice(&c[..8]);
+            b.copy_from_slice(&c[8..]);
+            h = fold_mul(
+                h ^ u64::from_le_bytes(a) ^ self.k[0],
+                u64::from_le_bytes(b) ^ self.k[1],
+            );
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {

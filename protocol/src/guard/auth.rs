@@ -672,33 +672,13 @@ impl<'h> Prepared<'h, '_> {
     }
 }
 
-/// Whether every byte is visible ASCII (`0x21..=0x7e`), eight bytes per step: this runs over
+/// Whether every byte is visible ASCII (`0x21..=0x7e`). Folded over every byte without an
+/// early exit, so the compiler checks sixteen bytes per vector instruction: this runs over
 /// the bearer token of every authenticated request.
 fn is_visible_ascii(b: &[u8]) -> bool {
-    const L: u64 = 0x0101_0101_0101_0101;
-    const H: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = b.chunks_exact(8);
-    let mut bad = 0u64;
-    for c in &mut chunks {
-        bad |= !visible_bytes(word(c));
-    }
-    // The tail padded with a visible character.
-    let mut tail = [b'!'; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    bad |= !visible_bytes(u64::from_le_bytes(tail));
-    return bad & H == 0;
-
-    /// The high bit of each byte of the result is set when that byte of `w` is in
-    /// `0x21..=0x7e`. For a byte `x` below 0x80, `(x | 0x80) − 0x21` keeps its high bit
-    /// when `x ≥ 0x21`, and `0xfe − x` has it when `x ≤ 0x7e`; neither borrows from the next
-    /// byte (the first subtracts from at least 0x80, the second from 0xfe > 0x7f), and
-    /// bytes at or above 0x80 are excluded outright.
-    fn visible_bytes(w: u64) -> u64 {
-        let ascii = !w & H;
-        let at_least_21 = (w | H).wrapping_sub(0x21 * L);
-        let at_most_7e = (0xfe * L).wrapping_sub(w & !H);
-        ascii & at_least_21 & at_most_7e
-    }
+    b.iter()
+        .fold(0u8, |bad, &c| bad | u8::from(c.wrapping_sub(0x21) > 0x7e - 0x21))
+        == 0
 }
 
 /// Little-endian word of up to eight bytes (missing bytes zero).

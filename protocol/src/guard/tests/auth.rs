@@ -690,6 +690,43 @@ proptest! {
         prop_assert_eq!(String::from_utf8(out).unwrap(), expected);
     }
 
+    /// The word-at-a-time hex decoder reads what a digit-by-digit reading of either case
+    /// reads, and refuses exactly the strings with a character that is not a hex digit
+    /// (anywhere: in a whole eight-digit step or in the tail), or an odd length.
+    #[test]
+    fn hex_decoding_eight_digits_at_a_time_agrees_with_a_digit_by_digit_reading(
+        mut digits in proptest::collection::vec(
+            proptest::sample::select(b"0123456789abcdefABCDEF".to_vec()),
+            0..80,
+        ),
+        changed in proptest::option::of((any::<proptest::sample::Index>(), 0u8..0x80)),
+    ) {
+        if let Some((at, c)) = changed
+            && !digits.is_empty()
+        {
+            let i = at.index(digits.len());
+            digits[i] = c;
+        }
+        let text = String::from_utf8(digits).unwrap();
+        let mut out = [0u8; 40];
+        let got = crate::guard::hex::decode_hex(&text, &mut out);
+        let reference: Option<Vec<u8>> = (text.len() % 2 == 0)
+            .then(|| {
+                (0..text.len() / 2)
+                    .map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()
+                        .filter(|_| text.as_bytes()[2 * i..2 * i + 2].iter().all(u8::is_ascii_hexdigit)))
+                    .collect()
+            })
+            .flatten();
+        match reference {
+            Some(bytes) if bytes.len() <= out.len() => {
+                prop_assert_eq!(got, Some(bytes.len()));
+                prop_assert_eq!(&out[..bytes.len()], bytes.as_slice());
+            }
+            _ => prop_assert_eq!(got, None),
+        }
+    }
+
     /// The word-at-a-time token character check accepts exactly the tokens whose every
     /// byte is visible ASCII, whatever the length and wherever one bad byte sits.
     #[test]

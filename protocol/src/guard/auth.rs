@@ -657,7 +657,11 @@ impl<'h> Prepared<'h, '_> {
         // does not match). `creds` was found by this very token (compared in constant time
         // by the lookup, or again by `prepare`), so its precomputed prefix is the presented
         // token's.
-        let tag = self.creds.mac(self.ts_str, self.nonce).finalize().into_bytes();
+        let tag = self
+            .creds
+            .mac(self.ts_str, self.nonce)
+            .finalize()
+            .into_bytes();
         let mut expected = [0u8; 64];
         encode_hex(&tag, &mut expected);
         if !tokens_equal(&expected, self.presented.as_bytes()) {
@@ -676,9 +680,9 @@ impl<'h> Prepared<'h, '_> {
 /// early exit, so the compiler checks sixteen bytes per vector instruction: this runs over
 /// the bearer token of every authenticated request.
 fn is_visible_ascii(b: &[u8]) -> bool {
-    b.iter()
-        .fold(0u8, |bad, &c| bad | u8::from(c.wrapping_sub(0x21) > 0x7e - 0x21))
-        == 0
+    b.iter().fold(0u8, |bad, &c| {
+        bad | u8::from(c.wrapping_sub(0x21) > 0x7e - 0x21)
+    }) == 0
 }
 
 /// Little-endian word of up to eight bytes (missing bytes zero).

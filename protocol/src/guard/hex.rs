@@ -59,7 +59,11 @@ fn decode_block(src: &[u8; 16], dst: &mut [u8; 8]) -> u8 {
         let is_digit = digit < 10;
         let is_letter = letter < 6;
         bad |= u8::from(!(is_digit | is_letter));
-        *v = if is_digit { digit } else { letter.wrapping_add(10) };
+        *v = if is_digit {
+            digit
+        } else {
+            letter.wrapping_add(10)
+        };
     }
     for (i, d) in dst.iter_mut().enumerate() {
         *d = (values[2 * i] << 4) | (values[2 * i + 1] & 0x0f);

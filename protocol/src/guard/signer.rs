@@ -8,8 +8,8 @@ use hmac::Mac as _;
 use rand_core::CryptoRng;
 
 use super::auth::{
-    AUTHORIZATION, AuthHeaders, CredentialError, SigningVariant, X_AUTH_HMAC, X_AUTH_NONCE,
-    SigningPrefix, X_AUTH_TIMESTAMP, check_token,
+    AUTHORIZATION, AuthHeaders, CredentialError, SigningPrefix, SigningVariant, X_AUTH_HMAC,
+    X_AUTH_NONCE, X_AUTH_TIMESTAMP, check_token,
 };
 use super::hex::encode_hex;
 

@@ -149,7 +149,10 @@ fn a_mac_in_upper_case_or_cut_or_extended_is_refused_with_403() {
         let c = creds(1, SigningVariant::CalaosBase);
         let got = verify_request(T0, &h, |t| (t == TOKEN).then_some(&c));
         if mac.is_empty() {
-            assert!(matches!(got, Err(AuthError::MissingHeader { .. })), "{got:?}");
+            assert!(
+                matches!(got, Err(AuthError::MissingHeader { .. })),
+                "{got:?}"
+            );
         } else {
             assert_eq!(got, Err(AuthError::InvalidHmac), "{mac:?}");
         }
@@ -710,7 +713,7 @@ proptest! {
         let text = String::from_utf8(digits).unwrap();
         let mut out = [0u8; 40];
         let got = crate::guard::hex::decode_hex(&text, &mut out);
-        let reference: Option<Vec<u8>> = (text.len() % 2 == 0)
+        let reference: Option<Vec<u8>> = text.len().is_multiple_of(2)
             .then(|| {
                 (0..text.len() / 2)
                     .map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()

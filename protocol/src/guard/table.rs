@@ -142,11 +142,17 @@ impl<S: Slot> Table<S> {
     /// Index of `key`, if present.
     #[inline]
     pub(crate) fn find(&self, key: &S::Key) -> Option<usize> {
+        self.find_hashed(S::hash(key, &self.seed), key)
+    }
+
+    /// [`find`](Self::find) for a key whose hash the caller computed.
+    #[inline]
+    fn find_hashed(&self, hash: u64, key: &S::Key) -> Option<usize> {
         if self.slots.is_empty() {
             return None;
         }
         let mask = self.slots.len() - 1;
-        let mut i = self.home(key);
+        let mut i = (hash as usize) & mask;
         loop {
             let s = &self.slots[i];
             if s.is_vacant() {
@@ -187,7 +193,9 @@ impl<S: Slot> Table<S> {
         make: impl FnOnce() -> S,
         mut dead: impl FnMut(&S) -> bool,
     ) -> Place {
-        if let Some(i) = self.find(&key) {
+        // Hashed once: the lookup and the insertion (after any resize) place it alike.
+        let hash = S::hash(&key, &self.seed);
+        if let Some(i) = self.find_hashed(hash, &key) {
             return Place::Found(i);
         }
         // A new entry pays for a little cleaning first (see `SWEEP_PER_OP`); the sweep only
@@ -201,7 +209,7 @@ impl<S: Slot> Table<S> {
                 let target = (self.slots.len() * 2).max(MIN_SLOTS);
                 self.resize(target);
             }
-            let i = self.vacant_for(&key);
+            let i = self.vacant_for(hash);
             self.slots[i] = make();
             self.len += 1;
             return Place::New(i);
@@ -212,7 +220,7 @@ impl<S: Slot> Table<S> {
         // At the cap: the new key's probe chain runs from its home to the first vacant slot;
         // any dead slot on it can take the key without breaking other chains.
         let mask = self.slots.len() - 1;
-        let mut i = self.home(&key);
+        let mut i = (hash as usize) & mask;
         while !self.slots[i].is_vacant() {
             if dead(&self.slots[i]) {
                 self.slots[i] = make();
@@ -228,16 +236,16 @@ impl<S: Slot> Table<S> {
         if self.slots.is_empty() {
             self.resize(MIN_SLOTS);
         }
-        let i = self.vacant_for(&key);
+        let i = self.vacant_for(hash);
         self.slots[i] = make();
         self.len += 1;
         Place::New(i)
     }
 
-    /// The vacant slot ending `key`'s probe chain (the key must be absent).
-    fn vacant_for(&self, key: &S::Key) -> usize {
+    /// The vacant slot ending the probe chain of an absent key hashing to `hash`.
+    fn vacant_for(&self, hash: u64) -> usize {
         let mask = self.slots.len() - 1;
-        let mut i = self.home(key);
+        let mut i = (hash as usize) & mask;
         while !self.slots[i].is_vacant() {
             i = (i + 1) & mask;
         }

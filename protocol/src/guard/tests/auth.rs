@@ -846,3 +846,36 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// Timestamps read eight digits at a time are what `str::parse` reads, for every length
+    /// up to 19 digits; a non-digit anywhere, a leading zero and 20 digits are refused.
+    #[test]
+    fn timestamps_read_eight_digits_at_a_time_agree_with_str_parse(
+        value in prop_oneof![any::<u64>(), 0u64..100_000, 1_000_000_000u64..10_000_000_000],
+        bad in proptest::option::of((any::<proptest::sample::Index>(), any::<u8>())),
+    ) {
+        let text = value.to_string();
+        if text.len() <= 19 {
+            prop_assert_eq!(crate::guard::auth::parse_timestamp(&text), Some(value));
+        } else {
+            prop_assert_eq!(crate::guard::auth::parse_timestamp(&text), None);
+        }
+        prop_assert_eq!(crate::guard::auth::parse_timestamp(&format!("0{text}")), None);
+        if let Some((at, c)) = bad {
+            let mut bytes = text.into_bytes();
+            let i = at.index(bytes.len());
+            bytes[i] = c;
+            if let Ok(changed) = String::from_utf8(bytes) {
+                let expected = if changed.len() > 19 || (changed.len() > 1 && changed.starts_with('0')) {
+                    None
+                } else {
+                    changed.parse::<u64>().ok().filter(|_| changed.bytes().all(|b| b.is_ascii_digit()))
+                };
+                prop_assert_eq!(crate::guard::auth::parse_timestamp(&changed), expected);
+            }
+        }
+    }
+}

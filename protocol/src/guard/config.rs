@@ -14,10 +14,12 @@ use super::{
 pub struct SweepConfig {
     /// Time between sweeps (default 1 s).
     pub interval: Duration,
-    /// Fewest slots examined per table per sweep (default 256). Each sweep examines
+    /// Fewest slots examined per table per sweep (default 64). Each sweep examines
     /// `max(min_budget, slots / 64)` slots of a table, so a full pass takes at most 64 sweeps
-    /// and no sweep touches more than 1/64 of a table beyond `min_budget`. (Tables are also
-    /// swept 4 slots per insert or lookup, so busy tables do not wait for this.)
+    /// whatever `min_budget` is, and no sweep touches more than 1/64 of a table beyond
+    /// `min_budget`; the minimum only makes passes over small tables quicker (memory they
+    /// hold is small anyway), at a cost paid every interval even when idle. (Tables are also
+    /// swept 4 slots per insert, so busy tables do not wait for this.)
     pub min_budget: usize,
 }
 
@@ -25,7 +27,7 @@ impl Default for SweepConfig {
     fn default() -> Self {
         SweepConfig {
             interval: Duration::from_secs(1),
-            min_budget: 256,
+            min_budget: 64,
         }
     }
 }

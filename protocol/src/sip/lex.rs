@@ -589,7 +589,7 @@ pub(crate) fn scan_params_common<'a>(
     let start = at + 1;
     let mut i = start;
     loop {
-        let n = run_len(b, i, is_param_char);
+        let n = param_run_len(b, i);
         if n == 0 {
             return None;
         }
@@ -599,7 +599,8 @@ pub(crate) fn scan_params_common<'a>(
         let mut value = None;
         if b.get(i) == Some(&b'=') {
             i += 1;
-            let m = run_len(b, i, is_param_value_char);
+            // `is_param_value_char` is `is_param_char`.
+            let m = param_run_len(b, i);
             if m == 0 {
                 return None;
             }
@@ -622,6 +623,53 @@ pub(crate) fn scan_params_common<'a>(
 pub(crate) fn run_len(b: &[u8], at: usize, f: impl Fn(u8) -> bool) -> usize {
     let rest = b.get(at..).unwrap_or_default();
     rest.iter().position(|&x| !f(x)).unwrap_or(rest.len())
+}
+
+/// [`run_len`] for a byte class: the length of the run of bytes of `b` from `at` whose entry
+/// in `table` has the bit `class` set (0 past the end). `class` must be a single bit.
+///
+/// The hot scans (URI users, parameters, Call-IDs, header names) go four bytes at a time: the
+/// four entries are and-ed, so a chunk whose bytes are all in the class costs one test instead
+/// of four (the bit survives the and exactly when every byte has it). The first chunk that
+/// holds a byte outside the class, and the tail, are looked at byte by byte.
+#[inline]
+pub(crate) fn class_run_len(b: &[u8], at: usize, table: &[u8; 256], class: u8) -> usize {
+    debug_assert!(class.is_power_of_two());
+    let rest = b.get(at..).unwrap_or_default();
+    let mut n = 0;
+    for c in rest.chunks_exact(4) {
+        let all = table[usize::from(c[0])]
+            & table[usize::from(c[1])]
+            & table[usize::from(c[2])]
+            & table[usize::from(c[3])];
+        if all & class == 0 {
+            break;
+        }
+        n += 4;
+    }
+    let tail = rest.get(n..).unwrap_or_default();
+    n + tail
+        .iter()
+        .position(|&x| table[usize::from(x)] & class == 0)
+        .unwrap_or(tail.len())
+}
+
+/// [`class_run_len`] of `token` characters.
+#[inline]
+pub(crate) fn token_run_len(b: &[u8], at: usize) -> usize {
+    class_run_len(b, at, &CLASS, TOKEN)
+}
+
+/// [`class_run_len`] of parameter name and unquoted value characters ([`is_param_char`]).
+#[inline]
+pub(crate) fn param_run_len(b: &[u8], at: usize) -> usize {
+    class_run_len(b, at, &CLASS, PARAM)
+}
+
+/// [`class_run_len`] of `word` characters ([`is_word_char`]).
+#[inline]
+pub(crate) fn word_run_len(b: &[u8], at: usize) -> usize {
+    class_run_len(b, at, &CLASS, WORD)
 }
 
 /// Decode one hex digit.

@@ -540,10 +540,7 @@ fn offset_in(whole: &[u8], part: &[u8]) -> usize {
 #[inline]
 fn header_line(line: &str, offset: usize) -> Result<(Header<'_>, usize), ParseError> {
     let b = line.as_bytes();
-    let name_len = b
-        .iter()
-        .position(|&c| !lex::is_token_char(c))
-        .unwrap_or(b.len());
+    let name_len = lex::token_run_len(b, 0);
     let mut i = name_len;
     while i < b.len() && lex::is_wsp(b[i]) {
         i += 1;

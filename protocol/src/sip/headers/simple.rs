@@ -28,11 +28,11 @@ pub(crate) fn parse_call_id(value: &str) -> Result<&str, ValueError> {
     // The common shape, without white space around it, in one pass; anything else (and every
     // error) the general way below.
     let b = value.as_bytes();
-    let n = lex::run_len(b, 0, lex::is_word_char);
+    let n = lex::word_run_len(b, 0);
     if n > 0
         && (n == b.len()
             || (b[n] == b'@' && {
-                let m = lex::run_len(b, n + 1, lex::is_word_char);
+                let m = lex::word_run_len(b, n + 1);
                 m > 0 && n + 1 + m == b.len()
             }))
     {
@@ -128,7 +128,7 @@ impl<'a> CSeq<'a> {
         let b = value.as_bytes();
         let d = lex::run_len(b, 0, |x| x.is_ascii_digit());
         if d > 0 && b.get(d) == Some(&b' ') {
-            let t = lex::run_len(b, d + 1, lex::is_token_char);
+            let t = lex::token_run_len(b, d + 1);
             if t > 0
                 && d + 1 + t == b.len()
                 && let Some(seq) =

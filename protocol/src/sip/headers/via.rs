@@ -191,7 +191,7 @@ impl<'a> Via<'a> {
             return None;
         }
         let t_start = SIP_2_0.len();
-        let t_len = lex::run_len(b, t_start, lex::is_token_char);
+        let t_len = lex::token_run_len(b, t_start);
         let host_start = t_start + t_len + 1;
         if t_len == 0 || b.get(host_start - 1) != Some(&b' ') {
             return None;

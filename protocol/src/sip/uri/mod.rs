@@ -43,7 +43,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::iter::FusedIterator;
 
-use super::lex::{Cursor, Params, hex_val, run_len};
+use super::lex::{Cursor, Params, class_run_len, hex_val};
 
 mod host;
 mod tel;
@@ -200,7 +200,7 @@ impl<'a> SipUri<'a> {
         } else {
             return None;
         };
-        let user_len = run_len(b, user_at, is_user);
+        let user_len = class_run_len(b, user_at, &URI_CLASS, USER);
         let host_at = user_at + user_len + 1;
         if user_len == 0 || b.get(host_at - 1) != Some(&b'@') {
             return None;
@@ -211,14 +211,14 @@ impl<'a> SipUri<'a> {
         let params_start = i + 1;
         while b.get(i) == Some(&b';') {
             i += 1;
-            let n = run_len(b, i, is_param);
+            let n = class_run_len(b, i, &URI_CLASS, PARAM);
             if n == 0 {
                 return None;
             }
             i += n;
             if b.get(i) == Some(&b'=') {
                 i += 1;
-                let n = run_len(b, i, is_param);
+                let n = class_run_len(b, i, &URI_CLASS, PARAM);
                 if n == 0 {
                     return None;
                 }

@@ -540,23 +540,40 @@ fn offset_in(whole: &[u8], part: &[u8]) -> usize {
 #[inline]
 fn header_line(line: &str, offset: usize) -> Result<(Header<'_>, usize), ParseError> {
     let b = line.as_bytes();
-    let name_len = lex::token_run_len(b, 0);
-    let mut i = name_len;
-    while i < b.len() && lex::is_wsp(b[i]) {
-        i += 1;
-    }
-    if i >= b.len() || b[i] != b':' || name_len == 0 {
-        let reason = if memchr::memchr(b':', b).is_some() {
-            "header name is not a token"
-        } else {
-            "no colon"
-        };
-        return Err(ParseError::BadHeaderLine { offset, reason });
-    }
+    // Fast path: nearly every line starts with a known name right before its colon. The colon
+    // is found a word at a time; when the bytes before it are a known name, they are letters
+    // and `-` only (names fold alike only when equal ignoring ASCII case, see
+    // `HeaderName::from_name`), so they are the token the byte-wise scan below would have
+    // read, and the colon follows it with no white space: the same split.
+    let early = early_colon(b).map(|k| (k, HeaderName::from_name(&line[..k])));
+    let (name_len, colon, kind) = match early {
+        Some((k, kind)) if kind != HeaderName::Other => (k, k, kind),
+        _ => {
+            let name_len = lex::token_run_len(b, 0);
+            let mut i = name_len;
+            while i < b.len() && lex::is_wsp(b[i]) {
+                i += 1;
+            }
+            if i >= b.len() || b[i] != b':' || name_len == 0 {
+                let reason = if memchr::memchr(b':', b).is_some() {
+                    "header name is not a token"
+                } else {
+                    "no colon"
+                };
+                return Err(ParseError::BadHeaderLine { offset, reason });
+            }
+            // An unknown name already classified by the fast path is not classified again.
+            let kind = match early {
+                Some((k, kind)) if k == name_len => kind,
+                _ => HeaderName::from_name(&line[..name_len]),
+            };
+            (name_len, i, kind)
+        }
+    };
     let name = &line[..name_len];
     // Skip the SP / HTAB after the colon and trim the end: what `lex::trim_lws` does to a
     // value within one line (which holds no LF, so no folded line break can start it).
-    let mut v = i + 1;
+    let mut v = colon + 1;
     while v < b.len() && lex::is_wsp(b[v]) {
         v += 1;
     }
@@ -566,10 +583,31 @@ fn header_line(line: &str, offset: usize) -> Result<(Header<'_>, usize), ParseEr
     }
     let header = Header {
         name,
-        kind: HeaderName::from_name(name),
+        kind,
         value: &line[v..e],
     };
     Ok((header, v))
+}
+
+/// Offset of the first `:` in the first 24 bytes of `b` (room for the longest known header
+/// name), read eight bytes at a time; `None` when there is none in the whole words there (the
+/// byte-wise scan then decides).
+#[inline]
+fn early_colon(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    for (k, chunk) in b.chunks_exact(8).take(3).enumerate() {
+        let w = u64::from_le_bytes(chunk.try_into().ok()?);
+        // The bytes equal to ':' become zero; the classic zero-byte test marks the lowest
+        // zero byte exactly (a borrow can only mark bytes above it), so the lowest mark is
+        // the first colon in memory order (little-endian).
+        let x = w ^ (ONES * u64::from(b':'));
+        let zero = x.wrapping_sub(ONES) & !x & HIGH;
+        if zero != 0 {
+            return Some(8 * k + (zero.trailing_zeros() / 8) as usize);
+        }
+    }
+    None
 }
 
 fn parse_start_line(line: &str, offset: usize) -> Result<StartLine<'_>, ParseError> {
@@ -819,6 +857,41 @@ v: SIP/2.0/TCP c;branch=3\r\nX-Weird: a, b\r\n\r\n";
         let m = Message::parse(&raw).unwrap();
         assert_eq!(m.headers().len(), 100);
         assert_eq!(m.headers()[99].value, "99");
+    }
+
+    #[test]
+    fn header_names_split_alike_on_the_word_at_a_time_path_and_the_byte_wise_one() {
+        // Lines long enough for the word-at-a-time colon search: known names in any case and
+        // both forms, unknown names, white space before the colon, non-token bytes, a colon
+        // past the first 24 bytes, names longer than any known one.
+        let lines: [&[u8]; 14] = [
+            b"Via: SIP/2.0/UDP a;branch=z9hG4bK1",
+            b"vIA:SIP/2.0/UDP a;branch=z9hG4bK1",
+            b"v: SIP/2.0/UDP a;branch=z9hG4bK1",
+            b"Content-Length: 0     ",
+            b"CONTENT-LENGTH:0",
+            b"Via : SIP/2.0/UDP a",
+            b"Via\t: SIP/2.0/UDP a",
+            b"X-Custom-Header: value here",
+            b"Vi@: SIP/2.0/UDP a;b",
+            b"V\xc3\xa9a: SIP/2.0/UDP a",
+            b"Authentication-Infos: nextnonce=x",
+            b"A-Very-Long-Header-Name-Indeed: x",
+            b"No colon in this line at all",
+            b"Call-ID :  x@y  \t ",
+        ];
+        for line in lines {
+            let mut raw = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+            raw.extend_from_slice(line);
+            raw.extend_from_slice(b"\r\nTo: <sip:a@b>\r\n\r\n");
+            let got = Message::parse(&raw);
+            let want = reference::parse_with_limit(&raw, DEFAULT_MAX_HEADERS);
+            assert_eq!(
+                alloc::format!("{got:?}"),
+                alloc::format!("{want:?}"),
+                "{line:?}"
+            );
+        }
     }
 
     /// A header section line: known and unknown headers, folded continuations, Content-Length

@@ -196,10 +196,16 @@ impl<'a> Via<'a> {
         if t_len == 0 || b.get(host_start - 1) != Some(&b' ') {
             return None;
         }
-        let mut c = Cursor::at(value, host_start);
-        let (host, port) = uri::parse_host_port(&mut c).ok()?;
+        let (host, port, host_end) = match uri::host_port_common(value, host_start) {
+            Some((host, _, port, end)) => (host, port, end),
+            None => {
+                let mut c = Cursor::at(value, host_start);
+                let (host, port) = uri::parse_host_port(&mut c).ok()?;
+                (host, port, c.pos())
+            }
+        };
         let mut known = Known::default();
-        let params = lex::scan_params_common(value, c.pos(), |p, at| known.visit(p, at).is_ok())?;
+        let params = lex::scan_params_common(value, host_end, |p, at| known.visit(p, at).is_ok())?;
         Some(Via {
             protocol: value.get(..3)?,
             version: value.get(4..7)?,

@@ -108,10 +108,62 @@ fn host<'a>(c: &mut Cursor<'a>) -> Result<(Host<'a>, &'a str), (usize, UriErrorK
         c.advance(n);
         return Ok((Host::Ipv4(addr), text.get(..n).unwrap_or_default()));
     }
-    // One pass finds the end of the name, whether it is digits and dots only, and whether
-    // two neighbours break the label rules (a label starting or ending with '-' or empty); the
-    // exact fault is looked for only when something is wrong.
     let b = text.as_bytes();
+    let scan = scan_name(b);
+    let name = &text[..scan.len];
+    c.advance(scan.len);
+    if name.is_empty() {
+        return err(start);
+    }
+    // A top label starts with a letter, so digits and dots alone can only be an IPv4 address.
+    if scan.seen & (ALPHA | DASH) == 0 {
+        return match ipv4(name) {
+            Some(addr) => Ok((Host::Ipv4(addr), name)),
+            None => err(start),
+        };
+    }
+    if scan.is_hostname(b) {
+        debug_assert_eq!(hostname_fault(name), None);
+        return Ok((Host::Domain(name), name));
+    }
+    match hostname_fault(name) {
+        None => Ok((Host::Domain(name), name)),
+        Some(at) => err(start + at),
+    }
+}
+
+/// What one pass over a host name's bytes found (see [`scan_name`]).
+struct NameScan {
+    /// The length of the run of alphanumerics, `-` and `.`.
+    len: usize,
+    /// The classes seen.
+    seen: u8,
+    /// The class of the last byte (a dot's before the first).
+    last: u8,
+    /// Whether two neighbours break the label rules (a label starting or ending with '-', or
+    /// empty).
+    bad: u8,
+}
+
+impl NameScan {
+    /// Whether the name scanned from `b` (which holds letters, so it is no IPv4 address) is a
+    /// `hostname` by the quick checks: no bad neighbours, no trailing '-', and a top label
+    /// (the last one, or the one before a single trailing dot) that starts with a letter.
+    /// When it is not, [`hostname_fault`] finds the exact fault.
+    #[inline]
+    fn is_hostname(&self, b: &[u8]) -> bool {
+        let name = b.get(..self.len).unwrap_or_default();
+        let body = name.strip_suffix(b".").unwrap_or(name);
+        let top = body.iter().rposition(|&x| x == b'.').map_or(0, |i| i + 1);
+        self.bad == 0 && self.last & DASH == 0 && body.get(top).is_some_and(u8::is_ascii_alphabetic)
+    }
+}
+
+/// One pass over the host name at the start of `b`: it finds the end of the name, whether it
+/// is digits and dots only, and whether two neighbours break the label rules; the exact fault
+/// is looked for only when something is wrong.
+#[inline]
+fn scan_name(b: &[u8]) -> NameScan {
     let mut len = 0;
     let mut seen = 0u8;
     // The name starts as if after a dot: it may not start with '.' or '-'.
@@ -127,29 +179,57 @@ fn host<'a>(c: &mut Cursor<'a>) -> Result<(Host<'a>, &'a str), (usize, UriErrorK
         prev = k;
         len += 1;
     }
-    let name = &text[..len];
-    c.advance(len);
-    if name.is_empty() {
-        return err(start);
+    NameScan {
+        len,
+        seen,
+        last: prev,
+        bad,
     }
-    // A top label starts with a letter, so digits and dots alone can only be an IPv4 address.
-    if seen & (ALPHA | DASH) == 0 {
-        return match ipv4(name) {
-            Some(addr) => Ok((Host::Ipv4(addr), name)),
-            None => err(start),
-        };
+}
+
+/// The common shape of `host [ ":" port ]` at `at` in `s`, for the one-pass readers (Via
+/// sent-by, SIP URIs in address headers), without a cursor: a dotted quad, or a host name
+/// that passes the quick label checks, then optionally `:` and 1–5 digits (at most 65535)
+/// right after it. Returns the host, its text, the port and where it ends. `None` for
+/// anything else (an IPv6 reference, white space after the host or around the colon, a
+/// fault), which the caller reads with [`host_port`]; when it returns a value, [`host_port`]
+/// returns the same for a cursor at `at` and stops at the same place, with or without LWS
+/// allowed around the colon (a test checks it on generated text).
+#[inline]
+pub(crate) fn host_port_common<'a>(
+    s: &'a str,
+    at: usize,
+) -> Option<(Host<'a>, &'a str, Option<u16>, usize)> {
+    let b = s.as_bytes();
+    let text = b.get(at..)?;
+    // The same two ways as `host`: a dotted quad the host ends after, else a host name.
+    let (host, n) = match ipv4_prefix(text) {
+        Some((addr, n)) if text.get(n).is_none_or(|&x| HOST_CLASS[usize::from(x)] == 0) => {
+            (Host::Ipv4(addr), n)
+        }
+        _ => {
+            let scan = scan_name(text);
+            if scan.len == 0 || scan.seen & (ALPHA | DASH) == 0 || !scan.is_hostname(text) {
+                return None;
+            }
+            (Host::Domain(s.get(at..at + scan.len)?), scan.len)
+        }
+    };
+    let raw = s.get(at..at + n)?;
+    let mut end = at + n;
+    let mut port = None;
+    match b.get(end) {
+        Some(b':') => {
+            let digits = crate::sip::lex::run_len(b, end + 1, |x| x.is_ascii_digit());
+            let p = parse_u64(s.get(end + 1..end + 1 + digits)?, 5)?;
+            port = Some(u16::try_from(p).ok()?);
+            end += 1 + digits;
+        }
+        // White space, which a Via allows before the colon, is left to `host_port`.
+        Some(b' ' | b'\t' | b'\r' | b'\n') => return None,
+        _ => {}
     }
-    // The top label: the last one, or the one before a single trailing dot.
-    let body = name.strip_suffix('.').unwrap_or(name).as_bytes();
-    let top = body.iter().rposition(|&x| x == b'.').map_or(0, |i| i + 1);
-    if bad == 0 && prev & DASH == 0 && body.get(top).is_some_and(u8::is_ascii_alphabetic) {
-        debug_assert_eq!(hostname_fault(name), None);
-        return Ok((Host::Domain(name), name));
-    }
-    match hostname_fault(name) {
-        None => Ok((Host::Domain(name), name)),
-        Some(at) => err(start + at),
-    }
+    Some((host, raw, port, end))
 }
 
 /// The dotted quad at the start of `b` and its length, read in one pass that stops at the
@@ -288,4 +368,64 @@ pub(super) fn is_hostname(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
         && hostname_fault(s).is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `host_port_common`, when it returns a value, agrees with `host_port` (with and without
+    /// LWS around the colon) on the host, its text, the port and where it stops.
+    fn agrees(s: &str, at: usize) {
+        let Some((host, raw, port, end)) = host_port_common(s, at) else {
+            return;
+        };
+        for lws in [false, true] {
+            let mut c = Cursor::at(s, at);
+            assert_eq!(
+                host_port(&mut c, lws),
+                Ok((host, raw, port)),
+                "{s:?} at {at} (lws {lws})"
+            );
+            assert_eq!(c.pos(), end, "{s:?} at {at} (lws {lws})");
+        }
+    }
+
+    #[test]
+    fn the_common_host_port_reader_agrees_with_the_general_one() {
+        for s in [
+            "192.0.2.4",
+            "192.0.2.4:5060;x",
+            "192.0.2.4 :5060",
+            "192.0.2.4: 5060",
+            "192.0.2.4:65536",
+            "192.0.2.4:",
+            "192.0.2.4a.example",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "gw.example.com:5061>",
+            "gw.example.com.",
+            "gw..example.com",
+            "-gw.example.com",
+            "gw-.example.com",
+            "gw.example.com-",
+            "gw.example.1com",
+            "[2001:db8::1]:5060",
+            "a:123456",
+            "a:0",
+            "",
+        ] {
+            agrees(s, 0);
+            agrees(&alloc::format!("x;{s}"), 2);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_common_host_port_reader_agrees_on_generated_text(
+            s in "[0-9a-c.:\\-\\[\\] ;>\t]{0,24}",
+        ) {
+            agrees(&s, 0);
+        }
+    }
 }

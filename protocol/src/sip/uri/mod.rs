@@ -51,7 +51,7 @@ mod tel;
 mod tests;
 
 pub use host::Host;
-pub(crate) use host::{ipv4, parse_host_port};
+pub(crate) use host::{host_port_common, ipv4, parse_host_port};
 pub use tel::TelUri;
 
 /// A URI as it appears in a Request-URI or an address header.
@@ -205,9 +205,14 @@ impl<'a> SipUri<'a> {
         if user_len == 0 || b.get(host_at - 1) != Some(&b'@') {
             return None;
         }
-        let mut c = Cursor::at(s, host_at);
-        let (host, host_raw, port) = host::host_port(&mut c, false).ok()?;
-        let mut i = c.pos();
+        let (host, host_raw, port, mut i) = match host::host_port_common(s, host_at) {
+            Some(h) => h,
+            None => {
+                let mut c = Cursor::at(s, host_at);
+                let (host, host_raw, port) = host::host_port(&mut c, false).ok()?;
+                (host, host_raw, port, c.pos())
+            }
+        };
         let params_start = i + 1;
         while b.get(i) == Some(&b';') {
             i += 1;

@@ -458,6 +458,7 @@ impl<'a> Message<'a> {
 
     /// The first header line that is `name`.
     #[must_use]
+    #[inline]
     pub fn header(&self, name: HeaderName) -> Option<&Header<'a>> {
         self.headers.iter().find(|h| h.kind == name)
     }

@@ -319,9 +319,7 @@ impl<'a> Message<'a> {
         // `raw[from..to]` as text: from the checked window, or checked on its own.
         let slice = |from: usize, to: usize| match text.get(from - head_start..to - head_start) {
             Some(s) => Ok(s),
-            None => core::str::from_utf8(&raw[from..to]).map_err(|e| ParseError::InvalidUtf8 {
-                offset: from + e.valid_up_to(),
-            }),
+            None => line_outside_window(raw, from, to),
         };
         let (head_end, body_start, terminated) = loop {
             let Some(rel) = newlines.next() else {
@@ -352,7 +350,7 @@ impl<'a> Message<'a> {
                 let (Some(value_start), Some(h)) = (last_value, headers.last_mut()) else {
                     return Err(ParseError::OrphanContinuation { offset: line_start });
                 };
-                h.value = lex::trim_lws(slice(value_start, end)?);
+                h.value = lex::trim_lws(folded_value(text, raw, head_start, value_start, end)?);
             } else {
                 if headers.len() >= max_headers {
                     return Err(ParseError::TooManyHeaders {
@@ -524,6 +522,35 @@ impl<'a> Message<'a> {
     }
 }
 
+/// `raw[from..to]` as text, from the checked window `text` (which starts at `head_start`) or
+/// checked on its own: what the line loop's `slice` does, for a folded value (rare; a call
+/// keeps the line loop small, which saves more than the call costs).
+#[cold]
+#[inline(never)]
+fn folded_value<'a>(
+    text: &'a str,
+    raw: &'a [u8],
+    head_start: usize,
+    from: usize,
+    to: usize,
+) -> Result<&'a str, ParseError> {
+    match text.get(from - head_start..to - head_start) {
+        Some(s) => Ok(s),
+        None => line_outside_window(raw, from, to),
+    }
+}
+
+/// `raw[from..to]` checked as UTF-8 on its own: a line past the one-pass window, or one that
+/// holds the window's first invalid byte (kept out of the line loop, which nearly never
+/// needs it).
+#[cold]
+#[inline(never)]
+fn line_outside_window(raw: &[u8], from: usize, to: usize) -> Result<&str, ParseError> {
+    core::str::from_utf8(&raw[from..to]).map_err(|e| ParseError::InvalidUtf8 {
+        offset: from + e.valid_up_to(),
+    })
+}
+
 /// Offset of `part` inside `whole`, or 0 when `part` is not inside it.
 fn offset_in(whole: &[u8], part: &[u8]) -> usize {
     let w = whole.as_ptr() as usize;
@@ -611,6 +638,8 @@ fn early_colon(b: &[u8]) -> Option<usize> {
     None
 }
 
+// Once per message: kept out of the line loop.
+#[inline(never)]
 fn parse_start_line(line: &str, offset: usize) -> Result<StartLine<'_>, ParseError> {
     let bad = |reason| ParseError::BadStartLine { offset, reason };
     if line.len() >= 4 && line.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {

@@ -16,10 +16,11 @@
 #    with a key that does not match refused with pki's message.
 # 4. SIGTERM: the server reports "stopped" and exits 0.
 #
-# Everything listens on 127.0.0.x only; every wait is bounded; every process started here is
-# stopped at the end and the temporary directory removed. Python's websockets and
-# playwright-core are installed into interop/.cache and interop/gateway/node_modules when
-# missing (pinned versions); Debian's chromium is installed when /usr/bin/chromium is missing.
+# Everything listens on 127.0.0.x only, on ports the server picks (port 0, read from its
+# `listening` line); every wait is bounded; every process started here is stopped at the end
+# and the temporary directory removed. Python's websockets and playwright-core are installed
+# into interop/.cache and interop/gateway/node_modules when missing (pinned versions); Debian's
+# chromium is installed when /usr/bin/chromium is missing.
 set -euo pipefail
 exec </dev/null
 
@@ -28,12 +29,13 @@ root="$(cd "$here/.." && pwd)"
 say() { printf 'gateway.sh: %s\n' "$*" >&2; }
 die() { say "FAILED: $*"; exit 1; }
 
-for tool in cargo curl openssl python3 node npm timeout; do
+for tool in cargo curl openssl python3 node npm timeout pgrep; do
   command -v "$tool" >/dev/null || die "$tool is required"
 done
 if [ ! -x /usr/bin/chromium ]; then
   say "installing Debian's chromium"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 pydeps="$here/.cache/python"
 if ! PYTHONPATH="$pydeps" python3 -c 'import websockets' 2>/dev/null; then
@@ -58,43 +60,65 @@ for l in sys.stdin:
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/latchkey-gateway.XXXXXX")"
 server=""
+panels=()
+# Stops a `timeout …` started here. GNU timeout puts itself and its command in a process group
+# of their own (pgid = timeout's pid): TERM to timeout is passed on to the command, and KILL
+# goes to the whole group, since a killed timeout cannot pass it on.
+stop() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 cleanup() {
   local status=$?
-  if [ -n "$server" ]; then
-    kill -TERM "$server" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server" 2>/dev/null || true
-  fi
+  for pid in "${panels[@]}" ${server:+"$server"}; do stop "$pid"; done
   rm -rf "$work"
   exit "$status"
 }
-trap cleanup EXIT INT TERM
+# Not `trap cleanup EXIT INT TERM`: on a signal $? is 0 and the script would exit 0.
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-run() { # runtime https-port http-port blacklist
-  local runtime=$1 port=$2 http_port=$3 blacklist=$4
+run() { # runtime blacklist
+  local runtime=$1 blacklist=$2
   local state="$work/$runtime" out="$root/interop/.out/gateway-$runtime"
   mkdir -p "$out"
-  say "[$runtime] starting latchkey serve on 127.0.0.1:$port (http $http_port)"
+  say "[$runtime] starting latchkey serve on 127.0.0.1, free ports"
   timeout 900 "$bin" serve --runtime "$runtime" --state-dir "$state" \
-    --listen "127.0.0.1:$port" --http-listen "127.0.0.1:$http_port" \
+    --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
     >"$work/$runtime.out" 2>"$work/$runtime.err" &
   server=$!
+  # The `listening` line (the bound ports) comes before the `setup_link` line.
   for _ in $(seq 300); do
     grep -q '"setup_link"' "$work/$runtime.out" 2>/dev/null && break
     kill -0 "$server" 2>/dev/null || die "[$runtime] server exited: $(cat "$work/$runtime.err")"
     sleep 0.1
   done
-  local setup base cert
+  local setup base cert ports port http_port
   setup=$(python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     e = json.loads(l)
     if e["event"] == "setup_link": print(e["url"])' "$work/$runtime.out")
   [ -n "$setup" ] || die "[$runtime] no setup link"
+  ports=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    if e["event"] == "listening": print(e["https"].rsplit(":", 1)[1], e["http"].rsplit(":", 1)[1])' \
+    "$work/$runtime.out")
+  read -r port http_port <<<"$ports"
+  [[ ${port:-} =~ ^[1-9][0-9]*$ && ${http_port:-} =~ ^[1-9][0-9]*$ ]] ||
+    die "[$runtime] no ports in the listening line: $(head -n 1 "$work/$runtime.out")"
+  say "[$runtime] listening on 127.0.0.1:$port (http $http_port)"
   base="https://127.0.0.1:$port"
   cert=$(ls "$state"/https-*.cert.pem | head -1)
 
   # 1. The browser: setup, dashboard, cookies, logout/login; it leaves its session here.
   say "[$runtime] chromium: setup, dashboard, login, lockout"
+  # The session cookie is a secret: its file is 0600 before anything is written to it.
+  (umask 077 && : >"$work/$runtime.session")
   SETUP_URL="$setup" BASE="$base" OUT="$out" SESSION_FILE="$work/$runtime.session" \
     timeout 180 node "$here/gateway/admin.mjs" || die "[$runtime] browser checks"
   local cookie csrf
@@ -108,11 +132,14 @@ for l in open(sys.argv[1]):
   BASE="$base" CA="$cert" COOKIE="$cookie" CSRF="$csrf" VARIANT=design PREFIX=1 \
     PYTHONPATH="$pydeps" timeout 300 python3 "$here/gateway/panel.py" &
   a=$!
+  panels+=("$a")
   BASE="$base" CA="$cert" COOKIE="$cookie" CSRF="$csrf" VARIANT=calaos PREFIX=2 \
     BLACKLIST="$blacklist" PYTHONPATH="$pydeps" timeout 300 python3 "$here/gateway/panel.py" &
   b=$!
+  panels+=("$b")
   wait "$a" || die "[$runtime] design panel"
   wait "$b" || die "[$runtime] calaos panel"
+  panels=()
   if [ "$blacklist" = 1 ]; then
     grep -q 'ProvisioningBlacklisted' "$work/$runtime.out" ||
       die "[$runtime] no security event for the blacklist"
@@ -151,8 +178,12 @@ assert h["token_valid"] is False' || die "[$runtime] /health fields"
   [ "$(ls "$state"/https-*.cert.pem)" = "$cert" ] || die "[$runtime] a refused upload replaced the certificate"
   say "[$runtime] ok: redirect, /health, security headers, mismatched key refused"
 
-  # 4. Graceful stop.
-  kill -TERM "$server"
+  # 4. Graceful stop. SIGTERM to the server itself, not to timeout: timeout passes a signal on
+  # twice (to its command, then to its process group), and a second signal makes the server
+  # stop at once with status 130.
+  local child
+  child=$(pgrep -P "$server") || die "[$runtime] no server process under timeout $server"
+  kill -TERM "$child"
   local status=0
   wait "$server" || status=$?
   server=""
@@ -162,6 +193,6 @@ assert h["token_valid"] is False' || die "[$runtime] /health fields"
 }
 
 started=$(date +%s)
-run tokio 18743 18780 1
-run smol 18744 18781 0
+run tokio 1
+run smol 0
 say "all checks passed in $(( $(date +%s) - started )) s"

@@ -80,7 +80,8 @@ try {
   // The script's API checks go on with this session.
   const again = (await context.cookies(BASE)).find((c) => c.name === '__Host-lk_session');
   expect(again && again.value !== session.value, 'login rotated the session id');
-  if (process.env.SESSION_FILE) writeFileSync(process.env.SESSION_FILE, again.value);
+  // A secret: 0600 when this creates the file (gateway.sh creates it 0600 beforehand).
+  if (process.env.SESSION_FILE) writeFileSync(process.env.SESSION_FILE, again.value, { mode: 0o600 });
 
   // Five wrong passwords from a fresh browser: the blocked message.
   const stranger = await browser.newContext({ ignoreHTTPSErrors: true });

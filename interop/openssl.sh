@@ -56,7 +56,9 @@ cleanup() {
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
-    kill -KILL "$pid" 2>/dev/null || true
+    # Every pid here is a `timeout …`, which puts itself and its command in a process group of
+    # their own (pgid = its pid): KILL the group, as a killed timeout cannot pass it on.
+    kill -KILL -- "-$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
   if [ "$status" -ne 0 ]; then
@@ -203,9 +205,16 @@ r = json.load(sys.stdin)[0]
 print($3)"
 }
 # False when `openssl x509 -checkend $2` says the certificate will not expire within $2
-# seconds, True when it says it will (Python's spelling, as the JSON reader prints it).
+# seconds, True when it says it will (Python's spelling, as the JSON reader prints it). Its exit
+# status is 1 for "will expire" and for an error alike: the verdict is read from its output.
 checkend() {
-  if openssl x509 -noout -checkend "$2" -in "$1" >/dev/null; then echo False; else echo True; fi
+  local out
+  out="$(openssl x509 -noout -checkend "$2" -in "$1" 2>&1)" || true
+  case "$out" in
+    "Certificate will not expire") echo False ;;
+    "Certificate will expire") echo True ;;
+    *) die "openssl x509 -checkend $2 -in $1 failed: $out" ;;
+  esac
 }
 for cert in "$exp"/openssl-*.pem "$exp"/latchkey-*.pem; do
   name="$(basename "$cert" .pem)"
@@ -346,7 +355,14 @@ wait_for "$work/serve-mtls.out" 10 "\"client_fingerprint\":\"$(fingerprint "$swa
 if echo_through "$work/nocert-client.out" "nocert-$token"; then
   die "cert serve --client-ca echoed to a client with no certificate"
 fi
-say "   cert serve --client-ca: openssl's client with a latchkey certificate served, one without refused"
+# Not echoing could be any failure: both sides must say the certificate was missing.
+grep -q "alert certificate required" "$work/nocert-client.out" \
+  || die "s_client without a certificate got no certificate_required alert: $(tail -n 2 "$work/nocert-client.out")"
+if ! wait_for "$work/serve-mtls.out" 10 '"event":"handshake_failed"' \
+  || ! grep '"event":"handshake_failed"' "$work/serve-mtls.out" | grep -q 'no certificates'; then
+  die "cert serve did not report refusing a client with no certificate: $(tail -n 2 "$work/serve-mtls.out")"
+fi
+say "   cert serve --client-ca: openssl's client with a latchkey certificate served, one without refused (certificate_required alert, handshake_failed reported)"
 
 # --- 4. mutual TLS against openssl s_server ------------------------------------------------
 say "4. latchkey client certificates against openssl s_server -Verify 1"

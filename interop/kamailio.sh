@@ -22,7 +22,7 @@ exec </dev/null
 here="$(cd "$(dirname "$0")" && pwd)"
 say() { printf 'kamailio.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
-for tool in kamailio sipp openssl python3 timeout; do
+for tool in kamailio sipp openssl python3 timeout ss; do
   command -v "$tool" >/dev/null || die "$tool is required (Debian: kamailio kamailio-tls-modules sip-tester openssl python3)"
 done
 say "$(kamailio -v 2>&1 | head -n 1), $(sipp -v 2>&1 | grep -o 'SIPp v[0-9.]*' | head -n 1)"
@@ -31,9 +31,18 @@ say "$(kamailio -v 2>&1 | head -n 1), $(sipp -v 2>&1 | grep -o 'SIPp v[0-9.]*' |
 source "$here/kamailio/lib.sh"
 work="$(mktemp -d "${TMPDIR:-/tmp}/latchkey-kamailio.XXXXXX")"
 gate=""
+listener=""
 cleanup() {
   local status=$?
   [ -n "$gate" ] && kill "$gate" 2>/dev/null || true
+  if [ -n "$listener" ]; then
+    # `timeout` passes TERM on to `latchkey sip listen`; KILL goes to timeout's process group
+    # (pgid = its pid), as a killed timeout cannot pass it on.
+    kill -TERM "$listener" 2>/dev/null || true
+    for _ in $(seq 1 20); do kill -0 "$listener" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$listener" 2>/dev/null || true
+    wait "$listener" 2>/dev/null || true
+  fi
   kamailio_stop
   if [ "$status" -ne 0 ]; then
     for f in "$work"/*/kamailio.log "$work"/*/*.out; do
@@ -72,15 +81,15 @@ latchkey_checks() {
       || { tail -n 40 "$run/$crate.out" >&2; die "$alg: $crate interop_sip failed"; }
     grep -E '^test result' "$run/$crate.out" | sed "s/^/kamailio.sh: $alg: $crate: /" >&2
   done
-  # The CLI, with the Node.js client's account file.
-  printf '{"payload":{"sipUri":"cli@127.0.0.1","username":"cli","sipPassword":"%s"}}' \
-    "$KAM_PASSWORD" >"$run/sip_account.json"
+  # The CLI, with the Node.js client's account file (it holds the password: 0600 from the start).
+  (umask 077 && printf '{"payload":{"sipUri":"cli@127.0.0.1","username":"cli","sipPassword":"%s"}}' \
+    "$KAM_PASSWORD" >"$run/sip_account.json")
   local common=(--account "$run/sip_account.json" --cert "$run/certs/client.crt"
     --key "$run/certs/client.key" --ca "$run/certs/ca.crt" --server "127.0.0.1:$KAM_TLS_PORT")
   timeout 60 sipp -sf "$sipp_dir/gate.xml" -i 127.0.0.1 -p "$KAM_GATE_PORT" -m 1 \
     -key body_re 'lock\.setStatus' -nostdin -timeout 50 >"$run/cli-gate.out" 2>&1 &
   gate=$!
-  sleep 0.3
+  wait_udp_bound "$KAM_GATE_PORT" || die "$alg: the SIPp gate did not bind udp:127.0.0.1:$KAM_GATE_PORT"
   timeout 60 "$latchkey_bin" sip open-gate "${common[@]}" --lock lock-1 \
     --gate-uri sip:gate@127.0.0.1 >"$run/cli-open-gate.out" 2>&1 \
     || { cat "$run/cli-open-gate.out" >&2; die "$alg: latchkey sip open-gate failed"; }
@@ -95,12 +104,13 @@ latchkey_checks() {
   say "$alg: latchkey sip message to nobody: $(grep error "$run/cli-message.out")"
   timeout 60 "$latchkey_bin" sip listen "${common[@]}" --any-caller --duration 8 \
     >"$run/cli-listen.out" 2>"$run/cli-listen.err" &
-  local listen=$!
+  listener=$!
   for _ in $(seq 1 50); do grep -q '"registered"' "$run/cli-listen.out" && break; sleep 0.1; done
   timeout 30 sipp "127.0.0.1:$KAM_UDP_PORT" -sf "$sipp_dir/doorbell.xml" -s cli \
     -i 127.0.0.1 -m 1 -nostdin -timeout 25 >"$run/cli-door.out" 2>&1 \
     || die "$alg: SIPp did not get 180 and 486 from latchkey sip listen"
-  wait "$listen" || { cat "$run/cli-listen.err" >&2; die "$alg: latchkey sip listen failed"; }
+  wait "$listener" || { cat "$run/cli-listen.err" >&2; die "$alg: latchkey sip listen failed"; }
+  listener=""
   [ "$(grep -c '"event":"doorbell"' "$run/cli-listen.out")" -eq 1 ] \
     || { cat "$run/cli-listen.out" >&2; die "$alg: latchkey sip listen printed no single doorbell line"; }
   tail -n 1 "$run/cli-listen.out" | grep -q '"closed"' || die "$alg: latchkey sip listen did not close"

@@ -6,6 +6,8 @@
 #   kamailio_launch WORK      (re)starts the Kamailio of WORK with the same ports, certificates
 #                             and secrets (interop/kamailio/ctl.sh start WORK)
 #   kamailio_stop             stops it (TERM, then KILL after 2 s)
+#   wait_udp_bound PORT       waits up to 5 s for a UDP socket on 127.0.0.1:PORT (a SIPp
+#                             started in the background ready to receive)
 # Needs: kamailio with its TLS module, openssl, ss (iproute2) or a free-port helper.
 
 kam_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -13,6 +15,15 @@ kam_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # A free TCP/UDP port on 127.0.0.1 (bound and released; loopback only).
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_udp_bound() {
+  local i
+  for ((i = 0; i < 50; i++)); do
+    [ -n "$(ss -Hlun "src 127.0.0.1:$1")" ] && return 0
+    sleep 0.1
+  done
+  return 1
 }
 
 # CA, server (localhost, 127.0.0.1), client (the account's identity), and a client from an

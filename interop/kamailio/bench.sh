@@ -14,12 +14,18 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/latchkey-sip-bench.XXXXXX")"
 gate=""
 cleanup() {
   local status=$?
-  [ -n "$gate" ] && kill "$gate" 2>/dev/null || true
-  [ "$status" -ne 0 ] && grep -v 'INFO: {' "$work/kamailio.log" | tail -n 25 >&2
-  kamailio_stop
+  # Kamailio first, and nothing here may fail: under set -e a failing command ends the trap
+  # (a failing `[ … ] && grep …` used to leave Kamailio running and the directory behind).
+  kamailio_stop || true
+  if [ -n "$gate" ]; then kill "$gate" 2>/dev/null || true; fi
+  if [ "$status" -ne 0 ]; then
+    grep -v 'INFO: {' "$work/kamailio.log" 2>/dev/null | tail -n 25 >&2 || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 (cd "$root" && cargo bench -p latchkey-benches --bench sip_gate --no-run -q)
 # Registrations of the per-command clients are never removed (as the original client's):
 # keep them short.
@@ -29,7 +35,7 @@ KAM_SHM_MB=512 KAM_REG_MAX=60 kamailio_start "$work" SHA-256 >/dev/null
 timeout 900 sipp -sf "$here/sipp/gate.xml" -i 127.0.0.1 -p "$KAM_GATE_PORT" -m 1000000 \
   -key body_re 'lock\.setStatus' -nostdin -timeout 850 >/dev/null 2>&1 &
 gate=$!
-sleep 0.5
+wait_udp_bound "$KAM_GATE_PORT" || { echo "the SIPp gate did not bind udp:127.0.0.1:$KAM_GATE_PORT" >&2; exit 1; }
 export LATCHKEY_KAM_TLS_PORT=$KAM_TLS_PORT LATCHKEY_KAM_PASSWORD=$KAM_PASSWORD \
   LATCHKEY_KAM_CERTS="$work/certs"
 (cd "$root" && timeout 900 cargo bench -p latchkey-benches --bench sip_gate)

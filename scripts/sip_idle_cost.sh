@@ -12,6 +12,11 @@ exec </dev/null
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 secs=${SIP_IDLE_SECS:-600}
+# 5 s of settling and the last 10 s of --duration are not measured: at least 16 s.
+if ! [[ $secs =~ ^[0-9]+$ ]] || [ "$secs" -lt 16 ]; then
+  echo "sip_idle_cost.sh: SIP_IDLE_SECS must be a whole number of seconds >= 16, not '$secs'" >&2
+  exit 2
+fi
 say() { printf 'sip_idle_cost.sh: %s\n' "$*" >&2; }
 (cd "$root" && cargo build -q --release -p latchkey)
 target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps \
@@ -27,9 +32,12 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 KAM_REG_MAX=600 kamailio_start "$work" SHA-256 >/dev/null
-printf '{"payload":{"sipUri":"idle@127.0.0.1","username":"idle","sipPassword":"%s"}}' \
-  "$KAM_PASSWORD" >"$work/sip_account.json"
+# The account file holds the password: 0600 from the start.
+(umask 077 && printf '{"payload":{"sipUri":"idle@127.0.0.1","username":"idle","sipPassword":"%s"}}' \
+  "$KAM_PASSWORD" >"$work/sip_account.json")
 "$bin" sip listen --account "$work/sip_account.json" --cert "$work/certs/client.crt" \
   --key "$work/certs/client.key" --ca "$work/certs/ca.crt" --server "127.0.0.1:$KAM_TLS_PORT" \
   --duration "$secs" >"$work/listen.out" 2>"$work/listen.err" &
@@ -46,8 +54,10 @@ rss0=$(rss "$listener"); sw0=$(switches "$listener"); t0=$(date +%s)
 threads=$(ls /proc/"$listener"/task | wc -l)
 sleep $((secs - 15))
 rss1=$(rss "$listener"); sw1=$(switches "$listener"); t1=$(date +%s)
-wait "$listener" || true
+status=0
+wait "$listener" || status=$?
 listener=""
+[ "$status" -eq 0 ] || { cat "$work/listen.err" >&2; say "the listener failed (exit $status)"; exit 1; }
 minutes=$(python3 -c "print(($t1 - $t0) / 60)")
 per_min=$(python3 -c "print(round(($sw1 - $sw0) / (($t1 - $t0) / 60), 1))")
 events=$(grep -o '"event":"[a-z_]*"' "$work/listen.out" | cut -d'"' -f4 | sort | uniq -c | tr '\n' ' ')

@@ -19,8 +19,8 @@
 # Everything listens on 127.0.0.x only, on ports the server picks (port 0, read from its
 # `listening` line); every wait is bounded; every process started here is stopped at the end
 # and the temporary directory removed. Python's websockets and playwright-core are installed
-# into interop/.cache and interop/gateway/node_modules when missing (pinned versions); Debian's
-# chromium is installed when /usr/bin/chromium is missing.
+# into interop/.cache and interop/gateway/node_modules when missing (pinned versions; .ci/run
+# installs them beforehand); Debian's chromium is installed when /usr/bin/chromium is missing.
 set -euo pipefail
 exec </dev/null
 
@@ -41,9 +41,11 @@ pydeps="$here/.cache/python"
 if ! PYTHONPATH="$pydeps" python3 -c 'import websockets' 2>/dev/null; then
   say "installing websockets 15.0.1 into $pydeps"
   timeout 300 python3 -m pip install -q --disable-pip-version-check --target "$pydeps" \
-    websockets==15.0.1
+    -r "$here/gateway/requirements.txt"
 fi
-if [ ! -d "$here/gateway/node_modules/playwright-core" ]; then
+# npm writes node_modules/.package-lock.json on every install: older than the lock file means
+# the lock changed since.
+if [ ! "$here/gateway/node_modules/.package-lock.json" -nt "$here/gateway/package-lock.json" ]; then
   say "installing playwright-core (npm ci)"
   (cd "$here/gateway" && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -2,7 +2,8 @@
 # OAuth interop: latchkey's oauth-core + HTTPS client against a real oidc-provider 9 (Node) on
 # loopback, on both runtimes, and the `latchkey` binary itself. See interop/README.md.
 #
-# 1. `npm ci` in interop/oidc (the only network access: the pinned oidc-provider from npm);
+# 1. `npm ci` in interop/oidc unless node_modules is up to date with the lock file (the only
+#    network access: the pinned oidc-provider from npm; .ci/run does it in its install step);
 # 2. starts interop/oidc/server.mjs on 127.0.0.1 (HTTPS, certificates made with the openssl
 #    CLI into a temporary directory; an admin side channel on another loopback port);
 # 3. exports LATCHKEY_OIDC_ISSUER, LATCHKEY_OIDC_CA, LATCHKEY_OIDC_ADMIN and runs every test
@@ -58,8 +59,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-say "npm ci (interop/oidc)"
-(cd "$here/oidc" && timeout 600 npm ci --no-audit --no-fund --loglevel=error)
+# npm writes node_modules/.package-lock.json on every install: older than the lock file means
+# the lock changed since (.ci/run installs in its install step).
+if [ ! "$here/oidc/node_modules/.package-lock.json" -nt "$here/oidc/package-lock.json" ]; then
+  say "npm ci (interop/oidc)"
+  (cd "$here/oidc" && timeout 600 npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 # Build first, so the server does not sit idle through a long compile.
 say "building the interop tests"

@@ -196,7 +196,8 @@ impl fmt::Display for DeviceId {
 }
 
 /// What the server knows about one provisioned device: its token, its secret (kept only as
-/// an HMAC state, see [`SigningPrefix`]), its signing variant and its timestamp tolerance.
+/// an HMAC state that has already absorbed the token and separator every signing string
+/// starts with), its signing variant and its timestamp tolerance.
 #[derive(Clone)]
 pub struct DeviceCredentials {
     id: DeviceId,

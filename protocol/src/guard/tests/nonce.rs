@@ -159,6 +159,7 @@ proptest! {
             if gap % 3 == 0 {
                 c.expire(at(now), 7);
             }
+            c.assert_consistent();
         }
     }
 
@@ -196,6 +197,7 @@ proptest! {
             if sweep {
                 c.expire(now, 64);
             }
+            c.assert_consistent();
             // What this moment showed dead stays forgettable.
             for (w, m, d) in model.values_mut() {
                 *d |= *w < wall && *m < mono;
@@ -215,6 +217,7 @@ proptest! {
             now += gap;
             let _ = c.record(at(now), DeviceId(device), &hex(n), now, 30);
             prop_assert!(c.len() <= global.max(per as usize));
+            c.assert_consistent();
             for d in 0..5 {
                 prop_assert!(c.device_len(DeviceId(d)) <= per);
             }
@@ -248,4 +251,125 @@ fn a_device_count_drops_as_entries_expire_whatever_their_order() {
         c.record(at(T0 + 700), DeviceId(1), &hex(200), T0 + 700, 600),
         Err(NonceRefusal::DeviceQuotaExceeded)
     );
+}
+
+/// Entries are retired from the front of the queue, at most eight dead ones per new nonce;
+/// a dead entry behind those is found when its nonce comes again, marked gone, and the
+/// nonce recorded afresh at the back — a replay of it is then refused.
+#[test]
+fn a_nonce_reused_after_expiry_behind_unretired_entries_is_recorded_again_at_the_back() {
+    let mut c = cache(64, 64);
+    for n in 0..20 {
+        c.record(at(T0), DeviceId(1), &hex(n), T0, 30).unwrap();
+    }
+    c.record(at(T0 + 301), DeviceId(1), &hex(15), T0 + 301, 30)
+        .unwrap();
+    c.assert_consistent();
+    // Eight retired, #15's old place gone, the new one appended.
+    assert_eq!(c.queue_len(), 20 - 8 + 1);
+    assert_eq!(c.len(), 20 - 8 - 1 + 1);
+    assert_eq!(c.device_len(DeviceId(1)), 1);
+    assert_eq!(
+        c.record(at(T0 + 302), DeviceId(1), &hex(15), T0 + 302, 30),
+        Err(NonceRefusal::Replayed)
+    );
+    // That refused attempt retired eight more (#15's gone place on the way, not counted);
+    // the three dead ones left go on the next sweep.
+    assert_eq!(c.expire(at(T0 + 302), 100), 3);
+    assert_eq!((c.len(), c.queue_len()), (1, 1));
+    c.assert_consistent();
+    assert_eq!(c.expire(at(T0 + 602), 100), 1);
+    assert!(c.is_empty());
+    assert_eq!(c.queue_len(), 0);
+    assert_eq!(c.heap_bytes(), 0, "an emptied cache gives its memory back");
+}
+
+#[test]
+fn retiring_is_bounded_per_new_nonce_and_catches_up_with_later_ones() {
+    let mut c = cache(1000, 1000);
+    for n in 0..100 {
+        c.record(at(T0), DeviceId(1), &hex(n), T0, 30).unwrap();
+    }
+    for k in 1..=5u64 {
+        c.record(at(T0 + 301), DeviceId(1), &hex(1000 + k), T0 + 301, 30)
+            .unwrap();
+        assert_eq!(c.len() as u64, 100 - 8 * k + k, "after {k} new nonces");
+        c.assert_consistent();
+    }
+}
+
+/// A timestamp from the future under a long tolerance (which the guard's configuration
+/// rules out, but `record` accepts) outlives the nonces recorded after it: they stay held
+/// until it goes, yet as soon as they expire they are neither replays nor counted.
+#[test]
+fn an_entry_outliving_later_ones_holds_them_but_they_are_not_replays_or_counted() {
+    let mut c = cache(64, 64);
+    c.record(at(T0), DeviceId(1), &hex(0), T0 + 600, 600)
+        .unwrap();
+    for n in 1..6 {
+        c.record(at(T0), DeviceId(1), &hex(n), T0, 30).unwrap();
+    }
+    assert_eq!(c.expire(at(T0 + 400), 100), 0, "the front is live");
+    assert_eq!(c.len(), 6);
+    assert_eq!(c.device_len(DeviceId(1)), 1);
+    assert!(!c.contains(at(T0 + 400), DeviceId(1), &hex(3)));
+    c.record(at(T0 + 400), DeviceId(1), &hex(3), T0 + 400, 30)
+        .unwrap();
+    assert_eq!(c.device_len(DeviceId(1)), 2);
+    c.assert_consistent();
+    // Once the front goes, everything dead behind it goes too (#3's second entry as well).
+    assert_eq!(c.expire(at(T0 + 1201), 100), 6);
+    assert!(c.is_empty());
+    c.assert_consistent();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever order entries expire in (tolerances up to ten times the retention, nonces
+    /// reused, caps reached, sweeps of any budget), the index and the queue agree, every
+    /// bound holds, and a nonce is a replay exactly while its entry is live.
+    #[test]
+    fn queue_and_index_agree_whatever_the_order_of_expiry(
+        ops in proptest::collection::vec(
+            (0u32..3, 0u64..12, 0u64..200, 0u32..3000, 0usize..20),
+            1..300,
+        ),
+        global in 1usize..24,
+    ) {
+        let mut c = NonceCache::new(
+            NonceConfig {
+                retention: Duration::from_secs(300),
+                per_device_cap: 1000,
+                global_cap: global,
+            },
+            &mut rng(3),
+        );
+        let mut model: BTreeMap<(u32, u64), u64> = BTreeMap::new();
+        let mut now = T0;
+        for (device, n, gap, tolerance, sweep) in ops {
+            now += gap;
+            let ts = now + u64::from(tolerance) / 2;
+            let live = model.get(&(device, n)).is_some_and(|&e| e >= now);
+            let r = c.record(at(now), DeviceId(device), &hex(n), ts, tolerance);
+            if live {
+                prop_assert_eq!(r, Err(NonceRefusal::Replayed));
+            } else if r.is_ok() {
+                model.insert((device, n), (ts + u64::from(tolerance)).max(now + 300));
+            } else {
+                prop_assert_eq!(r, Err(NonceRefusal::CacheFull));
+            }
+            if sweep > 0 {
+                c.expire(at(now), sweep);
+            }
+            c.assert_consistent();
+            for ((d, k), e) in &model {
+                prop_assert_eq!(
+                    c.contains(at(now), DeviceId(*d), &hex(*k)),
+                    *e >= now,
+                    "device {} nonce {}", d, k
+                );
+            }
+        }
+    }
 }

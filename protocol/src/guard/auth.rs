@@ -37,7 +37,7 @@ use rand_core::CryptoRng;
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
-use super::hash::{Seed, fingerprint64};
+use super::hash::{Seed, fingerprint64, word};
 use super::hex::{encode_hex, is_hex};
 use crate::sip::header::{Key, fold_key};
 
@@ -686,18 +686,9 @@ fn is_visible_ascii(b: &[u8]) -> bool {
     }) == 0
 }
 
-/// Little-endian word of up to eight bytes (missing bytes zero).
-#[inline]
-fn word(chunk: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    let n = chunk.len().min(8);
-    w[..n].copy_from_slice(&chunk[..n]);
-    u64::from_le_bytes(w)
-}
-
 /// Whether two byte strings (tokens, hex MACs) are equal, in time that depends on their
-/// length only (a token's or a MAC's length is not secret: `subtle` also answers at once for different lengths).
-/// The differences of all eight-byte words are or-ed together and only that one word goes
+/// length only (a token's or a MAC's length is not secret: `subtle` also answers at once
+/// for different lengths). The differences of all eight-byte words are or-ed together and only that one word goes
 /// through `subtle`'s comparison (its optimisation barrier on every byte, or every word,
 /// made comparing the largest part of finding a device).
 pub(super) fn tokens_equal(a: &[u8], b: &[u8]) -> bool {

@@ -76,7 +76,7 @@ impl Seed {
 
 /// Little-endian word from up to eight bytes (missing bytes are zero).
 #[inline]
-fn word(bytes: &[u8]) -> u64 {
+pub(crate) fn word(bytes: &[u8]) -> u64 {
     let mut w = [0u8; 8];
     let n = bytes.len().min(8);
     w[..n].copy_from_slice(&bytes[..n]);

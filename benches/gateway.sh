@@ -25,6 +25,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 cargo build --release -q -p latchkey
 cargo build --release -q -p latchkey-benches --example panels
+release=${CARGO_TARGET_DIR:-target}/release
 # Each side holds one descriptor per panel connection.
 ulimit -n "$(ulimit -Hn)"
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((PANELS + 256)) ]; then
@@ -51,7 +52,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-timeout 900 target/release/latchkey serve --runtime "$RUNTIME" --state-dir "$work/state" \
+timeout 900 "$release/latchkey" serve --runtime "$RUNTIME" --state-dir "$work/state" \
     --listen "127.0.0.1:$PORT" --no-http --max-connections 30000 \
     --max-connections-per-ip 30000 --max-panels 20000 >"$work/out" 2>"$work/err" &
 server=$!
@@ -97,7 +98,7 @@ wrk -t2 -c64 -d"${DURATION}s" "$base/health" | wrk_json health
 
 # 2. Panels held open.
 before=$(rss)
-target/release/examples/panels "127.0.0.1:$PORT" "$cert" "$session" "$api_csrf" "$PANELS" 10 \
+"$release/examples/panels" "127.0.0.1:$PORT" "$cert" "$session" "$api_csrf" "$PANELS" 10 \
     >"$work/panels" &
 panels=$!
 for _ in $(seq 1200); do

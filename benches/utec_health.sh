@@ -19,6 +19,7 @@ DURATION=${DURATION:-10}
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 
 cargo build --release -q -p latchkey
+release=${CARGO_TARGET_DIR:-target}/release
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -56,9 +57,9 @@ cat >"$work/config.json" <<'EOF'
 {"access_key":"AK","secret_key":"SK","access_token":"a","refresh_token":"r",
  "token_type":"Bearer","token_expires_in":7200,"scope":"openapi"}
 EOF
-target/release/latchkey token import --profile-file "$work/utec.toml" --from "$work/config.json" \
+"$release/latchkey" token import --profile-file "$work/utec.toml" --from "$work/config.json" \
     --state-dir "$work/state" >/dev/null 2>&1
-timeout 300 target/release/latchkey token keep --utec --profile-file "$work/utec.toml" \
+timeout 300 "$release/latchkey" token keep --utec --profile-file "$work/utec.toml" \
     --state-dir "$work/state" --listen "127.0.0.1:$lk_port" >"$work/lk.log" 2>&1 &
 pids+=($!)
 

@@ -73,6 +73,8 @@ CFG
   KAM_GATE_PORT=$(free_port)
   KAM_PASSWORD="pw-$RANDOM$RANDOM"
   # Everything a restart needs (interop/kamailio/ctl.sh): same ports, certificates, secrets.
+  # Created empty and private before the secrets are written into it.
+  (umask 077 && : > "$work/kam.env")
   cat > "$work/kam.env" <<ENV
 KAM_ALG='$alg'
 KAM_TLS_PORT=$KAM_TLS_PORT

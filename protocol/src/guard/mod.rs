@@ -418,16 +418,18 @@ impl Guard {
         recheck_token: bool,
     ) -> Result<DeviceId, AuthError> {
         self.schedule(now.instant);
-        // Load the client's rate cell and the nonce's replay-cache slot back to back, before
-        // any other work, so their cache misses overlap with each other and with parsing
-        // (the nonce's slot does not depend on the device). Answers keep calaos_base's
-        // precedence: the rate limit first.
+        // Load the client's rate cell, the nonce's replay-cache index slot and the index
+        // slot of the oldest nonce (the one recording retires first when it has expired)
+        // back to back, before any other work, so their cache misses overlap with each
+        // other and with parsing (the nonce's slot does not depend on the device). Answers
+        // keep calaos_base's precedence: the rate limit first.
         let quick_key = headers
             .nonce
             .and_then(|n| nonce::NonceKey::decoded(DeviceId(0), n));
         let hints = (
             self.auth_rate.touch(client),
             quick_key.as_ref().map(|k| self.nonces.touch(k)),
+            self.nonces.touch_front(),
         );
         core::hint::black_box(hints);
         let prepared = auth::prepare(

@@ -408,6 +408,13 @@ impl NonceCache {
         self.index.touch(key_hash(key, &self.seed))
     }
 
+    /// Loads the index slot of the entry the next retirement would remove (the queue's
+    /// front), for the same reason as [`touch`](Self::touch): in a large cache that slot is
+    /// a cache miss of its own, which then overlaps the others.
+    pub(crate) fn touch_front(&self) -> bool {
+        self.queue.front().is_some_and(|e| self.index.touch(e.hash))
+    }
+
     /// Where `key` is: (index slot, queue offset), whether live or dead.
     #[inline]
     fn find(&self, key: &NonceKey, hash: u32) -> Option<(usize, usize)> {

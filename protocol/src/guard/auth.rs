@@ -781,9 +781,12 @@ fn skew(timestamp: u64, now: u64) -> i64 {
 }
 
 /// The token of `Bearer <token>` (scheme matched case-insensitively, exactly one space).
-fn bearer_token(value: &str) -> Option<&str> {
+pub(crate) fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_at_checked(7)?;
-    if !scheme.eq_ignore_ascii_case("Bearer ") {
+    // `Bearer ` in any ASCII case, as one word: setting bit 5 of the six letters maps
+    // exactly their two cases onto the lower-case one; the space is compared as is.
+    const LETTERS: u64 = 0x0000_2020_2020_2020;
+    if word(scheme.as_bytes()) | LETTERS != word(b"bearer ") {
         return None;
     }
     check_token(token).ok()?;

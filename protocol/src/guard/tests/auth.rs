@@ -789,6 +789,37 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The scheme is `Bearer ` in any ASCII case and nothing else: any mix of cases is
+    /// accepted, and one changed character (the case bit flipped on the space, `@` or `[`
+    /// beside the letters, a multi-byte character, anything) is refused, exactly as a
+    /// case-insensitive comparison decides.
+    #[test]
+    fn the_bearer_scheme_matches_in_any_case_and_nothing_else_does(
+        upper in proptest::collection::vec(any::<bool>(), 7),
+        change in proptest::option::of((0usize..7, prop_oneof![
+            Just('\0'), Just('@'), Just('['), Just('`'), Just('{'), Just('\u{e9}'), Just('\t'),
+            any::<char>(),
+        ])),
+    ) {
+        let mut scheme: String = "Bearer "
+            .chars()
+            .zip(&upper)
+            .map(|(c, &u)| if u { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+            .collect();
+        if let Some((at, c)) = change {
+            scheme = scheme.chars().enumerate().map(|(i, x)| if i == at { c } else { x }).collect();
+        }
+        let value = format!("{scheme}{TOKEN}");
+        let expected = scheme.len() == 7 && scheme.eq_ignore_ascii_case("Bearer ");
+        prop_assert_eq!(
+            crate::guard::auth::bearer_token(&value),
+            expected.then_some(TOKEN),
+            "{:?}", scheme
+        );
+    }
+}
+
 #[test]
 fn a_device_id_from_a_token_is_stable_never_zero_and_differs_between_tokens() {
     let a = DeviceId::from_token("a".repeat(64).as_str());

@@ -177,12 +177,9 @@ fn guard(what: &str, variant: SigningVariant, n: u64) -> ExitCode {
     let mut refused = 0u64;
     let mut check = |i: u64, h: &Request| {
         let t = now(i);
-        let headers = AuthHeaders::from_pairs(guard_setting::upgrade_pairs(
-            authorization,
-            &h.timestamp,
-            &h.nonce,
-            &h.hmac,
-        ));
+        // Walked by reference, as the gateway walks its parsed request's headers.
+        let pairs = guard_setting::upgrade_pairs(authorization, &h.timestamp, &h.nonce, &h.hmac);
+        let headers = AuthHeaders::from_pairs(pairs.iter().copied());
         let key = keys[(i % 1000) as usize];
         let ok = black_box(guard.authenticate_device(t, key, &headers, &devices)).is_ok();
         if guard.poll_timeout().is_some_and(|d| d <= t.instant) {

@@ -23,7 +23,7 @@ fn message(m: &Message<'_>) -> Value {
         StartLine::Request(r) => {
             o.insert("type".into(), json!("request"));
             o.insert("method".into(), json!(r.method.as_str()));
-            o.insert("uri".into(), json!(r.uri));
+            o.insert("uri".into(), json!(redacted_uri_passwords(r.uri)));
             if let Ok(u) = Uri::parse(r.uri) {
                 o.insert("uri_parts".into(), uri(&u));
             }
@@ -62,8 +62,10 @@ fn header(m: &Message<'_>, h: &Header<'_>) -> Value {
         HeaderName::AuthenticationInfo => {
             o.insert("value".into(), json!(redacted_param(h.value, "rspauth")));
         }
+        // A SIP URI's password (`sip:user:password@host`, deprecated by RFC 3261 §19.1.1
+        // but still sent) is a secret wherever a URI appears.
         _ => {
-            o.insert("value".into(), json!(h.value));
+            o.insert("value".into(), json!(redacted_uri_passwords(h.value)));
         }
     }
     o.insert("offset".into(), json!(m.offset_of(h.name)));
@@ -184,7 +186,7 @@ fn uri(u: &Uri<'_>) -> Value {
         }
         Uri::Tel(t) => json!({"scheme": "tel", "number": t.number(), "global": t.is_global(),
             "params": params(t.params())}),
-        other => json!({"scheme": other.scheme(), "raw": other.as_str()}),
+        other => json!({"scheme": other.scheme(), "raw": redacted_uri_passwords(other.as_str())}),
     }
 }
 
@@ -208,7 +210,7 @@ fn name_addr(a: &NameAddr<'_>) -> Value {
     }
     json!({
         "display_name": a.display_name.map(|_| display),
-        "uri": a.uri.as_str(),
+        "uri": redacted_uri_passwords(a.uri.as_str()),
         "uri_parts": uri(&a.uri),
         "tag": a.tag(),
         "params": params(a.params),
@@ -226,6 +228,49 @@ fn challenge(c: &Challenge<'_>) -> Value {
         "opaque": c.opaque().map(|o| o.unescaped()),
         "userhash": c.userhash(),
     })
+}
+
+/// `text` with the password of every `sip:`/`sips:` URI in it (the userinfo after its first
+/// `:`, up to the `@`; RFC 3261 §19.1.1) replaced by `<redacted>`. A scheme is found in any
+/// ASCII case; its userinfo ends at the first `@`, and a URI without one before `>`, `<`,
+/// `"`, white space or the end has none. Over-redacting a malformed URI is harmless here;
+/// printing a password is not.
+fn redacted_uri_passwords(text: &str) -> std::borrow::Cow<'_, str> {
+    let b = text.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let scheme_end = if b[i..].len() >= 5 && b[i..i + 5].eq_ignore_ascii_case(b"sips:") {
+            i + 5
+        } else if b[i..].len() >= 4 && b[i..i + 4].eq_ignore_ascii_case(b"sip:") {
+            i + 4
+        } else {
+            i += 1;
+            continue;
+        };
+        let userinfo_end = b[scheme_end..]
+            .iter()
+            .position(|&c| matches!(c, b'@' | b'>' | b'<' | b'"' | b' ' | b'\t' | b'\r' | b'\n'))
+            .map(|p| scheme_end + p)
+            .filter(|&at| b[at] == b'@');
+        if let Some(at) = userinfo_end
+            && let Some(colon) = b[scheme_end..at].iter().position(|&c| c == b':')
+        {
+            let password = scheme_end + colon + 1;
+            out.push_str(&text[copied..password]);
+            out.push_str("<redacted>");
+            copied = at;
+            i = at;
+        } else {
+            i = scheme_end;
+        }
+    }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    std::borrow::Cow::Owned(out)
 }
 
 /// An `Authorization` value as written, its `response` value replaced by `<redacted>`; for

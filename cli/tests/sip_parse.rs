@@ -202,3 +202,52 @@ uri=\"sip:example.com\", response=\"fedcba9876543210fedcba9876543210\"\r\nConten
     assert!(!stdout.contains("eyJsecret"), "{stdout}");
     assert!(stdout.contains("Bearer <redacted>"), "{stdout}");
 }
+
+/// A SIP URI may carry a password (`sip:user:password@host`, deprecated by RFC 3261
+/// §19.1.1 but still sent): it never reaches standard output — not in the Request-URI, a
+/// header's raw value or a typed view — while the rest of each URI is shown as written.
+#[test]
+fn a_password_in_a_sip_uri_is_not_printed() {
+    let msg = b"REGISTER sip:alice:s3cretPW@example.com SIP/2.0\r\n\
+Via: SIP/2.0/TLS 192.0.2.4;branch=z9hG4bK1\r\nMax-Forwards: 70\r\n\
+From: \"A\" <sips:alice:s3cretPW@example.com>;tag=1\r\nTo: <sip:carol@example.com>\r\n\
+Call-ID: abc\r\nCSeq: 2 REGISTER\r\n\
+Contact: <SIP:bob:pw2xyz@192.0.2.1:5060;transport=tls>, <sip::pw4qrs@h>\r\n\
+X-Ref: see sip:dave:pw3abc@x and sip:erin@y:5061\r\nContent-Length: 0\r\n\r\n";
+    let out = latchkey_with_input(&["sip", "parse", "--compact"], msg);
+    assert_exit(&out, 0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for secret in ["s3cretPW", "pw2xyz", "pw3abc", "pw4qrs"] {
+        assert!(!stdout.contains(secret), "{secret} printed: {stdout}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["uri"], "sip:alice:<redacted>@example.com");
+    assert_eq!(v["uri_parts"]["password_present"], true);
+    assert_eq!(v["uri_parts"]["user"], "alice");
+    let header = |name: &str| {
+        v["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        header("From")["value"],
+        "\"A\" <sips:alice:<redacted>@example.com>;tag=1"
+    );
+    assert_eq!(
+        header("From")["typed"]["uri"],
+        "sips:alice:<redacted>@example.com"
+    );
+    assert_eq!(header("To")["value"], "<sip:carol@example.com>");
+    assert_eq!(
+        header("Contact")["value"],
+        "<SIP:bob:<redacted>@192.0.2.1:5060;transport=tls>, <sip::<redacted>@h>"
+    );
+    assert_eq!(
+        header("X-Ref")["value"],
+        "see sip:dave:<redacted>@x and sip:erin@y:5061"
+    );
+}

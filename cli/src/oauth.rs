@@ -741,6 +741,9 @@ async fn headless_login(
             crate::tty::read_secret_line().map_err(|e| match e {
                 crate::tty::ReadError::Cancelled => fail(2, "cancelled"),
                 crate::tty::ReadError::Failed(message) => fail(2, message),
+                crate::tty::ReadError::Signalled(status) => {
+                    fail(status, "interrupted by a signal at the password prompt")
+                }
             })?
         }
     };

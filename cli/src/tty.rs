@@ -4,8 +4,12 @@
 //! off), so that Ctrl-C ends the prompt through this code and the terminal settings are put
 //! back on every path: a Ctrl-C that killed the process while echo was off would leave the
 //! shell not showing what is typed. Erase (Backspace) and kill (Ctrl-U) work as on a normal
-//! line. Termios calls come from `rustix` (already in the dependency tree through
-//! `async-io`; safe wrappers, so the crate stays free of `unsafe`).
+//! line. SIGTERM and SIGHUP (a `kill`, a closed terminal window) are caught for as long as
+//! the prompt is up (`async-signal`'s self-pipe, polled beside the terminal): the settings
+//! are put back and the process ends with the status the signal would have given it
+//! (128 + its number), instead of dying with echo off. Termios and poll come from `rustix`
+//! (already in the dependency tree through `async-io`; safe wrappers, so the crate stays
+//! free of `unsafe`).
 //!
 //! When standard input is not a terminal (a pipe, a file) one line is read as it is.
 
@@ -20,6 +24,9 @@ pub(crate) enum ReadError {
     Cancelled,
     /// Reading or setting up the terminal failed, or the input is not UTF-8.
     Failed(String),
+    /// SIGTERM or SIGHUP arrived at the prompt: the exit status the signal would have
+    /// caused (128 + its number).
+    Signalled(u8),
 }
 
 /// One line from standard input, without its line ending; not echoed when standard input is
@@ -40,10 +47,13 @@ pub(crate) fn read_secret_line() -> Result<String, ReadError> {
 
 #[cfg(unix)]
 mod unix {
+    use async_signal::{Signal, Signals};
+    use rustix::event::{PollFd, PollFlags, poll};
     use rustix::io::Errno;
     use rustix::termios::{
         LocalModes, OptionalActions, SpecialCodeIndex, Termios, tcgetattr, tcsetattr,
     };
+    use std::os::fd::AsFd as _;
 
     use super::{MAX_SECRET, ReadError};
 
@@ -80,10 +90,20 @@ mod unix {
             .remove(LocalModes::ECHO | LocalModes::ECHONL | LocalModes::ICANON | LocalModes::ISIG);
         hidden.special_codes[SpecialCodeIndex::VMIN] = 1;
         hidden.special_codes[SpecialCodeIndex::VTIME] = 0;
+        // One notifier per signal, so the one that came is known; registering replaces the
+        // default action (termination) until they are dropped, after the settings are back.
+        // Without them (registration failed) the prompt still works, as before.
+        let term = Signals::new([Signal::Term]).ok();
+        let hup = Signals::new([Signal::Hup]).ok();
         let restore = Restore { stdin, saved };
         tcsetattr(stdin, OptionalActions::Now, &hidden).map_err(failed)?;
         let mut line: Vec<u8> = Vec::new();
         let ended = loop {
+            match signalled(stdin, term.as_ref(), hup.as_ref()) {
+                Ok(None) => {}
+                Ok(Some(status)) => break Err(ReadError::Signalled(status)),
+                Err(e) => break Err(failed(e)),
+            }
             let mut byte = [0u8; 1];
             match rustix::io::read(stdin, &mut byte) {
                 Ok(0) => break Ok(()),
@@ -118,9 +138,44 @@ mod unix {
             }
         };
         drop(restore);
+        drop((term, hup));
         // The Enter was not echoed either: end the prompt's line.
         err!("");
         ended?;
         String::from_utf8(line).map_err(|_| ReadError::Failed("the input is not UTF-8".into()))
+    }
+
+    /// The signal numbers POSIX fixes (XSI) for every Unix.
+    const SIGHUP: u8 = 1;
+    const SIGTERM: u8 = 15;
+
+    /// Waits until the terminal has a byte to read (`None`) or SIGTERM / SIGHUP came (the
+    /// exit status it would have caused).
+    fn signalled(
+        stdin: &std::io::Stdin,
+        term: Option<&Signals>,
+        hup: Option<&Signals>,
+    ) -> Result<Option<u8>, Errno> {
+        let never = PollFlags::empty();
+        let watch = |s: Option<&Signals>| s.map_or(never, |_| PollFlags::IN);
+        loop {
+            let mut fds = [
+                PollFd::new(stdin, PollFlags::IN),
+                PollFd::from_borrowed_fd(term.map_or(stdin.as_fd(), |s| s.as_fd()), watch(term)),
+                PollFd::from_borrowed_fd(hup.map_or(stdin.as_fd(), |s| s.as_fd()), watch(hup)),
+            ];
+            match poll(&mut fds, None) {
+                Ok(_) => {}
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(e),
+            }
+            if !fds[1].revents().is_empty() && term.is_some() {
+                return Ok(Some(128 + SIGTERM));
+            }
+            if !fds[2].revents().is_empty() && hup.is_some() {
+                return Ok(Some(128 + SIGHUP));
+            }
+            return Ok(None);
+        }
     }
 }

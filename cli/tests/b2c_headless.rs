@@ -309,6 +309,12 @@ impl Run {
     /// `latchkey login --headless` with a pseudo-terminal as standard input: waits for the
     /// prompt and for echo to be switched off, then types `keys`.
     fn login_on_terminal(&self, keys: &[u8]) -> TerminalLogin {
+        self.login_on_terminal_then(keys, None)
+    }
+
+    /// [`login_on_terminal`](Self::login_on_terminal), then sends `signal` (a `kill` name
+    /// such as `TERM`) once `keys` are typed.
+    fn login_on_terminal_then(&self, keys: &[u8], signal: Option<&str>) -> TerminalLogin {
         use rustix::fs::{Mode, OFlags};
         use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
         use rustix::termios::{LocalModes, tcgetattr};
@@ -361,6 +367,17 @@ impl Run {
             waited += 1;
         }
         master.write_all(keys).unwrap();
+        if let Some(signal) = signal {
+            // Once the typed keys are read (the prompt is still up: no Enter), so a signal
+            // arrives mid-prompt rather than before the first byte.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let sent = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string())
+                .status()
+                .unwrap();
+            assert!(sent.success(), "kill -{signal}");
+        }
         let mut rest = String::new();
         stderr.read_to_string(&mut rest).unwrap();
         let mut out = child.wait_with_output().unwrap();
@@ -414,4 +431,27 @@ fn ctrl_c_at_the_terminal_password_prompt_puts_the_terminal_back() {
     assert!(!seen.lock().unwrap().posted_password);
     assert!(!run.stored());
     assert!(!run.dir.join("state/provider-standin.json").exists());
+}
+
+/// SIGTERM or SIGHUP at the password prompt (a `kill`, the terminal window closed) ends the
+/// command with the status the signal gives (128 + its number) and the terminal's settings
+/// put back — a process killed with echo off would leave the shell not showing what is
+/// typed; nothing is sent and nothing is stored.
+#[cfg(unix)]
+#[test]
+fn a_signal_at_the_terminal_password_prompt_puts_the_terminal_back() {
+    for (signal, status) in [("TERM", 143), ("HUP", 129)] {
+        let (server, seen) = stand_in(settings(true), "right");
+        let run = Run::new(&format!("tty-{signal}"), &server);
+        let login = run.login_on_terminal_then(b"rig", Some(signal));
+        let err = String::from_utf8_lossy(&login.out.stderr);
+        assert_eq!(login.out.status.code(), Some(status), "SIG{signal}: {err}");
+        assert!(err.contains("interrupted by a signal"), "{err}");
+        assert!(
+            login.echo_after,
+            "SIG{signal}: the terminal settings are put back"
+        );
+        assert!(!seen.lock().unwrap().posted_password);
+        assert!(!run.stored());
+    }
 }

@@ -194,15 +194,15 @@ const TABLE: &[(&str, Option<u8>, HeaderName)] = &[
 ];
 
 /// A name of 2 to [`LONGEST`] bytes, ASCII letters folded to lower case, packed into three
-/// words with overlapping loads (with the length, the words determine every byte).
-/// A name folded by [`fold_key`].
+/// words (with the length, the words determine every byte): by [`fold_key`] for the guard,
+/// by [`class_key`] for classifying header names.
 pub(crate) type Key = (u64, u64, u64);
 
 /// `fold` each byte of a word: set bit 5 of the bytes that have bit 6 set. It maps `A`–`Z`
 /// onto `a`–`z`, leaves `a`–`z`, `-` and every other byte below 0x40 alone, and maps no other
 /// byte onto a lower-case letter or `-`, so two names fold alike exactly when they are equal
 /// ignoring ASCII case, or when one holds a byte no known name has.
-const fn fold(w: u64) -> u64 {
+pub(crate) const fn fold(w: u64) -> u64 {
     w | ((w >> 1) & 0x2020_2020_2020_2020)
 }
 
@@ -235,13 +235,41 @@ pub(crate) const fn fold_key(b: &[u8]) -> Key {
     (fold(a), fold(m), fold(z))
 }
 
-/// The slot of a name of `len` bytes with folded key `key` in [`SLOTS`]: a multiplicative hash
-/// of the first two key words and the length. The multiplier was chosen so that the known
-/// names take distinct slots; building [`SLOTS`] fails to compile if a name added to [`TABLE`]
-/// collides.
+/// The classifier's key of a name of 2 to [`LONGEST`] bytes: bytes 0–7, 8–15 and 16–23 as
+/// little-endian words, zero past the end of the name, each [`fold`]ed. Unlike [`fold_key`]'s
+/// overlapping loads, this layout is what the parser has in hand when it finds a header
+/// line's colon a word at a time: the words before the colon, the last one cut at it (see
+/// [`HeaderName::from_folded`]). With the length, the words determine every byte, so two
+/// names of the same length have the same key exactly when they are equal ignoring ASCII case,
+/// if one of them holds only letters, digits and `-`.
+#[inline]
+pub(crate) const fn class_key(b: &[u8]) -> Key {
+    let n = b.len();
+    // Overlapping loads, shifted so the bytes they share land on each other (OR-ing equal
+    // bytes changes nothing).
+    let (a, m, z) = if n < 4 {
+        (word(b, 0, n), 0, 0)
+    } else if n <= 8 {
+        (word(b, 0, 4) | (word(b, n - 4, 4) << (8 * (n - 4))), 0, 0)
+    } else if n <= 16 {
+        (word(b, 0, 8), word(b, n - 8, 8) >> (8 * (16 - n)), 0)
+    } else {
+        (
+            word(b, 0, 8),
+            word(b, 8, 8),
+            word(b, n - 8, 8) >> (8 * (24 - n)),
+        )
+    };
+    (fold(a), fold(m), fold(z))
+}
+
+/// The slot of a name of `len` bytes with classifier key `key` ([`class_key`]) in [`SLOTS`]: a
+/// multiplicative hash of the first two key words and the length. The multiplier was chosen
+/// so that the known names take distinct slots; building [`SLOTS`] fails to compile if a name
+/// added to [`TABLE`] collides.
 #[inline]
 const fn slot(key: &Key, len: usize) -> usize {
-    const MUL: u64 = 0xbfc3_ca10_41a5_7a3f;
+    const MUL: u64 = 0x7e52_12e7_6326_d853;
     ((key.0 ^ key.1.rotate_left(31) ^ len as u64).wrapping_mul(MUL) >> (64 - SLOT_BITS)) as usize
 }
 
@@ -253,7 +281,7 @@ static SLOTS: [(Key, u8, HeaderName); 1 << SLOT_BITS] = {
     let mut i = 0;
     while i < TABLE.len() {
         let name = TABLE[i].0.as_bytes();
-        let key = fold_key(name);
+        let key = class_key(name);
         let at = slot(&key, name.len());
         assert!(
             slots[at].1 == 0,
@@ -281,9 +309,30 @@ impl HeaderName {
         }
         // The name folded to lower case in at most three machine words; the only known name it
         // can be is the one in its hash slot.
-        let key = fold_key(b);
-        let e = &SLOTS[slot(&key, b.len())];
-        if usize::from(e.1) == b.len() && e.0 == key {
+        Self::lookup(&class_key(b), b.len())
+    }
+
+    /// Classify a name of `len` bytes from its [`class_key`], as [`HeaderName::from_name`]
+    /// classifies the name; for a name of one byte, the key's low byte is the name folded,
+    /// which is a lower-case letter exactly when the name is an ASCII letter, the same letter
+    /// lower-cased. Names of 0 or more than [`LONGEST`] bytes, whatever their key, are
+    /// [`HeaderName::Other`].
+    #[inline]
+    pub(crate) fn from_folded(key: &Key, len: usize) -> HeaderName {
+        if len == 1 {
+            #[allow(clippy::cast_possible_truncation)] // the low byte
+            return Self::from_compact(key.0 as u8);
+        }
+        Self::lookup(key, len)
+    }
+
+    /// The known name of 2 to [`LONGEST`] bytes with this key, if any: [`HeaderName::Other`]
+    /// for any other length too (an empty name can meet only an empty slot, whose name is
+    /// `Other`; a longer one matches no slot's length).
+    #[inline]
+    fn lookup(key: &Key, len: usize) -> HeaderName {
+        let e = &SLOTS[slot(key, len)];
+        if usize::from(e.1) == len && e.0 == *key {
             e.2
         } else {
             HeaderName::Other

@@ -16,7 +16,7 @@ use core::fmt;
 
 use smallvec::SmallVec;
 
-use super::header::{Header, HeaderName};
+use super::header::{Header, HeaderName, Key, fold};
 use super::lex;
 
 /// How many header lines are indexed without allocating.
@@ -611,7 +611,7 @@ fn header_line(line: &str, offset: usize) -> Result<(Header<'_>, usize), ParseEr
     // and `-` only (names fold alike only when equal ignoring ASCII case, see
     // `HeaderName::from_name`), so they are the token the byte-wise scan below would have
     // read, and the colon follows it with no white space: the same split.
-    let early = early_colon(b).map(|k| (k, HeaderName::from_name(&line[..k])));
+    let early = early_colon(b).map(|(k, key)| (k, HeaderName::from_folded(&key, k)));
     let (name_len, colon, kind) = match early {
         Some((k, kind)) if kind != HeaderName::Other => (k, k, kind),
         _ => {
@@ -656,12 +656,15 @@ fn header_line(line: &str, offset: usize) -> Result<(Header<'_>, usize), ParseEr
 }
 
 /// Offset of the first `:` in the first 24 bytes of `b` (room for the longest known header
-/// name), read eight bytes at a time; `None` when there is none in the whole words there (the
-/// byte-wise scan then decides).
+/// name), read eight bytes at a time, and the classifier key
+/// ([`class_key`](super::header::class_key)) of the bytes before it, built from the same
+/// words; `None` when there is no colon in the whole words there (the byte-wise scan then
+/// decides).
 #[inline]
-fn early_colon(b: &[u8]) -> Option<usize> {
+fn early_colon(b: &[u8]) -> Option<(usize, Key)> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut key = [0u64; 3];
     for (k, chunk) in b.chunks_exact(8).take(3).enumerate() {
         let w = u64::from_le_bytes(chunk.try_into().ok()?);
         // The bytes equal to ':' become zero; the classic zero-byte test marks the lowest
@@ -670,8 +673,13 @@ fn early_colon(b: &[u8]) -> Option<usize> {
         let x = w ^ (ONES * u64::from(b':'));
         let zero = x.wrapping_sub(ONES) & !x & HIGH;
         if zero != 0 {
-            return Some(8 * k + (zero.trailing_zeros() / 8) as usize);
+            // The bytes below the colon: all ones below its mark's byte.
+            let below = (zero & zero.wrapping_neg()) >> 7;
+            key[k] = fold(w & below.wrapping_sub(1));
+            let at = 8 * k + (zero.trailing_zeros() / 8) as usize;
+            return Some((at, (key[0], key[1], key[2])));
         }
+        key[k] = fold(w);
     }
     None
 }
@@ -1033,6 +1041,57 @@ v: SIP/2.0/TCP c;branch=3\r\nX-Weird: a, b\r\n\r\n";
             let got = Message::parse(&raw);
             let want = reference::parse_with_limit(&raw, DEFAULT_MAX_HEADERS);
             proptest::prop_assert_eq!(alloc::format!("{got:?}"), alloc::format!("{want:?}"), "{:?}", raw);
+        }
+    }
+
+    fn regex(r: &str) -> proptest::string::RegexGeneratorStrategy<alloc::string::String> {
+        proptest::string::string_regex(r).unwrap()
+    }
+
+    /// Every known name, long and compact forms, for the classification test (written out
+    /// here so the test does not read the table it checks).
+    const KNOWN: &str = "accept|accept-contact|accept-encoding|accept-language|alert-info|allow|allow-events|authentication-info|authorization|call-id|call-info|contact|content-disposition|content-encoding|content-language|content-length|content-type|cseq|date|error-info|event|expires|from|identity|in-reply-to|max-forwards|mime-version|min-expires|organization|priority|proxy-authenticate|proxy-authorization|proxy-require|record-route|refer-to|referred-by|reject-contact|reply-to|request-disposition|require|retry-after|route|server|session-expires|subject|subscription-state|supported|timestamp|to|unsupported|user-agent|via|warning|www-authenticate|[a-z]";
+
+    proptest::proptest! {
+        /// A header name in any ASCII case — every known name, long or compact, one with a
+        /// byte changed or added, or any bytes — right before its colon (the word-at-a-time
+        /// path) or followed by white space (the byte-wise one) is classified as
+        /// `HeaderName::from_name` classifies it, and the message reads as the reference
+        /// reader reads it.
+        #[test]
+        fn header_names_are_classified_alike_on_every_path(
+            name in proptest::prop_oneof![
+                4 => regex(&alloc::format!("(?i)({KNOWN})")),
+                2 => regex(&alloc::format!("(?i)({KNOWN})[a-z_~@\\[-]")),
+                1 => regex("[A-Za-z_@\\[\\]`{-]{1,24}"),
+                1 => regex("[\\x00-\\xff]{0,24}"),
+            ],
+            change in proptest::option::of((0usize..24, proptest::num::u8::ANY)),
+            ws in "( |\t|)",
+            value in "[ -~]{0,30}",
+        ) {
+            let mut name = name.into_bytes();
+            if let Some((at, byte)) = change
+                && let Some(b) = name.get_mut(at)
+            {
+                *b = byte;
+            }
+            let mut raw = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+            raw.extend_from_slice(&name);
+            raw.extend_from_slice(ws.as_bytes());
+            raw.push(b':');
+            raw.extend_from_slice(value.as_bytes());
+            raw.extend_from_slice(b"\r\nTo: <sip:a@b>\r\n\r\n");
+            let got = Message::parse(&raw);
+            let want = reference::parse_with_limit(&raw, DEFAULT_MAX_HEADERS);
+            proptest::prop_assert_eq!(alloc::format!("{got:?}"), alloc::format!("{want:?}"), "{:?}", raw);
+            // When the line was read as a header named by the whole name, its kind is the
+            // name's.
+            if let Ok(m) = got
+                && let Some(h) = m.headers().first().filter(|h| h.name.as_bytes() == name)
+            {
+                proptest::prop_assert_eq!(h.kind, HeaderName::from_name(h.name));
+            }
         }
     }
 

@@ -5,7 +5,8 @@
 use smallvec::SmallVec;
 
 use super::{
-    HeaderName, INLINE_HEADERS, Message, ParseError, StartLine, UTF8_WINDOW, lex, parse_start_line,
+    HeaderName, INLINE_HEADERS, Message, ParseError, StartLine, UTF8_WINDOW, lex,
+    start_line_general as parse_start_line,
 };
 use crate::sip::header::Header;
 

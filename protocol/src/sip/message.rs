@@ -691,7 +691,12 @@ fn early_colon(b: &[u8]) -> Option<(usize, Key)> {
 fn parse_start_line(line: &str, offset: usize) -> Result<StartLine<'_>, ParseError> {
     let b = line.as_bytes();
     let n = b.len();
-    if n >= 4 && b[..4].eq_ignore_ascii_case(b"SIP/") {
+    // `SIP/` in any ASCII case: setting bit 5 maps exactly `S`/`s`, `I`/`i` and `P`/`p` onto
+    // the lower-case letter; the `/` is compared as it is.
+    let sip_slash = b
+        .first_chunk::<4>()
+        .is_some_and(|&w| u32::from_le_bytes(w) | 0x0020_2020 == u32::from_le_bytes(*b"sip/"));
+    if sip_slash {
         // `SIP/2.0`, one SP, three digits, then the end or SP/HTAB and the reason phrase.
         if let Some(&[s0, s1, s2, s3, s4, s5, s6, s7, d0, d1, d2]) = b.get(..11)
             && [s0, s1, s2, s3, s4, s5, s6, s7] == *b"SIP/2.0 "
@@ -1149,7 +1154,7 @@ v: SIP/2.0/TCP c;branch=3\r\nX-Weird: a, b\r\n\r\n";
         use proptest::prelude::*;
         let sep = || "( |\t|  | \t|)";
         let status = (
-            "(SIP/2\\.0|sip/2\\.0|SIP/2\\.1|SIP/20|SIP/|SIP/2\\.0x)",
+            "(SIP/2\\.0|(?i:sip/2\\.0)|SIP\\x0f2\\.0|sIp\\x0f|SIP/2\\.1|SIP/20|SIP/|SIP/2\\.0x)",
             sep(),
             "([0-9]{3}|[0-9]{0,4}|[0-9]{2}a)",
             "( |\t|x|0||  )",

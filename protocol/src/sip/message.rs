@@ -664,7 +664,7 @@ fn header_line(line: &str, offset: usize) -> Result<(Header<'_>, usize), ParseEr
 fn early_colon(b: &[u8]) -> Option<(usize, Key)> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut key = [0u64; 3];
+    let mut key: Key = (0, 0, 0);
     for (k, chunk) in b.chunks_exact(8).take(3).enumerate() {
         let w = u64::from_le_bytes(chunk.try_into().ok()?);
         // The bytes equal to ':' become zero; the classic zero-byte test marks the lowest
@@ -672,14 +672,21 @@ fn early_colon(b: &[u8]) -> Option<(usize, Key)> {
         // the first colon in memory order (little-endian).
         let x = w ^ (ONES * u64::from(b':'));
         let zero = x.wrapping_sub(ONES) & !x & HIGH;
-        if zero != 0 {
-            // The bytes below the colon: all ones below its mark's byte.
-            let below = (zero & zero.wrapping_neg()) >> 7;
-            key[k] = fold(w & below.wrapping_sub(1));
-            let at = 8 * k + (zero.trailing_zeros() / 8) as usize;
-            return Some((at, (key[0], key[1], key[2])));
+        // The bytes below the colon (all ones below its mark's byte), or the whole word.
+        let below = if zero != 0 {
+            ((zero & zero.wrapping_neg()) >> 7).wrapping_sub(1)
+        } else {
+            u64::MAX
+        };
+        // Each key word in its own field (an indexed array would live in memory).
+        match k {
+            0 => key.0 = fold(w & below),
+            1 => key.1 = fold(w & below),
+            _ => key.2 = fold(w & below),
         }
-        key[k] = fold(w);
+        if zero != 0 {
+            return Some((8 * k + (zero.trailing_zeros() / 8) as usize, key));
+        }
     }
     None
 }

@@ -19,8 +19,8 @@
 //! Evicting instead would let the evicted nonce be replayed. Only holders of a device secret
 //! can insert (the MAC is checked first), so a flooding device only locks itself out.
 //!
-//! Accounting is exact and cheap: each device keeps the expiry seconds of its live nonces in
-//! insertion order (8 bytes each), so its count drops the moment an entry expires.
+//! Accounting is exact and cheap: each device keeps the expiries of its live nonces in
+//! order (16 bytes each, both clocks), so its count drops the moment an entry expires.
 //!
 //! **Storage — a queue in recording order with a hash index.** With the default
 //! tolerances every entry expires `retention` after it was recorded (the configuration
@@ -61,9 +61,9 @@ pub struct NonceConfig {
     /// Live nonces one device may hold (default 256: 20 attempts a minute for 5 minutes,
     /// with room to spare).
     pub per_device_cap: u32,
-    /// Live nonces in all (default 65,536; about 5 MiB when full: 56 bytes in the queue,
-    /// 16 in the index and 8 in the device's expiry list per nonce). Values above 2³⁰ act
-    /// as 2³⁰.
+    /// Live nonces in all (default 65,536; about 5.5 MiB when full: per nonce 56 bytes in
+    /// the queue, up to 16 in the index and 16 in its device's expiry list). Values above
+    /// 2³⁰ act as 2³⁰.
     pub global_cap: usize,
 }
 

@@ -688,9 +688,9 @@ fn is_visible_ascii(b: &[u8]) -> bool {
 
 /// Whether two byte strings (tokens, hex MACs) are equal, in time that depends on their
 /// length only (a token's or a MAC's length is not secret: `subtle` also answers at once
-/// for different lengths). The differences of all eight-byte words are or-ed together and only that one word goes
-/// through `subtle`'s comparison (its optimisation barrier on every byte, or every word,
-/// made comparing the largest part of finding a device).
+/// for different lengths). The differences of all eight-byte words are or-ed together and
+/// only that one word goes through `subtle`'s comparison (its optimisation barrier on every
+/// byte, or every word, made comparing the largest part of finding a device).
 pub(super) fn tokens_equal(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;

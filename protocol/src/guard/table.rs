@@ -279,8 +279,8 @@ impl<S: Slot> Table<S> {
 
     /// Examines up to `budget` slots from the sweep cursor (each at most once per call) and
     /// removes those `dead` accepts (`dead` must be a plain predicate: it is also called on
-    /// vacant slots, whose answer is ignored). An emptied table frees its slots; after a full pass, a
-    /// table under 1/8 full is halved (at most to twice its live size).
+    /// vacant slots, whose answer is ignored). An emptied table frees its slots; after a full
+    /// pass, a table under 1/8 full is halved (at most to twice its live size).
     pub(crate) fn sweep(&mut self, budget: usize, mut dead: impl FnMut(&S) -> bool) -> Swept {
         let mut out = Swept::default();
         if self.slots.is_empty() {

@@ -34,9 +34,12 @@
 //! marked gone in place and the nonce recorded anew at the back. An entry that outlives
 //! those recorded after it — possible only for a device given a tolerance over half the
 //! retention (`DeviceCredentials::with_tolerance_secs`) or when the wall clock stepped
-//! back — holds them in memory until it goes, counted in [`NonceCache::len`] (once expired
-//! they are neither replays nor counted against their device): removal is in queue order.
-//! At most twice `global_cap` queue places exist, gone ones included.
+//! back — holds them in the queue, counted in [`NonceCache::len`] (once expired they are
+//! neither replays nor counted against their device), until it goes or a nonce finds no
+//! room: then the queue is compacted (live entries only, in expiry order), at most once per
+//! `global_cap / 8` nonces, so `CacheFull` means the cap is held by live nonces (or was
+//! when last compacted). At most twice `global_cap` queue places exist, gone ones
+//! included.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -354,6 +357,8 @@ pub struct NonceCache {
     front: u64,
     /// Entries in the queue that are not gone (dead ones not yet retired included).
     held: usize,
+    /// Nonces offered since the last compaction (see `compact`).
+    since_compact: usize,
     index: Index,
     /// Each device's live entries' expiries, in order.
     per_device: BTreeMap<u32, VecDeque<Expiry>>,
@@ -373,6 +378,7 @@ impl NonceCache {
             queue: VecDeque::new(),
             front: 0,
             held: 0,
+            since_compact: 0,
             index: Index::default(),
             per_device: BTreeMap::new(),
         }
@@ -461,7 +467,21 @@ impl NonceCache {
         }
         let over_quota = live.len() >= self.config.per_device_cap as usize;
         let hash = key_hash(&key, &self.seed);
-        let found = self.find(&key, hash);
+        let mut found = self.find(&key, hash);
+        self.since_compact = self.since_compact.saturating_add(1);
+        // No room — the cap reached, or (rarely) the queue full of gone places: compact when
+        // that can pay (see `compact`), then look again.
+        let reused = found.is_some_and(|(_, at)| clocks.passed(&self.queue[at]));
+        let queue_full = self.queue.len() >= 2 * self.cap;
+        let no_room = (found.is_none() && self.held >= self.cap) || queue_full;
+        if no_room
+            && (reused || found.is_none())
+            && !over_quota
+            && (queue_full || self.since_compact >= (self.cap / 8).max(1))
+        {
+            self.compact(clocks);
+            found = self.find(&key, hash);
+        }
         let refusal = match found {
             Some((_, at)) if !clocks.passed(&self.queue[at]) => Some(NonceRefusal::Replayed),
             _ if over_quota => Some(NonceRefusal::DeviceQuotaExceeded),
@@ -493,6 +513,33 @@ impl NonceCache {
             live.insert(at, expiry);
         }
         Ok(())
+    }
+
+    /// Rebuilds the queue from its live entries alone, in expiry order, and indexes it
+    /// afresh: what retiring from the front cannot do when an entry that outlives those
+    /// recorded after it (a device tolerance over half the retention, or a wall clock
+    /// stepped back) holds them in the queue. Run only when a nonce finds no room, and at
+    /// most once per `cap / 8` nonces unless the queue is full of gone places (then at least
+    /// half of it goes), so its cost per nonce stays bounded; returns the dead entries
+    /// dropped.
+    fn compact(&mut self, clocks: Clocks) -> usize {
+        let before = self.held;
+        self.queue.retain(|e| !e.is_gone() && !clocks.passed(e));
+        self.queue
+            .make_contiguous()
+            .sort_by_key(|e| (e.held_until, e.expires));
+        self.held = self.queue.len();
+        self.reindex();
+        self.since_compact = 0;
+        before - self.held
+    }
+
+    /// Indexes every entry of the queue (positions counted from `front`).
+    fn reindex(&mut self) {
+        self.index = Index::default();
+        for (k, e) in self.queue.iter().enumerate() {
+            self.index.insert(self.front.wrapping_add(k as u64), e.hash);
+        }
     }
 
     /// Appends an entry and its index slot.
@@ -673,9 +720,6 @@ impl NonceCache {
         self.queue
             .make_contiguous()
             .sort_by_key(|e| (e.held_until, e.expires));
-        self.index = Index::default();
-        for (k, e) in self.queue.iter().enumerate() {
-            self.index.insert(self.front.wrapping_add(k as u64), e.hash);
-        }
+        self.reindex();
     }
 }

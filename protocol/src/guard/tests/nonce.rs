@@ -298,8 +298,8 @@ fn retiring_is_bounded_per_new_nonce_and_catches_up_with_later_ones() {
     }
 }
 
-/// A timestamp from the future under a long tolerance (which the guard's configuration
-/// rules out, but `record` accepts) outlives the nonces recorded after it: they stay held
+/// A timestamp from the future under a long tolerance (a device given one over half the
+/// retention with `with_tolerance_secs`) outlives the nonces recorded after it: they stay held
 /// until it goes, yet as soon as they expire they are neither replays nor counted.
 #[test]
 fn an_entry_outliving_later_ones_holds_them_but_they_are_not_replays_or_counted() {
@@ -372,4 +372,51 @@ proptest! {
             }
         }
     }
+}
+
+/// A nonce reused after expiry behind an entry that outlives it adds a queue place each
+/// time (the old one is only marked gone): the queue still never holds more than twice the
+/// cap — a full one is compacted — and every reuse is accepted.
+#[test]
+fn reusing_nonces_behind_a_long_lived_entry_keeps_the_queue_bounded() {
+    let mut c = cache(2, 2);
+    c.record(at(T0), DeviceId(1), &hex(0), T0 + 600, 600)
+        .unwrap();
+    c.record(at(T0), DeviceId(1), &hex(1), T0, 30).unwrap();
+    for k in 1..=6u64 {
+        let now = T0 + 301 * k;
+        c.record(at(now), DeviceId(1), &hex(1), now, 30)
+            .unwrap_or_else(|e| panic!("reuse {k}: {e}"));
+        c.assert_consistent();
+        assert!(c.queue_len() <= 4, "reuse {k}: {} places", c.queue_len());
+    }
+}
+
+/// Dead entries held behind one that outlives them do not fill the cache: a nonce that
+/// finds no room compacts the queue and is recorded; when live nonces hold the cap it is
+/// refused, never evicting one.
+#[test]
+fn dead_entries_behind_a_long_lived_one_do_not_fill_the_cache() {
+    let mut c = cache(64, 4);
+    c.record(at(T0), DeviceId(1), &hex(0), T0 + 600, 600)
+        .unwrap();
+    for n in 1..4 {
+        c.record(at(T0), DeviceId(1), &hex(n), T0, 30).unwrap();
+    }
+    // Three of the four are dead at T0 + 400 but held behind the first.
+    assert_eq!(c.len(), 4);
+    c.record(at(T0 + 400), DeviceId(2), &hex(10), T0 + 400, 30)
+        .unwrap();
+    c.assert_consistent();
+    assert_eq!(c.len(), 2, "the three dead ones were dropped");
+    for n in 11..13 {
+        c.record(at(T0 + 400), DeviceId(2), &hex(n), T0 + 400, 30)
+            .unwrap();
+    }
+    assert_eq!(
+        c.record(at(T0 + 400), DeviceId(2), &hex(13), T0 + 400, 30),
+        Err(NonceRefusal::CacheFull)
+    );
+    assert!(c.contains(at(T0 + 400), DeviceId(1), &hex(0)));
+    c.assert_consistent();
 }

@@ -4,10 +4,14 @@
 //! off), so that Ctrl-C ends the prompt through this code and the terminal settings are put
 //! back on every path: a Ctrl-C that killed the process while echo was off would leave the
 //! shell not showing what is typed. Erase (Backspace) and kill (Ctrl-U) work as on a normal
-//! line. SIGTERM and SIGHUP (a `kill`, a closed terminal window) are caught for as long as
-//! the prompt is up (`async-signal`'s self-pipe, polled beside the terminal): the settings
-//! are put back and the process ends with the status the signal would have given it
-//! (128 + its number), instead of dying with echo off. Termios and poll come from `rustix`
+//! line. SIGTERM and SIGHUP (a `kill`, a closed terminal window) are caught from the first
+//! prompt on (`async-signal`'s self-pipes, polled beside the terminal): at the prompt the
+//! settings are put back and the process ends with the status the signal would have given
+//! it (128 + its number), instead of dying with echo off. A handler, once registered,
+//! cannot give the signal its default action back (unregistering leaves it ignored), so the
+//! notifiers stay for the life of the process and, after the prompt, a thread ends the
+//! process the same way when one comes. A hang-up of the terminal at the prompt cancels it:
+//! what was typed so far is never taken for a password. Termios and poll come from `rustix`
 //! (already in the dependency tree through `async-io`; safe wrappers, so the crate stays
 //! free of `unsafe`).
 //!
@@ -54,6 +58,7 @@ mod unix {
         LocalModes, OptionalActions, SpecialCodeIndex, Termios, tcgetattr, tcsetattr,
     };
     use std::os::fd::AsFd as _;
+    use std::sync::OnceLock;
 
     use super::{MAX_SECRET, ReadError};
 
@@ -90,23 +95,23 @@ mod unix {
             .remove(LocalModes::ECHO | LocalModes::ECHONL | LocalModes::ICANON | LocalModes::ISIG);
         hidden.special_codes[SpecialCodeIndex::VMIN] = 1;
         hidden.special_codes[SpecialCodeIndex::VTIME] = 0;
-        // One notifier per signal, so the one that came is known; registering replaces the
-        // default action (termination) until they are dropped, after the settings are back.
-        // Without them (registration failed) the prompt still works, as before.
-        let term = Signals::new([Signal::Term]).ok();
-        let hup = Signals::new([Signal::Hup]).ok();
+        // One notifier per signal, so the one that came is known. Without them (registration
+        // failed) the prompt still works, as before.
+        let (term, hup) = notifiers();
         let restore = Restore { stdin, saved };
         tcsetattr(stdin, OptionalActions::Now, &hidden).map_err(failed)?;
         let mut line: Vec<u8> = Vec::new();
         let ended = loop {
-            match signalled(stdin, term.as_ref(), hup.as_ref()) {
+            match signalled(stdin, term, hup) {
                 Ok(None) => {}
                 Ok(Some(status)) => break Err(ReadError::Signalled(status)),
                 Err(e) => break Err(failed(e)),
             }
             let mut byte = [0u8; 1];
             match rustix::io::read(stdin, &mut byte) {
-                Ok(0) => break Ok(()),
+                // With line editing off a terminal reads 0 bytes only when it hung up: the
+                // line was never finished, so nothing typed is taken.
+                Ok(0) => break Err(ReadError::Cancelled),
                 Ok(_) => {}
                 Err(Errno::INTR) => continue,
                 Err(e) => break Err(failed(e)),
@@ -138,11 +143,72 @@ mod unix {
             }
         };
         drop(restore);
-        drop((term, hup));
+        // A signal that ended the prompt is the caller's to report (its notifier stays
+        // readable, so a watcher would end the process before the message is printed).
+        if !matches!(ended, Err(ReadError::Signalled(_))) {
+            watch_after_prompt(term, hup);
+        }
         // The Enter was not echoed either: end the prompt's line.
         err!("");
         ended?;
         String::from_utf8(line).map_err(|_| ReadError::Failed("the input is not UTF-8".into()))
+    }
+
+    /// The notifiers for SIGTERM and SIGHUP, registered once for the life of the process.
+    fn notifiers() -> (Option<&'static Signals>, Option<&'static Signals>) {
+        static NOTIFIERS: OnceLock<(Option<Signals>, Option<Signals>)> = OnceLock::new();
+        let (term, hup) = NOTIFIERS.get_or_init(|| {
+            (
+                Signals::new([Signal::Term]).ok(),
+                Signals::new([Signal::Hup]).ok(),
+            )
+        });
+        (term.as_ref(), hup.as_ref())
+    }
+
+    /// From the end of the (first) prompt on, SIGTERM or SIGHUP end the process with 128 +
+    /// the signal's number, as their default action would have: the notifiers registered
+    /// for the prompt would otherwise leave them ignored.
+    fn watch_after_prompt(term: Option<&'static Signals>, hup: Option<&'static Signals>) {
+        static WATCHING: OnceLock<()> = OnceLock::new();
+        if term.is_none() && hup.is_none() {
+            return;
+        }
+        WATCHING.get_or_init(|| {
+            let _ = std::thread::Builder::new()
+                .name("signals".into())
+                .spawn(move || {
+                    loop {
+                        match signalled_only(term, hup) {
+                            Ok(Some(status)) => std::process::exit(i32::from(status)),
+                            Ok(None) => {}
+                            Err(_) => return,
+                        }
+                    }
+                });
+        });
+    }
+
+    /// Waits until SIGTERM or SIGHUP came (the exit status it would have caused); `None`
+    /// after a spurious wake-up. Only the registered notifiers are polled.
+    fn signalled_only(term: Option<&Signals>, hup: Option<&Signals>) -> Result<Option<u8>, Errno> {
+        let watched: Vec<(&Signals, u8)> = [(term, SIGTERM), (hup, SIGHUP)]
+            .into_iter()
+            .filter_map(|(s, n)| s.map(|s| (s, n)))
+            .collect();
+        let mut fds: Vec<PollFd<'_>> = watched
+            .iter()
+            .map(|(s, _)| PollFd::new(*s, PollFlags::IN))
+            .collect();
+        match poll(&mut fds, None) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(fds
+            .iter()
+            .zip(&watched)
+            .find(|(fd, _)| fd.revents().contains(PollFlags::IN))
+            .map(|(_, (_, n))| 128 + n))
     }
 
     /// The signal numbers POSIX fixes (XSI) for every Unix.

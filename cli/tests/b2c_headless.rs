@@ -115,6 +115,11 @@ fn stand_in(settings: String, password: &'static str) -> (Server, Arc<Mutex<Seen
                     "headers, cookies and field as B2C's page sends them: {body} / {cookie}"
                 );
                 seen.posted_password = true;
+                // A sign-in that takes its time: the command is still running after the
+                // prompt (the signal test below).
+                if body.contains("password=hold-on") {
+                    std::thread::sleep(std::time::Duration::from_secs(4));
+                }
                 let answer = if body.contains(&format!("password={password}")) {
                     r#"{"status":"200"}"#
                 } else {
@@ -319,7 +324,8 @@ impl Run {
         use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
         use rustix::termios::{LocalModes, tcgetattr};
         use std::io::{BufRead, Read};
-        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+        let master =
+            openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
         grantpt(&master).unwrap();
         unlockpt(&master).unwrap();
         let name = ptsname(&master, Vec::new()).unwrap();
@@ -367,7 +373,12 @@ impl Run {
             waited += 1;
         }
         master.write_all(keys).unwrap();
-        if let Some(signal) = signal {
+        let mut master = Some(master);
+        if signal == Some("hang-up") {
+            // The terminal goes away (its window closed): the child's side reads end of file.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            master = None;
+        } else if let Some(signal) = signal {
             // Once the typed keys are read (the prompt is still up: no Enter), so a signal
             // arrives mid-prompt rather than before the first byte.
             std::thread::sleep(std::time::Duration::from_millis(200));
@@ -382,6 +393,14 @@ impl Run {
         stderr.read_to_string(&mut rest).unwrap();
         let mut out = child.wait_with_output().unwrap();
         out.stderr = format!("{prompt}{rest}").into_bytes();
+        // A hung-up terminal has no settings left to read, nor anything shown.
+        let Some(mut master) = master else {
+            return TerminalLogin {
+                out,
+                shown: Vec::new(),
+                echo_after: false,
+            };
+        };
         let local = tcgetattr(&terminal).unwrap().local_modes;
         let echo_after = local.contains(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG);
         // Whatever the terminal showed is waiting on the master side.
@@ -454,4 +473,36 @@ fn a_signal_at_the_terminal_password_prompt_puts_the_terminal_back() {
         assert!(!seen.lock().unwrap().posted_password);
         assert!(!run.stored());
     }
+}
+
+/// After the prompt, SIGTERM still ends the command at once with 143 (the notifiers the
+/// prompt registered would otherwise leave it ignored), here while the sign-in is in
+/// flight; and a terminal that hangs up mid-prompt cancels it without sending anything.
+#[cfg(unix)]
+#[test]
+fn after_the_prompt_sigterm_still_ends_the_command_and_a_hang_up_cancels_the_prompt() {
+    let (server, seen) = stand_in(settings(true), "hold-on");
+    let run = Run::new("tty-after", &server);
+    let started = std::time::Instant::now();
+    let login = run.login_on_terminal_then(b"hold-on\r", Some("TERM"));
+    let err = String::from_utf8_lossy(&login.out.stderr);
+    assert_eq!(login.out.status.code(), Some(143), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "ended before the sign-in answered"
+    );
+    assert!(seen.lock().unwrap().posted_password);
+    assert!(login.echo_after);
+    assert!(!run.stored());
+
+    let (server, seen) = stand_in(settings(true), "right");
+    let run = Run::new("tty-hangup", &server);
+    let login = run.login_on_terminal_then(b"rig", Some("hang-up"));
+    let err = String::from_utf8_lossy(&login.out.stderr);
+    assert_eq!(login.out.status.code(), Some(2), "{err}");
+    assert!(
+        !seen.lock().unwrap().posted_password,
+        "a cut-short password was sent"
+    );
+    assert!(!run.stored());
 }

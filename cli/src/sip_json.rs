@@ -56,7 +56,8 @@ fn header(m: &Message<'_>, h: &Header<'_>) -> Value {
         // Credentials: the digest response (enough for an offline guess of the password
         // with the nonce and realm beside it) is never printed, nor another scheme's token.
         HeaderName::Authorization | HeaderName::ProxyAuthorization => {
-            o.insert("value".into(), json!(redacted_credentials(h.value)));
+            let value = redacted_credentials(h.value);
+            o.insert("value".into(), json!(redacted_uri_passwords(&value)));
         }
         // `rspauth` is computed from the same password-derived hash as a response.
         HeaderName::AuthenticationInfo => {
@@ -232,20 +233,27 @@ fn challenge(c: &Challenge<'_>) -> Value {
 
 /// `text` with the password of every `sip:`/`sips:` URI in it (the userinfo after its first
 /// `:`, up to the `@`; RFC 3261 §19.1.1) replaced by `<redacted>`. A scheme is found in any
-/// ASCII case; its userinfo ends at the first `@`, and a URI without one before `>`, `<`,
-/// `"`, white space or the end has none. Over-redacting a malformed URI is harmless here;
-/// printing a password is not.
+/// ASCII case at the start of a word; its userinfo ends at the first `@`, and a URI without
+/// one before `>`, `<`, `"`, white space or the end has none; what follows the first `:`
+/// is a password only when it is made of password characters.
 fn redacted_uri_passwords(text: &str) -> std::borrow::Cow<'_, str> {
     let b = text.as_bytes();
     let mut out = String::new();
     let mut copied = 0;
     let mut i = 0;
     while i < b.len() {
-        let scheme_end = if b[i..].len() >= 5 && b[i..i + 5].eq_ignore_ascii_case(b"sips:") {
-            i + 5
+        // A scheme starts a word (`gossip:` is not `sip:`).
+        let starts_word = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'+');
+        let scheme_end = if !starts_word {
+            None
+        } else if b[i..].len() >= 5 && b[i..i + 5].eq_ignore_ascii_case(b"sips:") {
+            Some(i + 5)
         } else if b[i..].len() >= 4 && b[i..i + 4].eq_ignore_ascii_case(b"sip:") {
-            i + 4
+            Some(i + 4)
         } else {
+            None
+        };
+        let Some(scheme_end) = scheme_end else {
             i += 1;
             continue;
         };
@@ -254,8 +262,17 @@ fn redacted_uri_passwords(text: &str) -> std::borrow::Cow<'_, str> {
             .position(|&c| matches!(c, b'@' | b'>' | b'<' | b'"' | b' ' | b'\t' | b'\r' | b'\n'))
             .map(|p| scheme_end + p)
             .filter(|&at| b[at] == b'@');
+        // A password is made of RFC 3261's password characters (unreserved, escaped,
+        // `&=+$,`); anything else after the first `:` (another `:` or scheme, `;`, `?`,
+        // `/`) means the `@` belongs to something else, as in an unbracketed list
+        // `sip:h:5060,sip:b@c`.
+        let is_password = |p: &[u8]| {
+            p.iter()
+                .all(|&c| c.is_ascii_alphanumeric() || b"-_.!~*'()%&=+$,".contains(&c))
+        };
         if let Some(at) = userinfo_end
             && let Some(colon) = b[scheme_end..at].iter().position(|&c| c == b':')
+            && is_password(&b[scheme_end + colon + 1..at])
         {
             let password = scheme_end + colon + 1;
             out.push_str(&text[copied..password]);
@@ -339,7 +356,7 @@ fn credentials(c: &Credentials<'_>) -> Value {
         "scheme": c.scheme(),
         "username": c.username(),
         "realm": c.realm().unescaped(),
-        "uri": c.uri().unescaped(),
+        "uri": redacted_uri_passwords(&c.uri().unescaped()),
         "algorithm": c.algorithm_param().unwrap_or("MD5"),
         "qop": c.qop().map(|q| q.as_str()),
         "nc": c.nc(),

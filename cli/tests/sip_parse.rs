@@ -213,11 +213,15 @@ Via: SIP/2.0/TLS 192.0.2.4;branch=z9hG4bK1\r\nMax-Forwards: 70\r\n\
 From: \"A\" <sips:alice:s3cretPW@example.com>;tag=1\r\nTo: <sip:carol@example.com>\r\n\
 Call-ID: abc\r\nCSeq: 2 REGISTER\r\n\
 Contact: <SIP:bob:pw2xyz@192.0.2.1:5060;transport=tls>, <sip::pw4qrs@h>\r\n\
-X-Ref: see sip:dave:pw3abc@x and sip:erin@y:5061\r\nContent-Length: 0\r\n\r\n";
+X-Ref: see sip:dave:pw3abc@x and sip:erin@y:5061\r\n\
+X-List: sip:h:5060,sip:b@c;gossip:x:y@z\r\n\
+Authorization: Digest username=\"alice\", realm=\"example.com\", nonce=\"n1\", \
+uri=\"sip:alice:pw5xyz@example.com\", response=\"0123456789abcdef0123456789abcdef\"\r\n\
+Content-Length: 0\r\n\r\n";
     let out = latchkey_with_input(&["sip", "parse", "--compact"], msg);
     assert_exit(&out, 0);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for secret in ["s3cretPW", "pw2xyz", "pw3abc", "pw4qrs"] {
+    for secret in ["s3cretPW", "pw2xyz", "pw3abc", "pw4qrs", "pw5xyz"] {
         assert!(!stdout.contains(secret), "{secret} printed: {stdout}");
     }
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -250,4 +254,16 @@ X-Ref: see sip:dave:pw3abc@x and sip:erin@y:5061\r\nContent-Length: 0\r\n\r\n";
         header("X-Ref")["value"],
         "see sip:dave:<redacted>@x and sip:erin@y:5061"
     );
+    // Not passwords: a port before an unbracketed list's next URI, a scheme inside a word.
+    assert_eq!(header("X-List")["value"], "sip:h:5060,sip:b@c;gossip:x:y@z");
+    // The digest's uri parameter copies the Request-URI, password and all.
+    let auth = header("Authorization");
+    assert!(
+        auth["value"]
+            .as_str()
+            .unwrap()
+            .contains(r#"uri="sip:alice:<redacted>@example.com""#),
+        "{auth}"
+    );
+    assert_eq!(auth["typed"]["uri"], "sip:alice:<redacted>@example.com");
 }

@@ -65,8 +65,9 @@ pub struct NonceConfig {
     /// with room to spare).
     pub per_device_cap: u32,
     /// Live nonces in all (default 65,536; about 5.5 MiB when full: per nonce 56 bytes in
-    /// the queue, up to 16 in the index and 16 in its device's expiry list). Values above
-    /// 2³⁰ act as 2³⁰.
+    /// the queue, up to 16 in the index and 16 in its device's expiry list — up to about
+    /// 9 MiB while the queue also holds places of nonces recorded again, at most as many as
+    /// the cap). Values above 2³⁰ act as 2³⁰.
     pub global_cap: usize,
 }
 

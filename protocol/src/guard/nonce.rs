@@ -89,7 +89,8 @@ pub enum NonceRefusal {
     Replayed,
     /// The device holds `per_device_cap` live nonces.
     DeviceQuotaExceeded,
-    /// The cache holds `global_cap` live nonces.
+    /// Live nonces hold the cache's `global_cap` (as of its last compaction: see the
+    /// module docs).
     CacheFull,
 }
 

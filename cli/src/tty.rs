@@ -57,7 +57,6 @@ mod unix {
     use rustix::termios::{
         LocalModes, OptionalActions, SpecialCodeIndex, Termios, tcgetattr, tcsetattr,
     };
-    use std::os::fd::AsFd as _;
     use std::sync::OnceLock;
 
     use super::{MAX_SECRET, ReadError};
@@ -102,7 +101,7 @@ mod unix {
         tcsetattr(stdin, OptionalActions::Now, &hidden).map_err(failed)?;
         let mut line: Vec<u8> = Vec::new();
         let ended = loop {
-            match signalled(stdin, term, hup) {
+            match signalled(Some(stdin), term, hup) {
                 Ok(None) => {}
                 Ok(Some(status)) => break Err(ReadError::Signalled(status)),
                 Err(e) => break Err(failed(e)),
@@ -179,7 +178,7 @@ mod unix {
                 .name("signals".into())
                 .spawn(move || {
                     loop {
-                        match signalled_only(term, hup) {
+                        match signalled(None, term, hup) {
                             Ok(Some(status)) => std::process::exit(i32::from(status)),
                             Ok(None) => {}
                             Err(_) => return,
@@ -189,9 +188,18 @@ mod unix {
         });
     }
 
-    /// Waits until SIGTERM or SIGHUP came (the exit status it would have caused); `None`
-    /// after a spurious wake-up. Only the registered notifiers are polled.
-    fn signalled_only(term: Option<&Signals>, hup: Option<&Signals>) -> Result<Option<u8>, Errno> {
+    /// The signal numbers POSIX fixes (XSI) for every Unix.
+    const SIGHUP: u8 = 1;
+    const SIGTERM: u8 = 15;
+
+    /// Waits until SIGTERM or SIGHUP came (the exit status it would have caused) or, when
+    /// `terminal` is given, until it has a byte to read (or hung up) (`None`). Only the
+    /// registered notifiers are polled.
+    fn signalled(
+        terminal: Option<&std::io::Stdin>,
+        term: Option<&Signals>,
+        hup: Option<&Signals>,
+    ) -> Result<Option<u8>, Errno> {
         let watched: Vec<(&Signals, u8)> = [(term, SIGTERM), (hup, SIGHUP)]
             .into_iter()
             .filter_map(|(s, n)| s.map(|s| (s, n)))
@@ -199,49 +207,19 @@ mod unix {
         let mut fds: Vec<PollFd<'_>> = watched
             .iter()
             .map(|(s, _)| PollFd::new(*s, PollFlags::IN))
+            .chain(terminal.map(|t| PollFd::new(t, PollFlags::IN)))
             .collect();
-        match poll(&mut fds, None) {
-            Ok(_) | Err(Errno::INTR) => {}
-            Err(e) => return Err(e),
+        loop {
+            match poll(&mut fds, None) {
+                Ok(_) => break,
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(fds
             .iter()
             .zip(&watched)
             .find(|(fd, _)| fd.revents().contains(PollFlags::IN))
             .map(|(_, (_, n))| 128 + n))
-    }
-
-    /// The signal numbers POSIX fixes (XSI) for every Unix.
-    const SIGHUP: u8 = 1;
-    const SIGTERM: u8 = 15;
-
-    /// Waits until the terminal has a byte to read (`None`) or SIGTERM / SIGHUP came (the
-    /// exit status it would have caused).
-    fn signalled(
-        stdin: &std::io::Stdin,
-        term: Option<&Signals>,
-        hup: Option<&Signals>,
-    ) -> Result<Option<u8>, Errno> {
-        let never = PollFlags::empty();
-        let watch = |s: Option<&Signals>| s.map_or(never, |_| PollFlags::IN);
-        loop {
-            let mut fds = [
-                PollFd::new(stdin, PollFlags::IN),
-                PollFd::from_borrowed_fd(term.map_or(stdin.as_fd(), |s| s.as_fd()), watch(term)),
-                PollFd::from_borrowed_fd(hup.map_or(stdin.as_fd(), |s| s.as_fd()), watch(hup)),
-            ];
-            match poll(&mut fds, None) {
-                Ok(_) => {}
-                Err(Errno::INTR) => continue,
-                Err(e) => return Err(e),
-            }
-            if !fds[1].revents().is_empty() && term.is_some() {
-                return Ok(Some(128 + SIGTERM));
-            }
-            if !fds[2].revents().is_empty() && hup.is_some() {
-                return Ok(Some(128 + SIGHUP));
-            }
-            return Ok(None);
-        }
     }
 }

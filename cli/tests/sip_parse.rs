@@ -11,6 +11,17 @@ fn rfc(name: &str) -> String {
     )
 }
 
+/// The first header printed as `name` (as written) in `sip parse`'s JSON.
+fn header_named(v: &serde_json::Value, name: &str) -> serde_json::Value {
+    v["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} header printed"))
+        .clone()
+}
+
 #[test]
 fn valid_message_from_a_file_prints_json_with_typed_views() {
     let out = latchkey(&["sip", "parse", "--strict", &rfc("wsinv")]);
@@ -137,15 +148,7 @@ Expires: 4294967296\r\nContent-Length: 0\r\n\r\n";
     let out = latchkey_with_input(&["sip", "parse"], msg);
     assert_exit(&out, 0);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let header = |name: &str| {
-        v["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let header = |name: &str| header_named(&v, name);
     assert!(header("Max-Forwards")["typed"].is_null());
     assert!(header("Max-Forwards")["typed_error"].is_string());
     assert!(header("Expires")["typed_error"].is_string());
@@ -228,15 +231,7 @@ Content-Length: 0\r\n\r\n";
     assert_eq!(v["uri"], "sip:alice:<redacted>@example.com");
     assert_eq!(v["uri_parts"]["password_present"], true);
     assert_eq!(v["uri_parts"]["user"], "alice");
-    let header = |name: &str| {
-        v["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let header = |name: &str| header_named(&v, name);
     assert_eq!(
         header("From")["value"],
         "\"A\" <sips:alice:<redacted>@example.com>;tag=1"

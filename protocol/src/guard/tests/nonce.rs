@@ -298,17 +298,23 @@ fn retiring_is_bounded_per_new_nonce_and_catches_up_with_later_ones() {
     }
 }
 
+/// Records for device 1, at T0, one nonce that lives until T0 + 1200 (a timestamp 600 s
+/// ahead under a 600-s tolerance) and then `short` nonces that live until T0 + 300.
+fn long_lived_then(c: &mut NonceCache, short: u64) {
+    c.record(at(T0), DeviceId(1), &hex(0), T0 + 600, 600)
+        .unwrap();
+    for n in 1..=short {
+        c.record(at(T0), DeviceId(1), &hex(n), T0, 30).unwrap();
+    }
+}
+
 /// A timestamp from the future under a long tolerance (a device given one over half the
 /// retention with `with_tolerance_secs`) outlives the nonces recorded after it: they stay held
 /// until it goes, yet as soon as they expire they are neither replays nor counted.
 #[test]
 fn an_entry_outliving_later_ones_holds_them_but_they_are_not_replays_or_counted() {
     let mut c = cache(64, 64);
-    c.record(at(T0), DeviceId(1), &hex(0), T0 + 600, 600)
-        .unwrap();
-    for n in 1..6 {
-        c.record(at(T0), DeviceId(1), &hex(n), T0, 30).unwrap();
-    }
+    long_lived_then(&mut c, 5);
     assert_eq!(c.expire(at(T0 + 400), 100), 0, "the front is live");
     assert_eq!(c.len(), 6);
     assert_eq!(c.device_len(DeviceId(1)), 1);
@@ -380,9 +386,7 @@ proptest! {
 #[test]
 fn reusing_nonces_behind_a_long_lived_entry_keeps_the_queue_bounded() {
     let mut c = cache(2, 2);
-    c.record(at(T0), DeviceId(1), &hex(0), T0 + 600, 600)
-        .unwrap();
-    c.record(at(T0), DeviceId(1), &hex(1), T0, 30).unwrap();
+    long_lived_then(&mut c, 1);
     for k in 1..=6u64 {
         let now = T0 + 301 * k;
         c.record(at(now), DeviceId(1), &hex(1), now, 30)
@@ -398,11 +402,7 @@ fn reusing_nonces_behind_a_long_lived_entry_keeps_the_queue_bounded() {
 #[test]
 fn dead_entries_behind_a_long_lived_one_do_not_fill_the_cache() {
     let mut c = cache(64, 4);
-    c.record(at(T0), DeviceId(1), &hex(0), T0 + 600, 600)
-        .unwrap();
-    for n in 1..4 {
-        c.record(at(T0), DeviceId(1), &hex(n), T0, 30).unwrap();
-    }
+    long_lived_then(&mut c, 3);
     // Three of the four are dead at T0 + 400 but held behind the first.
     assert_eq!(c.len(), 4);
     c.record(at(T0 + 400), DeviceId(2), &hex(10), T0 + 400, 30)
